@@ -1,0 +1,100 @@
+"""COCO class names, the 80-to-91 category id map, YOLO label parsing and ground-truth JSON."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+NAMES = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
+    "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
+    "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
+    "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
+    "tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
+    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
+    "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
+    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors", "teddy bear",
+    "hair drier", "toothbrush",
+)
+# COCO's category ids (1-90 with gaps) for the 80 contiguous class indices.
+CATEGORY_IDS = (
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 27, 28, 31, 32, 33, 34,
+    35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63,
+    64, 65, 67, 70, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 84, 85, 86, 87, 88, 89, 90,
+)
+CLASS_OF_CATEGORY = {c: i for i, c in enumerate(CATEGORY_IDS)}
+
+
+class LabelError(ValueError):
+    """A YOLO label line that cannot be parsed."""
+
+
+def parse_labels(path: Path) -> np.ndarray:
+    """YOLO label file -> [K, 5] float array (class, xc, yc, w, h normalised). Missing file: no objects."""
+    return parse_label_text(path.read_text() if path.exists() else "", str(path))
+
+
+def parse_label_text(text: str, source: str) -> np.ndarray:
+    """Parse YOLO label text; raises LabelError naming `source` and the line for anything malformed."""
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        where = f"{source}:{n}: {line.strip()!r}"
+        if len(parts) != 5:
+            raise LabelError(f"{where}: expected 5 fields 'class xc yc w h', got {len(parts)}")
+        try:
+            vals = [float(p) for p in parts]
+        except ValueError as e:
+            raise LabelError(f"{where}: not a number ({e})") from e
+        if not vals[0].is_integer() or not 0 <= vals[0] < len(NAMES):
+            raise LabelError(f"{where}: class must be an integer 0-{len(NAMES) - 1}")
+        if not all(0.0 <= v <= 1.0 for v in vals[1:]) or vals[3] <= 0 or vals[4] <= 0:
+            raise LabelError(f"{where}: box values must be normalised to [0, 1] with positive size")
+        rows.append(vals)
+    return np.array(rows, dtype=np.float64).reshape(-1, 5)
+
+
+def image_id(path: Path) -> int:
+    """COCO image id from a file name such as 000000000139.jpg."""
+    try:
+        return int(Path(path).stem)
+    except ValueError as e:
+        raise ValueError(f"{path}: file name is not a COCO image id") from e
+
+
+def categories() -> list[dict[str, Any]]:
+    return [{"id": cid, "name": name, "supercategory": ""} for cid, name in zip(CATEGORY_IDS, NAMES)]
+
+
+def gt_from_labels(items: list[tuple[int, str, int, int, np.ndarray]]) -> dict[str, Any]:
+    """COCO ground truth from (image_id, file_name, width, height, yolo_labels) tuples."""
+    images, anns = [], []
+    for img_id, fname, w, h, labels in items:
+        images.append({"id": img_id, "file_name": fname, "width": w, "height": h})
+        for cls, xc, yc, bw, bh in labels:
+            box = [(xc - bw / 2) * w, (yc - bh / 2) * h, bw * w, bh * h]
+            anns.append({"id": len(anns) + 1, "image_id": img_id, "category_id": CATEGORY_IDS[int(cls)],
+                         "bbox": [round(v, 3) for v in box], "area": round(box[2] * box[3], 3), "iscrowd": 0})
+    return {"images": images, "annotations": anns, "categories": categories()}
+
+
+def gt_from_official(official: dict[str, Any], image_ids: list[int]) -> dict[str, Any]:
+    """Restrict official COCO instances annotations to `image_ids`; error if any image is missing."""
+    wanted = set(image_ids)
+    images = [im for im in official["images"] if im["id"] in wanted]
+    missing = wanted - {im["id"] for im in images}
+    if missing:
+        raise ValueError(f"official annotations lack {len(missing)} of the {len(wanted)} eval images "
+                         f"(e.g. id {min(missing)}); use data.gt_source: labels")
+    anns = [a for a in official["annotations"] if a["image_id"] in wanted]
+    return {"images": images, "annotations": anns, "categories": official["categories"]}
+
+
+def restrict_gt(gt: dict[str, Any], class_indices: list[int]) -> dict[str, Any]:
+    """Ground truth with only the given classes' annotations and categories."""
+    cats = {CATEGORY_IDS[i] for i in class_indices}
+    return {"images": gt["images"], "annotations": [a for a in gt["annotations"] if a["category_id"] in cats],
+            "categories": [c for c in gt["categories"] if c["id"] in cats]}

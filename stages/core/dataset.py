@@ -1,0 +1,127 @@
+"""Seeded, disjoint eval/calibration splits with labels, a COCO ground-truth JSON and a class subset."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from . import coco
+from .preprocess import ImageReadError, read_image
+
+
+class Source(Protocol):
+    image_names: list[str]
+
+    def read_image(self, name: str) -> bytes: ...
+    def read_label(self, stem: str) -> str | None: ...
+    def read_official(self) -> bytes | None: ...
+
+
+class SplitError(ValueError):
+    """A split request the source cannot satisfy."""
+
+
+def choose_split(names: list[str], eval_n: int, calib_n: int, seed: int) -> tuple[list[str], list[str]]:
+    """Seeded disjoint draw: eval first, calibration next, so changing calib_n keeps the eval set."""
+    if eval_n + calib_n > len(names):
+        raise SplitError(f"asked for data.eval_images={eval_n} + data.calib_images={calib_n} = "
+                         f"{eval_n + calib_n} images, but the source has only {len(names)}")
+    perm = np.random.default_rng(seed).permutation(len(names))
+    pick = [sorted(names)[i] for i in perm[: eval_n + calib_n]]
+    return sorted(pick[:eval_n]), sorted(pick[eval_n:])
+
+
+def choose_subset(size: int, seed: int, explicit: list[str]) -> list[str]:
+    """The class subset: the explicit names (checked), or `size` names drawn with `seed`."""
+    if explicit:
+        bad = [n for n in explicit if n not in coco.NAMES]
+        if bad:
+            raise SplitError(f"params.yaml: data.subset_classes has unknown class {bad[0]!r}")
+        return list(dict.fromkeys(explicit))
+    idx = np.sort(np.random.default_rng(seed).choice(len(coco.NAMES), size, replace=False))
+    return [coco.NAMES[i] for i in idx]
+
+
+def read_subset(path: Path) -> list[int]:
+    """Class indices listed (one name per line) in a subset file."""
+    names = [n.strip() for n in Path(path).read_text().splitlines() if n.strip()]
+    bad = [n for n in names if n not in coco.NAMES]
+    if bad:
+        raise ValueError(f"{path}: unknown class name {bad[0]!r}")
+    return [coco.NAMES.index(n) for n in names]
+
+
+@dataclass
+class SplitResult:
+    written: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    gt_items: list[tuple[int, str, int, int, np.ndarray]] = field(default_factory=list)
+    objects: int = 0
+
+
+def write_split(source: Source, names: list[str], out_dir: Path, bad_input: str, desc: str) -> SplitResult:
+    """Copy images and labels into out_dir/images and out_dir/labels, validating each.
+
+    A corrupt image or malformed label raises (naming the file), or with bad_input=skip is left out
+    and counted."""
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    (out_dir / "labels").mkdir(parents=True, exist_ok=True)
+    res = SplitResult()
+    for name in tqdm(names, desc=desc, unit="img"):
+        stem = Path(name).stem
+        try:
+            data = source.read_image(name)
+            img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            if img is None:
+                raise ImageReadError(f"image cannot be decoded (corrupt or not an image): {name}")
+            label_text = source.read_label(stem) or ""
+            labels = coco.parse_label_text(label_text, f"labels/{stem}.txt")
+        except (ImageReadError, coco.LabelError) as e:
+            if bad_input == "error":
+                raise
+            res.skipped.append(f"{name}: {e}")
+            continue
+        (out_dir / "images" / name).write_bytes(data)
+        (out_dir / "labels" / f"{stem}.txt").write_text(label_text)
+        h, w = img.shape[:2]
+        res.gt_items.append((coco.image_id(Path(name)), name, w, h, labels))
+        res.objects += len(labels)
+        res.written.append(name)
+    return res
+
+
+def build_ground_truth(res: SplitResult, source: Source, gt_source: str) -> dict[str, Any]:
+    """COCO GT for the eval split: from the official annotations, or built from YOLO labels."""
+    if gt_source == "labels":
+        return coco.gt_from_labels(res.gt_items)
+    raw = source.read_official()
+    if raw is None:
+        raise SplitError("data.gt_source: official, but the source has no official instances annotations")
+    return coco.gt_from_official(json.loads(raw), [it[0] for it in res.gt_items])
+
+
+def load_split(split_dir: Path, limit: int | None = None) -> list[Path]:
+    """Image paths of a split (sorted); error if the split is empty."""
+    imgs = sorted((Path(split_dir) / "images").glob("*.jpg"))
+    if not imgs:
+        raise SplitError(f"split {split_dir} has no images (run `dvc repro download`)")
+    return imgs[:limit] if limit else imgs
+
+
+def load_images(paths: list[Path], bad_input: str = "error") -> tuple[list[np.ndarray], list[Path], list[str]]:
+    """Decode images; corrupt ones raise, or are skipped and reported when bad_input=skip."""
+    imgs, kept, skipped = [], [], []
+    for p in paths:
+        try:
+            imgs.append(read_image(p))
+            kept.append(p)
+        except ImageReadError as e:
+            if bad_input == "error":
+                raise
+            skipped.append(str(e))
+    return imgs, kept, skipped

@@ -1,0 +1,160 @@
+"""Vectorized YOLO output decoding and exact greedy NMS in numpy.
+
+Handles YOLOv5's layout [N, anchors, 5 + classes] (xywh, objectness, class scores) and the
+YOLOv8/YOLO11 layout [N, 4 + classes, anchors] (xywh, class scores, no objectness)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .preprocess import Letterbox, scale_boxes_back
+
+MAX_WH = 7680  # class offset for class-aware NMS in one pass (YOLOv5's value)
+MAX_NMS = 30000  # most candidates that enter NMS, highest scores first (YOLOv5's value)
+
+
+@dataclass
+class Detections:
+    """Final detections of one image: xyxy boxes, scores, class indices (0-79)."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    classes: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+
+def detect_layout(pred: np.ndarray) -> str:
+    """'v5' for [N, anchors, 5+nc], 'v8' for [N, 4+nc, anchors]; anchors outnumber channels."""
+    if pred.ndim != 3:
+        raise ValueError(f"expected a 3-D YOLO output [N, A, C] or [N, C, A], got shape {pred.shape}")
+    return "v8" if pred.shape[1] < pred.shape[2] else "v5"
+
+
+def xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:
+    half = xywh[:, 2:4] / 2
+    return np.concatenate([xywh[:, :2] - half, xywh[:, :2] + half], axis=1)
+
+
+def candidates(
+    pred_one: np.ndarray, layout: str, conf: float, multi_label: bool = True, classes: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Boxes (xyxy, input pixels), scores and classes above `conf` for one image's raw output."""
+    if layout == "v8":
+        pred_one = pred_one.T  # [anchors, 4 + nc]
+        cls_scores = pred_one[:, 4:]
+        rows = np.nonzero(cls_scores.max(1) > conf)[0]
+        scores_m = cls_scores[rows]
+    else:
+        rows = np.nonzero(pred_one[:, 4] > conf)[0]
+        scores_m = pred_one[rows, 5:] * pred_one[rows, 4:5]
+    xywh = pred_one[rows, :4]
+    if multi_label:
+        r, c = np.nonzero(scores_m > conf)
+        scores = scores_m[r, c]
+    else:
+        c = scores_m.argmax(1)
+        r = np.arange(len(c))
+        scores = scores_m[r, c]
+        ok = scores > conf
+        r, c, scores = r[ok], c[ok], scores[ok]
+    if classes is not None:
+        ok = np.isin(c, classes)
+        r, c, scores = r[ok], c[ok], scores[ok]
+    boxes = xywh_to_xyxy(xywh[r].astype(np.float32))
+    return boxes, scores.astype(np.float32), c.astype(np.int64)
+
+
+def _inter_and_areas(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Intersection areas [len(a), len(b)] and summed areas of xyxy boxes, via outer ops."""
+    ax1, ay1, ax2, ay2 = a.T
+    bx1, by1, bx2, by2 = b.T
+    w = np.minimum.outer(ax2, bx2)
+    w -= np.maximum.outer(ax1, bx1)
+    np.maximum(w, 0, out=w)
+    h = np.minimum.outer(ay2, by2)
+    h -= np.maximum.outer(ay1, by1)
+    np.maximum(h, 0, out=h)
+    w *= h
+    return w, np.add.outer((ax2 - ax1) * (ay2 - ay1), (bx2 - bx1) * (by2 - by1))
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix [len(a), len(b)] of xyxy boxes."""
+    inter, area_sum = _inter_and_areas(a, b)
+    return inter / np.maximum(area_sum - inter, 1e-9)
+
+
+def _overlaps(a: np.ndarray, b: np.ndarray, thr: float) -> np.ndarray:
+    """box_iou(a, b) > thr without the division: inter > thr * (sum - inter)."""
+    inter, area_sum = _inter_and_areas(a, b)
+    return inter * (1 + thr) > thr * area_sum
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float, max_det: int = 300, block: int = 128) -> np.ndarray:
+    """Exact greedy NMS: indices of kept boxes, highest score first.
+
+    Works on blocks of score-sorted boxes: a block is first cut by the boxes already kept, then
+    resolved inside by a fixpoint iteration of the greedy rule, which equals the sequential
+    greedy pass (the rule is triangular, so its fixpoint is unique)."""
+    if len(boxes) == 0:
+        return np.empty(0, dtype=np.int64)
+    order = np.argsort(-scores, kind="stable")
+    sorted_boxes = boxes[order]
+    kept_parts: list[np.ndarray] = []
+    kept_boxes = np.empty((0, 4), dtype=boxes.dtype)
+    n_kept = 0
+    for start in range(0, len(order), block):
+        blk = sorted_boxes[start : start + block]
+        alive = np.ones(len(blk), dtype=bool)
+        if n_kept:
+            alive &= ~_overlaps(kept_boxes, blk, iou_thr).any(0)
+        idx = np.nonzero(alive)[0]
+        if idx.size:
+            sub = blk[idx]
+            over = np.triu(_overlaps(sub, sub, iou_thr), 1).astype(np.uint8)
+            keep = np.ones(len(idx), dtype=bool)
+            while True:
+                new = (keep.astype(np.uint8) @ over) == 0
+                if np.array_equal(new, keep):
+                    break
+                keep = new
+            chosen = idx[keep]
+            kept_parts.append(start + chosen)
+            kept_boxes = np.concatenate([kept_boxes, blk[chosen]])
+            n_kept += len(chosen)
+        if n_kept >= max_det:
+            break
+    kept = np.concatenate(kept_parts)[:max_det] if kept_parts else np.empty(0, dtype=np.int64)
+    return order[kept]
+
+
+def postprocess(
+    pred: np.ndarray,
+    letterboxes: Sequence[Letterbox] | None,
+    conf: float = 0.25,
+    iou: float = 0.45,
+    max_det: int = 300,
+    classes: Sequence[int] | None = None,
+    multi_label: bool = True,
+) -> list[Detections]:
+    """Raw batch output -> per-image detections, class-aware NMS, boxes in original pixels
+    (or in network-input pixels when `letterboxes` is None)."""
+    pred = np.asarray(pred, dtype=np.float32)
+    layout = detect_layout(pred)
+    cls_filter = None if classes is None else np.asarray(list(classes), dtype=np.int64)
+    out = []
+    for i in range(pred.shape[0]):
+        boxes, scores, cls = candidates(pred[i], layout, conf, multi_label, cls_filter)
+        if len(scores) > MAX_NMS:
+            top = np.argsort(-scores, kind="stable")[:MAX_NMS]
+            boxes, scores, cls = boxes[top], scores[top], cls[top]
+        keep = nms(boxes + (cls[:, None] * MAX_WH).astype(np.float32), scores, iou, max_det)
+        b = boxes[keep]
+        if letterboxes is not None:
+            b = scale_boxes_back(b, letterboxes[i])
+        out.append(Detections(b, scores[keep], cls[keep]))
+    return out

@@ -1,0 +1,82 @@
+"""The one preprocessing path (YOLOv5 letterbox, BGR->RGB, HWC->CHW, /255) used by calibration,
+benchmarks and evaluation alike, plus the inverse box mapping."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+PAD_VALUE = 114
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How an original image was mapped into the network input: scale, then padding."""
+
+    gain: float
+    pad_x: float
+    pad_y: float
+    orig_h: int
+    orig_w: int
+
+
+class ImageReadError(ValueError):
+    """An image file that is missing or cannot be decoded."""
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode an image as BGR uint8; raise ImageReadError naming the file when it cannot."""
+    path = Path(path)
+    data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else None
+    if data is None or data.size == 0:
+        raise ImageReadError(f"image not found or empty: {path}")
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if img is None:
+        raise ImageReadError(f"image cannot be decoded (corrupt or not an image): {path}")
+    return img
+
+
+def letterbox(img: np.ndarray, size: int = 640) -> tuple[np.ndarray, Letterbox]:
+    """Resize keeping aspect, pad with 114 to size x size, centred; YOLOv5's rounding."""
+    h, w = img.shape[:2]
+    gain = min(size / h, size / w)
+    new_w, new_h = int(round(w * gain)), int(round(h * gain))
+    dw, dh = (size - new_w) / 2, (size - new_h) / 2
+    if (w, h) != (new_w, new_h):
+        img = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    top, bottom = int(round(dh - 0.1)), int(round(dh + 0.1))
+    left, right = int(round(dw - 0.1)), int(round(dw + 0.1))
+    img = cv2.copyMakeBorder(img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
+    return img, Letterbox(gain, dw, dh, h, w)
+
+
+def preprocess(images: list[np.ndarray], size: int = 640) -> tuple[np.ndarray, list[Letterbox]]:
+    """BGR uint8 images -> float32 NCHW RGB batch in [0, 1], and each image's Letterbox."""
+    batch = np.empty((len(images), 3, size, size), dtype=np.float32)
+    boxes = []
+    for i, img in enumerate(images):
+        lb_img, lb = letterbox(img, size)
+        # BGR->RGB and HWC->CHW in one strided copy, then scale in place.
+        np.multiply(lb_img[:, :, ::-1].transpose(2, 0, 1), 1 / 255.0, out=batch[i], dtype=np.float32)
+        boxes.append(lb)
+    return batch, boxes
+
+
+def scale_boxes_back(xyxy: np.ndarray, lb: Letterbox) -> np.ndarray:
+    """Map xyxy boxes from network-input pixels to original-image pixels, clipped to the image."""
+    out = np.empty_like(xyxy, dtype=np.float32)
+    out[:, [0, 2]] = (xyxy[:, [0, 2]] - lb.pad_x) / lb.gain
+    out[:, [1, 3]] = (xyxy[:, [1, 3]] - lb.pad_y) / lb.gain
+    out[:, [0, 2]] = out[:, [0, 2]].clip(0, lb.orig_w)
+    out[:, [1, 3]] = out[:, [1, 3]].clip(0, lb.orig_h)
+    return out
+
+
+def to_letterbox_coords(xyxy: np.ndarray, lb: Letterbox) -> np.ndarray:
+    """Inverse of scale_boxes_back (without clipping): original pixels -> network-input pixels."""
+    out = np.asarray(xyxy, dtype=np.float32).copy()
+    out[:, [0, 2]] = out[:, [0, 2]] * lb.gain + lb.pad_x
+    out[:, [1, 3]] = out[:, [1, 3]] * lb.gain + lb.pad_y
+    return out
