@@ -158,3 +158,21 @@ def postprocess(
             b = scale_boxes_back(b, letterboxes[i])
         out.append(Detections(b, scores[keep], cls[keep]))
     return out
+
+
+def match_rate(ref: Sequence[Detections], test: Sequence[Detections], iou_thr: float = 0.5) -> float:
+    """Share of `ref` detections that `test` has too (same class, IoU >= iou_thr, one-to-one greedy)."""
+    total = matched = 0
+    for r, t in zip(ref, test):
+        total += len(r)
+        if not len(r) or not len(t):
+            continue
+        iou = box_iou(r.boxes, t.boxes)
+        iou[r.classes[:, None] != t.classes[None, :]] = 0
+        used = np.zeros(len(t), dtype=bool)
+        for i in np.argsort(-r.scores):
+            cand = np.where(~used & (iou[i] >= iou_thr))[0]
+            if cand.size:
+                used[cand[np.argmax(iou[i, cand])]] = True
+                matched += 1
+    return matched / total if total else 1.0

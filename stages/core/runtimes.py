@@ -194,7 +194,8 @@ class OvRuntime(Runtime):
         out = super().settings()
         for prop in ("INFERENCE_PRECISION_HINT", "PERFORMANCE_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS",
                      "OPTIMAL_NUMBER_OF_INFER_REQUESTS"):
-            out[f"actual_{prop.lower()}"] = str(self.compiled.get_property(prop))
+            value = self.compiled.get_property(prop)
+            out[f"actual_{prop.lower()}"] = value.get_type_name() if hasattr(value, "get_type_name") else str(value).split(".")[-1]
         return out
 
 

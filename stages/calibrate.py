@@ -1,0 +1,122 @@
+"""calibrate stage: INT8 IR (NNCF) for OpenVINO and an INT8 ONNX that ONNX Runtime runs fast."""
+from __future__ import annotations
+
+import time
+import warnings
+
+from .core import dataset, params, paths
+from .core import quantize as q
+from .core.io import atomic_path, require_file
+from .core.postprocess import match_rate, postprocess
+from .core.preprocess import preprocess
+from .core.runtimes import OrtRuntime, OvRuntime, ov_core
+from .core.stage import run, write_metrics
+
+
+def split_calibration(c: dict) -> tuple[list, list, int]:
+    """(images used for calibration, held-out check images, subset size asked)."""
+    images = dataset.load_split(paths.CALIB_DIR)
+    if len(images) <= c["check_images"]:
+        raise q.QuantizeError(f"calibration split {paths.CALIB_DIR} has {len(images)} images; need more than "
+                              f"calibrate.check_images={c['check_images']} (raise data.calib_images)")
+    held_out, pool = images[-c["check_images"]:], images[: -c["check_images"]]
+    if c["subset_size"] > len(pool):
+        warnings.warn(f"calibrate.subset_size={c['subset_size']} > {len(pool)} calibration images available "
+                      f"(after {c['check_images']} held out); using {len(pool)}")
+    return pool[: c["subset_size"]], held_out, c["subset_size"]
+
+
+def main() -> None:
+    started = time.perf_counter()
+    p = params.load("model", "calibrate")
+    name, c, size = p["model"]["name"], p["calibrate"], p["model"]["imgsz"]
+    ir = require_file(paths.ir_xml(name), "FP32 IR")
+    onnx_fp32 = require_file(paths.dynamic_onnx(name), "dynamic FP32 ONNX")
+    used, held_out, asked = split_calibration(c)
+    dataset.load_images(used + held_out)  # every calibration image must decode: error names the file
+    transform = q.calibration_transform(size, c["normalize"])
+    import onnx
+    import openvino as ov
+
+    fp32 = ov_core().read_model(str(ir))
+    ov_names = [op.get_friendly_name() for op in fp32.get_ops()]
+    onnx_names = [n.name for n in onnx.load(str(onnx_fp32), load_external_data=False).graph.node]
+    ov_ignored, onnx_patterns, onnx_ignored = [], [], []
+    if c["ignore_head"]:
+        ov_ignored = [n for n in q.matching(ov_names, q.head_patterns(ov_names, c["ignore_head_convs"]))
+                      if not n.startswith("model.")]  # op names only, not weight constants
+        onnx_patterns = q.head_patterns(onnx_names, c["ignore_head_convs"])
+        onnx_ignored = q.matching(onnx_names, onnx_patterns)
+        if not ov_ignored or not onnx_ignored:
+            raise q.QuantizeError("calibrate.ignore_head is on but the head scope matched no nodes")
+        print(f"ignored scope (detect head): {len(ov_ignored)} OpenVINO ops")
+
+    out_dir = paths.int8_ir_xml(name).parent
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir(parents=True)
+        t0 = time.perf_counter()
+        if c["accuracy_control"]:
+            from .core.evaluate import calibration_validator
+
+            val_items, validate = calibration_validator(held_out, size)
+            int8 = q.ov_quantize_with_accuracy_control(fp32, used, val_items, transform, validate, c["preset"],
+                                                       ov_ignored, c["max_drop"])
+        else:
+            int8 = q.ov_quantize(fp32, used, transform, c["preset"], c["fast_bias_correction"], ov_ignored)
+        ov_seconds = time.perf_counter() - t0
+        ov.save_model(int8, str(tmp / paths.int8_ir_xml(name).name), compress_to_fp16=False)
+
+        t0 = time.perf_counter()
+        ort_out = tmp / paths.int8_onnx(name).name
+        if c["ort_method"] == "nncf":
+            q.ort_quantize_nncf(onnx_fp32, ort_out, used, transform, c["preset"], c["fast_bias_correction"],
+                                onnx_ignored)
+            n_ort_ignored = len(onnx_ignored)
+        else:
+            n_ort_ignored = q.ort_quantize_qdq(onnx_fp32, ort_out, used, transform, c["ort_method"], onnx_patterns)
+            print(f"ignored scope (detect head): {n_ort_ignored} ONNX Runtime nodes")
+        ort_seconds = time.perf_counter() - t0
+
+        # Quick agreement of INT8 with FP32 on held-out calibration images (conf 0.25).
+        imgs, _, _ = dataset.load_images(held_out)
+        batch, lbs = preprocess(imgs, size)
+        agree = {}
+        for label, ref_rt, int8_rt in (
+            ("ov", OvRuntime(ir, precision="f32"), OvRuntime(tmp / paths.int8_ir_xml(name).name, precision="f32")),
+            ("ort", OrtRuntime(onnx_fp32), OrtRuntime(ort_out)),
+        ):
+            ref = postprocess(ref_rt.infer(batch), lbs)
+            got = postprocess(int8_rt.infer(batch), lbs)
+            agree[label] = match_rate(ref, got)
+        ov_quantized = q.count_quantized_ov(int8)
+        ort_quantized = q.count_quantized_onnx(ort_out)
+        sizes = {f.name: f.stat().st_size for f in tmp.iterdir()}
+
+    int8_xml = paths.int8_ir_xml(name)
+    write_metrics(paths.METRICS / "calibrate.json", {
+        "calib_images_asked": asked,
+        "calib_images_used": len(used),
+        "check_images": len(held_out),
+        "preprocessing": "letterbox 640, pad 114, BGR->RGB, CHW, /255 (shared preprocess)",
+        "normalize": c["normalize"],
+        "preset": c["preset"],
+        "fast_bias_correction": c["fast_bias_correction"],
+        "accuracy_control": c["accuracy_control"],
+        "ort_method": c["ort_method"],
+        "ov_seconds": round(ov_seconds, 2),
+        "ort_seconds": round(ort_seconds, 2),
+        "ov_fake_quantize_nodes": ov_quantized,
+        "ort_quantize_linear_nodes": ort_quantized,
+        "ov_ignored_nodes": len(ov_ignored),
+        "ort_ignored_nodes": n_ort_ignored,
+        "bytes_fp32_ir": ir.stat().st_size + ir.with_suffix(".bin").stat().st_size,
+        "bytes_int8_ir": sizes[int8_xml.name] + sizes[int8_xml.with_suffix(".bin").name],
+        "bytes_fp32_onnx": onnx_fp32.stat().st_size,
+        "bytes_int8_onnx": sizes[paths.int8_onnx(name).name],
+        "agreement_ov_int8_vs_f32": round(agree["ov"], 4),
+        "agreement_ort_int8_vs_fp32": round(agree["ort"], 4),
+    }, started)
+
+
+if __name__ == "__main__":
+    run(main)

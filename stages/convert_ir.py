@@ -1,0 +1,61 @@
+"""convert-IR stage: OpenVINO IR from the dynamic ONNX, verified against ONNX Runtime FP32."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .core import dataset, params, paths
+from .core.io import atomic_path, require_file
+from .core.postprocess import match_rate, postprocess
+from .core.preprocess import preprocess
+from .core.runtimes import OrtRuntime, OvRuntime
+from .core.stage import run, write_metrics
+
+
+def main() -> None:
+    started = time.perf_counter()
+    p = params.load("model", "convert")
+    name, c = p["model"]["name"], p["convert"]
+    src = require_file(paths.dynamic_onnx(name), "dynamic ONNX model")
+    import openvino as ov
+
+    xml = paths.ir_xml(name)
+    with atomic_path(xml.parent) as tmp_dir:
+        t0 = time.perf_counter()
+        try:
+            model = ov.convert_model(str(src))
+        except Exception as e:
+            raise ValueError(f"OpenVINO cannot convert {src}: {e}") from e
+        tmp_dir.mkdir(parents=True)
+        ov.save_model(model, str(tmp_dir / xml.name), compress_to_fp16=c["compress_to_fp16"])
+        convert_s = time.perf_counter() - t0
+        dynamic_kept = model.input(0).get_partial_shape()[0].is_dynamic
+
+        imgs, _, _ = dataset.load_images(dataset.load_split(paths.EVAL_DIR, max(c["verify_batches"])))
+        batch, lbs = preprocess(imgs, p["model"]["imgsz"])
+        ort_rt, ov_rt = OrtRuntime(src), OvRuntime(tmp_dir / xml.name, precision="f32")
+        diffs, agree = {}, {}
+        for n in c["verify_batches"]:
+            ref, got = ort_rt.infer(batch[:n]), ov_rt.infer(batch[:n])
+            diffs[n] = float(np.abs(ref - got).max())
+            agree[n] = match_rate(postprocess(ref, lbs[:n]), postprocess(got, lbs[:n]))
+        worst = max(diffs.values())
+        if worst > c["tolerance"]:
+            raise ValueError(f"IR differs from ONNX Runtime by {worst:.3g} > convert.tolerance {c['tolerance']}")
+        ir_bytes = sum(f.stat().st_size for f in tmp_dir.iterdir())
+    write_metrics(paths.METRICS / "convert.json", {
+        "compress_to_fp16": c["compress_to_fp16"],
+        "dynamic_batch": dynamic_kept,
+        "convert_seconds": round(convert_s, 3),
+        "ir_bytes": ir_bytes,
+        "verify_precision": ov_rt.settings()["actual_inference_precision_hint"],
+        "tolerance": c["tolerance"],
+        "max_abs_diff": worst,
+        **{f"max_abs_diff_b{n}": d for n, d in diffs.items()},
+        **{f"detection_agreement_b{n}": a for n, a in agree.items()},
+    }, started)
+
+
+if __name__ == "__main__":
+    run(main)

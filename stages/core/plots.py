@@ -1,0 +1,106 @@
+"""PNG renderings of the plot CSVs (DVC's HTML plots need a CDN these machines cannot reach)."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from .io import atomic_path
+
+
+def write_csv(path: str | Path, rows: list[dict[str, Any]]) -> None:
+    """Rows with the same keys -> CSV, atomically."""
+    if not rows:
+        raise ValueError(f"no rows for {path}")
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def read_csv(path: str | Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def line_png(path: str | Path, series: dict[str, tuple[list[float], list[float]]], xlabel: str, ylabel: str,
+             title: str, logx: bool = False) -> None:
+    """One line per series {label: (xs, ys)} -> PNG."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for label, (xs, ys) in series.items():
+        ax.plot(xs, ys, marker="o", label=label)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    if logx:
+        ax.set_xscale("log", base=2)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def bar_png(path: str | Path, labels: list[str], values: dict[str, list[float]], ylabel: str, title: str) -> None:
+    """Grouped bars: one group per label, one bar per series in `values`."""
+    plt = _pyplot()
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(max(7, 0.35 * len(labels) * max(1, len(values))), 4.5), dpi=110)
+    width = 0.8 / max(len(values), 1)
+    x = np.arange(len(labels))
+    for i, (name, vals) in enumerate(values.items()):
+        ax.bar(x + i * width, vals, width, label=name)
+    ax.set_xticks(x + width * (len(values) - 1) / 2, labels, rotation=60, ha="right", fontsize=7)
+    ax.set(ylabel=ylabel, title=title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def scatter_png(path: str | Path, points: dict[str, tuple[float, float]], xlabel: str, ylabel: str,
+                title: str) -> None:
+    """Labelled points {label: (x, y)} -> PNG (e.g. mAP against latency)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for label, (x, y) in points.items():
+        ax.scatter([x], [y], s=40)
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> None:
+    with atomic_path(path, ".png") as tmp:
+        fig.savefig(tmp, format="png")
+    _pyplot().close(fig)
+
+
+def bench_pngs(rows: list[dict[str, Any]], stem: str, title: str) -> None:
+    """Latency-vs-batch and throughput-vs-batch PNGs from bench CSV rows (variant, batch, p50_ms, ...)."""
+    lat: dict[str, tuple[list[float], list[float]]] = {}
+    tput: dict[str, tuple[list[float], list[float]]] = {}
+    for r in rows:
+        if r.get("throughput_ips") in ("", None):
+            continue  # unsupported batch
+        if r.get("p50_ms") not in ("", None):
+            lat.setdefault(r["variant"], ([], []))
+            lat[r["variant"]][0].append(float(r["batch"]))
+            lat[r["variant"]][1].append(float(r["p50_ms"]))
+        tput.setdefault(r["variant"], ([], []))
+        tput[r["variant"]][0].append(float(r["batch"]))
+        tput[r["variant"]][1].append(float(r["throughput_ips"]))
+    if lat:
+        line_png(f"plots/{stem}_latency.png", lat, "batch size", "p50 latency per batch (ms)", f"{title}: latency",
+                 logx=True)
+    line_png(f"plots/{stem}_throughput.png", tput, "batch size", "images/s", f"{title}: throughput", logx=True)

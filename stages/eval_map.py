@@ -1,0 +1,98 @@
+"""eval-map stage: COCO mAP of each variant on the evaluation split, all classes and the class subset,
+with INT8/bf16 deltas against FP32 of the same runtime and an optional INT8 drop gate."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .core import coco, dataset, params, paths
+from .core.bench import interleaved, summarize
+from .core.evaluate import coco_map, predict
+from .core.io import read_json, require_file, write_json
+from .core.plots import bar_png, write_csv
+from .core.preprocess import preprocess
+from .core.runtimes import VARIANTS
+from .core.stage import run, write_metrics
+
+BASELINE = {"ort_int8": "ort_fp32", "ov_bf16": "ov_f32", "ov_int8": "ov_f32"}
+
+
+class Int8DropError(RuntimeError):
+    """An INT8 variant lost more mAP than eval.max_int8_drop allows."""
+
+
+def model_only_ips(rt, imgs: list, batch: int, size: int) -> float:
+    """Model-only images/s on real preprocessed batches of the evaluation batch size."""
+    x, _ = preprocess(imgs[:batch], size)
+    if rt.fixed_batch is not None:
+        x = x[: rt.fixed_batch]
+    t = interleaved({"m": lambda: rt.infer(x)}, warmup=2, runs=10)["m"]
+    return summarize(t, len(x))["throughput_ips"]
+
+
+def main() -> None:
+    started = time.perf_counter()
+    p = params.load("model", "eval", "data")
+    name, e, size = p["model"]["name"], p["eval"], p["model"]["imgsz"]
+    gt = read_json(require_file(paths.EVAL_GT, "evaluation ground truth"))
+    subset = dataset.read_subset(require_file(paths.SUBSET_FILE, "class subset file"))
+    images = dataset.load_split(paths.EVAL_DIR)
+    for v in e["variants"]:
+        require_file(VARIANTS[v].model_path(name), f"model for {v}")
+    opts = {"threads": e["threads"]} if e["threads"] else {}
+    metrics: dict[str, Any] = {"images": len(images), "conf": e["conf"], "iou": e["iou"], "max_det": e["max_det"],
+                               "batch": e["batch"], "subset_classes": len(subset)}
+    rows = []
+    for v in e["variants"]:
+        var = VARIANTS[v]
+        ropts = {("intra_threads" if var.runtime.kind == "onnxruntime" else "threads"): t for t in opts.values()}
+        if var.runtime.kind == "openvino":
+            ropts["hint"] = "THROUGHPUT" if e["batch"] > 1 else "LATENCY"
+        rt = var.load(name, **ropts)
+        sample, _, _ = dataset.load_images(images[: e["batch"]], p["data"]["bad_input"])
+        before = model_only_ips(rt, sample, e["batch"], size)
+        dets, t = predict(rt, images, e["batch"], e["conf"], e["iou"], e["max_det"], p["data"]["bad_input"],
+                          desc=f"eval {v}", imgsz=size)
+        after = model_only_ips(rt, sample, e["batch"], size)
+        write_json(paths.DATA / "predictions" / f"{v}.json", dets)
+        full = coco_map(gt, dets)
+        sub = coco_map(gt, dets, subset)
+        for k in ("map50_95", "map50", "map75", "map_small", "map_medium", "map_large"):
+            metrics[f"{v}_{k}"] = round(100 * full[k], 3)
+            metrics[f"{v}_subset_{k}"] = round(100 * sub[k], 3)
+        ips, model_ips = t.images / t.total, (before + after) / 2
+        metrics.update({
+            f"{v}_images_per_s": round(ips, 3),
+            f"{v}_model_only_images_per_s": round(model_ips, 3),
+            f"{v}_eval_vs_model_only": round(ips / model_ips, 3),
+            f"{v}_decode_ms_per_image": round(1000 * t.decode / t.images, 3),
+            f"{v}_preprocess_ms_per_image": round(1000 * t.preprocess / t.images, 3),
+            f"{v}_infer_ms_per_image": round(1000 * t.infer / t.images, 3),
+            f"{v}_postprocess_ms_per_image": round(1000 * t.postprocess / t.images, 3),
+            f"{v}_skipped_images": len(t.skipped),
+        })
+        for cls in coco.NAMES:
+            if cls in full["per_class"]:
+                rows.append({"variant": v, "class": cls, "ap50_95": round(100 * full["per_class"][cls], 3)})
+    for v, base in BASELINE.items():
+        if v in e["variants"] and base in e["variants"]:
+            metrics[f"{v}_delta_map50_95"] = round(metrics[f"{v}_map50_95"] - metrics[f"{base}_map50_95"], 3)
+            metrics[f"{v}_subset_delta_map50_95"] = round(
+                metrics[f"{v}_subset_map50_95"] - metrics[f"{base}_subset_map50_95"], 3)
+    write_csv(paths.PLOTS / "per_class_ap.csv", rows)
+    classes = [c for c in coco.NAMES if any(r["class"] == c for r in rows)]
+    bar_png(paths.PLOTS / "per_class_ap.png", classes,
+            {v: [next((r["ap50_95"] for r in rows if r["variant"] == v and r["class"] == c), 0.0) for c in classes]
+             for v in e["variants"]}, "AP50-95 (%)", "Per-class AP")
+    write_metrics(paths.METRICS / "eval_map.json", metrics, started)
+
+    if e["max_int8_drop"] is not None:
+        for v in ("ort_int8", "ov_int8"):
+            drop = -metrics.get(f"{v}_delta_map50_95", 0.0)
+            if drop > e["max_int8_drop"]:
+                raise Int8DropError(f"{v} loses {drop:.2f} mAP50-95 points against FP32, more than "
+                                    f"eval.max_int8_drop={e['max_int8_drop']} (metrics were written)")
+
+
+if __name__ == "__main__":
+    run(main)

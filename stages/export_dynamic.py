@@ -1,0 +1,60 @@
+"""export-dynamic stage: an ONNX with a dynamic batch axis, verified against the fixed model."""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import onnx
+
+from .core import dataset, params, paths
+from .core.export import ExportError, load_onnx, make_batch_dynamic, max_abs_diff_batched
+from .core.io import atomic_path
+from .core.preprocess import preprocess
+from .core.runtimes import OrtRuntime
+from .core.stage import run, write_metrics
+
+
+def main() -> None:
+    started = time.perf_counter()
+    p = params.load("model", "export")
+    name, e = p["model"]["name"], p["export"]
+    src = paths.fixed_onnx(name)
+    out = paths.dynamic_onnx(name)
+    with atomic_path(out, ".onnx") as tmp, tempfile.TemporaryDirectory() as work:
+        if e["method"] == "ultralytics":
+            from .core.ultralytics_export import export_checkpoint
+
+            info, fixed_path = export_checkpoint(e["checkpoint"], tmp, p["model"]["imgsz"], Path(work))
+        else:
+            dyn, info = make_batch_dynamic(load_onnx(src))
+            onnx.save(dyn, str(tmp))
+            fixed_path = src
+        imgs, _, _ = dataset.load_images(dataset.load_split(paths.EVAL_DIR, max(e["verify_batches"])))
+        batch, _ = preprocess(imgs, p["model"]["imgsz"])
+        diffs = max_abs_diff_batched(OrtRuntime(fixed_path).infer, OrtRuntime(tmp).infer, batch,
+                                     e["verify_batches"])
+        worst = max(diffs.values())
+        if worst > e["tolerance"]:
+            raise ExportError(f"dynamic model differs from {fixed_path} by {worst:.3g} > export.tolerance "
+                              f"{e['tolerance']} (per batch: {diffs})")
+        bytes_fixed = fixed_path.stat().st_size
+    metrics = {
+        "method": e["method"],
+        "source_model": str(e["checkpoint"] if e["method"] == "ultralytics" else src),
+        "opset": info.opset,
+        "already_dynamic": info.already_dynamic,
+        "reshapes_rewritten": info.reshapes_rewritten,
+        "nodes_fixed": info.nodes,
+        "nodes_dynamic": len(onnx.load(str(out), load_external_data=False).graph.node),
+        "bytes_fixed": bytes_fixed,
+        "bytes_dynamic": out.stat().st_size,
+        "tolerance": e["tolerance"],
+        "max_abs_diff": worst,
+        **{f"max_abs_diff_b{n}": d for n, d in diffs.items()},
+    }
+    write_metrics(paths.METRICS / "export.json", metrics, started)
+
+
+if __name__ == "__main__":
+    run(main)
