@@ -1,0 +1,100 @@
+"""Shared fixtures: the offline mirror (tests skip with a reason when it is absent) and a temporary
+git+DVC copy of the project that runs the real pipeline once on tiny params."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+MIRROR = Path(os.environ.get("YOLO_ASSETS_MIRROR") or ROOT.parent / "shared" / "assets").resolve()
+HAS_MIRROR = (MIRROR / "SHA256SUMS").is_file() and (MIRROR / "models" / "yolov5n.onnx").is_file()
+needs_mirror = pytest.mark.skipif(not HAS_MIRROR, reason=f"offline asset mirror not found at {MIRROR} "
+                                  "(set YOLO_ASSETS_MIRROR to a folder laid out like ../shared/assets)")
+
+PROJECT_FILES = ("stages", "dvc.yaml", "params.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore")
+
+# Tiny params: the real pipeline on a few images and few timed runs.
+TINY = {
+    "data": {"eval_images": 12, "calib_images": 16},
+    "calibrate": {"subset_size": 12, "check_images": 4},
+    "bench": {"warmup": 1, "runs": 3, "batch_sizes": [1, 2], "e2e_images": 2},
+    "bench_ov": {"throughput_seconds": 0.3},
+    "memory": {"warmup": 1},
+    "eval": {"batch": 4},
+    "export": {"verify_batches": [1, 2]},
+    "convert": {"verify_batches": [1, 2]},
+}
+
+
+def tool_env() -> dict[str, str]:
+    """Environment for subprocesses: this interpreter's bin first, mirror set, telemetry off."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(DVC_NO_ANALYTICS="1", OPENVINO_TELEMETRY_OPT_OUT="1", YOLO_OFFLINE="1",
+               YOLO_ASSETS_MIRROR=str(MIRROR), PYTHONPATH="")
+    return env
+
+
+def sh(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(args, cwd=cwd, env=tool_env(), capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
+                             f"{proc.stderr[-3000:]}")
+    return proc
+
+
+def set_params(repo: Path, changes: dict) -> None:
+    """Merge {section: {key: value}} into repo/params.yaml."""
+    path = repo / "params.yaml"
+    data = yaml.safe_load(path.read_text())
+    for section, values in changes.items():
+        data[section].update(values)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def make_repo(dest: Path, params: dict | None = None) -> Path:
+    """A fresh git+DVC copy of the project in `dest` (user.name/email set locally), committed."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for rel in PROJECT_FILES:
+        src = ROOT / rel
+        if src.is_dir():
+            shutil.copytree(src, dest / rel, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    set_params(dest, {**TINY, **(params or {})})
+    sh(["git", "init", "-q", "-b", "main"], dest)
+    sh(["git", "config", "user.name", "yolo-cpu tests"], dest)
+    sh(["git", "config", "user.email", "tests@example.invalid"], dest)
+    sh(["git", "add", "-A"], dest)
+    sh(["git", "commit", "-qm", "tiny pipeline"], dest)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory) -> Path:
+    """The whole real pipeline (`dvc repro`) run once on tiny params; returns the repo path."""
+    if not HAS_MIRROR:
+        pytest.skip(f"offline asset mirror not found at {MIRROR}")
+    repo = make_repo(tmp_path_factory.mktemp("pipeline") / "repo")
+    sh(["dvc", "repro"], repo)
+    sh(["git", "add", "-A"], repo)
+    sh(["git", "commit", "-qm", "repro"], repo)
+    return repo
+
+
+@pytest.fixture
+def in_repo(monkeypatch):
+    """chdir into a repo for library calls that use project-relative paths."""
+
+    def enter(repo: Path) -> Path:
+        monkeypatch.chdir(repo)
+        return repo
+
+    return enter

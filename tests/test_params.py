@@ -1,0 +1,56 @@
+"""params.yaml validation: every stage's section is checked before any work."""
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stages.core import params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def committed() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_committed_params_validate():
+    data = committed()
+    assert set(data) == set(params.SCHEMA)
+    for section in params.SCHEMA:
+        params.validate_section(section, data[section])
+
+
+@pytest.mark.parametrize(
+    "section,key,value,needle",
+    [
+        ("bench", "batch_sizes", [1, 0], "bench.batch_sizes"),
+        ("bench", "runs", 0, "bench.runs = 0"),
+        ("model", "name", "yolov9z", "one of ['yolov5n'"),
+        ("bench_ort", "intra_threads", "two", "bench_ort.intra_threads = 'two'"),
+        ("eval", "variants", ["ort_fp32", "tensorrt"], "'tensorrt' is not allowed"),
+        ("calibrate", "fast_bias_correction", 1, "calibrate.fast_bias_correction = 1"),
+        ("data", "eval_images", True, "data.eval_images = True"),
+    ],
+)
+def test_bad_values_name_key_value_and_allowed(section, key, value, needle):
+    data = committed()[section]
+    data[key] = value
+    with pytest.raises(params.ParamError) as e:
+        params.validate_section(section, data)
+    assert needle in str(e.value)
+
+
+def test_unknown_and_missing_keys():
+    data = committed()["bench"]
+    with pytest.raises(params.ParamError, match=r"unknown key bench.warmpu; allowed keys"):
+        params.validate_section("bench", {**data, "warmpu": 3})
+    del data["runs"]
+    with pytest.raises(params.ParamError, match=r"missing key bench.runs"):
+        params.validate_section("bench", data)
+
+
+def test_ints_accepted_for_floats_and_null_where_allowed():
+    data = committed()["eval"]
+    out = params.validate_section("eval", {**data, "conf": 0, "max_int8_drop": 1})
+    assert isinstance(out["conf"], float) and out["max_int8_drop"] == 1.0
+    assert params.validate_section("eval", {**data, "max_int8_drop": None})["max_int8_drop"] is None
