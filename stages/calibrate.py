@@ -30,9 +30,9 @@ def main() -> None:
     started = time.perf_counter()
     p = params.load("model", "calibrate")
     name, c, size = p["model"]["name"], p["calibrate"], p["model"]["imgsz"]
+    used, held_out, asked = split_calibration(c)
     ir = require_file(paths.ir_xml(name), "FP32 IR")
     onnx_fp32 = require_file(paths.dynamic_onnx(name), "dynamic FP32 ONNX")
-    used, held_out, asked = split_calibration(c)
     dataset.load_images(used + held_out)  # every calibration image must decode: error names the file
     transform = q.calibration_transform(size, c["normalize"])
     import onnx

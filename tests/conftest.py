@@ -41,8 +41,9 @@ def tool_env() -> dict[str, str]:
     return env
 
 
-def sh(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(args, cwd=cwd, env=tool_env(), capture_output=True, text=True)
+def sh(args: list[str], cwd: Path, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run a command in `cwd` with tool_env() (plus `env`); with check, fail showing its output."""
+    proc = subprocess.run(args, cwd=cwd, env={**tool_env(), **(env or {})}, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
                              f"{proc.stderr[-3000:]}")
@@ -98,3 +99,29 @@ def in_repo(monkeypatch):
         return repo
 
     return enter
+
+
+def make_mirror(dest: Path, n_images: int) -> Path:
+    """A small offline mirror: the real model, the first n real images and labels, a SHA256SUMS."""
+    sums = {}
+    for line in (MIRROR / "SHA256SUMS").read_text().splitlines():
+        digest, rel = line.split(maxsplit=1)
+        sums[rel] = digest
+    images = sorted(r for r in sums if r.startswith("coco/images/val2017/"))[:n_images]
+    stems = {Path(r).stem for r in images}
+    labels = [r for r in sums if r.startswith("coco/labels/val2017/") and Path(r).stem in stems]
+    keep = ["models/yolov5n.onnx", *images, *labels]
+    for rel in keep:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(MIRROR / rel, dest / rel)
+    write_sums(dest)
+    return dest
+
+
+def write_sums(mirror: Path) -> None:
+    """(Re)write SHA256SUMS for every file in a mirror."""
+    from stages.core.io import sha256_file
+
+    lines = [f"{sha256_file(p)}  {p.relative_to(mirror)}" for p in sorted(mirror.rglob("*"))
+             if p.is_file() and p.name != "SHA256SUMS"]
+    (mirror / "SHA256SUMS").write_text("\n".join(lines) + "\n")

@@ -1,0 +1,97 @@
+"""`dvc repro download` in a temporary git+DVC repo, with good and bad inputs."""
+import json
+
+import pytest
+
+from conftest import make_mirror, make_repo, needs_mirror, set_params, sh, write_sums
+
+pytestmark = needs_mirror
+OUTPUTS = ("models/yolov5n.onnx", "data/eval", "data/calib", "data/labels/classes_15.txt")
+
+
+def repro_download(repo, mirror=None, check=True):
+    """`dvc repro download`, with YOLO_ASSETS_MIRROR pointing at `mirror` when given."""
+    return sh(["dvc", "repro", "download"], repo, check, env={"YOLO_ASSETS_MIRROR": str(mirror)} if mirror else None)
+
+
+def assert_no_outputs(repo):
+    for rel in OUTPUTS:
+        assert not (repo / rel).exists(), f"partial output left behind: {rel}"
+    assert not list((repo / "data").glob(".*tmp*")) if (repo / "data").exists() else True
+
+
+def test_download_produces_seeded_disjoint_splits(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    repro_download(repo)
+    ev = sorted(p.name for p in (repo / "data/eval/images").iterdir())
+    ca = sorted(p.name for p in (repo / "data/calib/images").iterdir())
+    assert len(ev) == 12 and len(ca) == 16 and not set(ev) & set(ca)
+    assert len(list((repo / "data/eval/labels").iterdir())) == 12
+    gt = json.loads((repo / "data/eval/instances.json").read_text())
+    assert {im["file_name"] for im in gt["images"]} == set(ev)
+    assert len(gt["categories"]) == 80 and all(a["category_id"] <= 90 for a in gt["annotations"])
+    classes = (repo / "data/labels/classes_15.txt").read_text().split("\n")
+    assert len([c for c in classes if c]) == 15
+    m = json.loads((repo / "metrics/download.json").read_text())
+    assert m["model_source"] == "mirror" and m["eval_images"] == 12 and len(m["model_sha256"]) == 64
+    assert "cpu_model" in m["env"] and m["env"]["versions"]["onnxruntime"]
+    # same seed in a second repo: same split; another seed: another split
+    other = make_repo(tmp_path / "other", {"data": {"eval_images": 12, "calib_images": 16, "split_seed": 5}})
+    repro_download(other)
+    assert sorted(p.name for p in (other / "data/eval/images").iterdir()) != ev
+
+
+def test_corrupted_mirror_file_fails_naming_it(tmp_path):
+    mirror = make_mirror(tmp_path / "mirror", 28)
+    victim = sorted((mirror / "coco/images/val2017").iterdir())[3]
+    victim.write_bytes(victim.read_bytes()[:-100] + b"x" * 100)
+    repo = make_repo(tmp_path / "repo")
+    proc = repro_download(repo, mirror, check=False)
+    assert proc.returncode != 0
+    assert f"checksum mismatch for mirror file {victim}" in proc.stderr
+    assert_no_outputs(repo)
+
+
+def test_undecodable_image_errors_or_is_skipped_and_counted(tmp_path):
+    mirror = make_mirror(tmp_path / "mirror", 28)
+    victim = sorted((mirror / "coco/images/val2017").iterdir())[5]
+    victim.write_bytes(b"\xff\xd8 this is not really a jpeg")
+    write_sums(mirror)  # checksums match: the file itself is bad
+    repo = make_repo(tmp_path / "repo")
+    proc = repro_download(repo, mirror, check=False)
+    assert proc.returncode != 0 and f"cannot be decoded (corrupt or not an image): {victim.name}" in proc.stderr
+    assert_no_outputs(repo)
+    set_params(repo, {"data": {"bad_input": "skip", "eval_images": 12, "calib_images": 16}})
+    repro_download(repo, mirror)
+    m = json.loads((repo / "metrics/download.json").read_text())
+    assert m["skipped_images"] == 1 and victim.name in m["skipped"][0]
+    assert m["eval_images"] + m["calib_images"] == 27
+
+
+def test_too_many_images_and_unknown_key_fail_before_work(tmp_path):
+    repo = make_repo(tmp_path / "repo", {"data": {"eval_images": 900, "calib_images": 316}})
+    proc = sh(["dvc", "repro", "download"], repo, check=False)
+    assert proc.returncode != 0
+    assert "eval_images=900 + data.calib_images=316 = 1216 images, but the source has only 1000" in proc.stderr
+    assert_no_outputs(repo)
+    set_params(repo, {"data": {"eval_images": 12, "calib_images": 16, "eval_imgs": 3}})
+    proc = sh(["dvc", "repro", "download"], repo, check=False)
+    assert proc.returncode != 0 and "unknown key data.eval_imgs" in proc.stderr
+    assert_no_outputs(repo)
+
+
+def test_mirror_env_pointing_nowhere_is_an_error(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    proc = repro_download(repo, tmp_path / "no-such-mirror", check=False)
+    assert proc.returncode != 0 and "YOLO_ASSETS_MIRROR=" in proc.stderr and "is not a folder" in proc.stderr
+
+
+def test_offline_url_download_fails_cleanly(tmp_path):
+    """Without a mirror the stage uses the public URLs; offline that fails, names the URL, leaves nothing."""
+    from stages.core import assets
+
+    dest = tmp_path / "x.onnx"
+    with pytest.raises(assets.AssetError) as e:
+        assets.fetch_url("http://127.0.0.1:9/yolov5n.onnx", dest, timeout_s=2, retries=1)
+    assert "http://127.0.0.1:9/yolov5n.onnx" in str(e.value) and "YOLO_ASSETS_MIRROR" in str(e.value)
+    assert not dest.exists() and not list(tmp_path.iterdir())

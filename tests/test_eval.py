@@ -1,0 +1,109 @@
+"""COCO mAP with pycocotools: known answers, official vs label-built ground truth, the class subset,
+a real small run, and corrupt images."""
+import json
+
+import pytest
+
+from conftest import MIRROR, needs_mirror
+from stages.core import coco, dataset
+from stages.core.evaluate import coco_map, predict
+from stages.core.export import load_onnx, make_batch_dynamic
+from stages.core.preprocess import ImageReadError, read_image
+from stages.core.runtimes import OrtRuntime
+from stages.eval_map import Int8DropError, check_int8_drop
+
+pytestmark = needs_mirror
+OFFICIAL = MIRROR / "coco" / "annotations" / "instances_val2017_subset206.json"
+
+
+@pytest.fixture(scope="module")
+def official():
+    return json.loads(OFFICIAL.read_text())
+
+
+@pytest.fixture(scope="module")
+def label_gt(official):
+    """GT built from the YOLO labels for the same 206 images."""
+    items = []
+    for im in official["images"]:
+        stem = im["file_name"][:-4]
+        labels = coco.parse_labels(MIRROR / "coco" / "labels" / "val2017" / f"{stem}.txt")
+        items.append((im["id"], im["file_name"], im["width"], im["height"], labels))
+    return coco.gt_from_labels(items)
+
+
+def as_detections(gt, score=1.0):
+    return [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": score}
+            for a in gt["annotations"]]
+
+
+def test_perfect_predictions_score_one(label_gt):
+    r = coco_map(label_gt, as_detections(label_gt))
+    assert r["map50_95"] == pytest.approx(1.0) and r["map50"] == pytest.approx(1.0)
+    assert all(v == pytest.approx(1.0) for v in r["per_class"].values())
+
+
+def test_class_subset_restricts_ground_truth_and_predictions(label_gt):
+    person, car = coco.NAMES.index("person"), coco.NAMES.index("car")
+    only_people = [d for d in as_detections(label_gt) if d["category_id"] == 1]
+    assert coco_map(label_gt, only_people, [person])["map50_95"] == pytest.approx(1.0)
+    assert coco_map(label_gt, only_people, [car])["map50_95"] == 0.0
+    assert coco_map(label_gt, only_people)["map50_95"] < 0.2  # all 80 classes: most are missed
+    assert set(coco_map(label_gt, only_people, [person, car])["per_class"]) <= {"person", "car"}
+
+
+def test_official_and_label_ground_truth_agree(official, label_gt, tmp_path):
+    """On the 206 images with official annotations, the same yolov5n predictions score nearly the same."""
+    dyn = tmp_path / "dyn.onnx"
+    import onnx
+
+    onnx.save(make_batch_dynamic(load_onnx(MIRROR / "models" / "yolov5n.onnx"))[0], str(dyn))
+    paths = [MIRROR / "coco" / "images" / "val2017" / im["file_name"] for im in official["images"]]
+    dets, times = predict(OrtRuntime(dyn), paths, batch=8)
+    assert times.images == 206
+    a = coco_map(coco.gt_from_official(official, [im["id"] for im in official["images"]]), dets)["map50_95"]
+    b = coco_map(label_gt, dets)["map50_95"]
+    print(f"mAP50-95 official GT {100 * a:.2f} vs YOLO-label GT {100 * b:.2f}: {100 * (a - b):+.2f} points")
+    assert 0.2 < a < 0.5 and abs(a - b) < 0.01
+
+
+def test_predict_corrupt_image_errors_or_skips(tmp_path):
+    good = sorted((MIRROR / "coco" / "images" / "val2017").glob("*.jpg"))[:2]
+    bad = tmp_path / "000000999999.jpg"
+    bad.write_bytes(b"garbage")
+    rt = OrtRuntime(MIRROR / "models" / "yolov5n.onnx")  # fixed batch 1: predict adapts
+    with pytest.raises(ImageReadError, match="000000999999.jpg"):
+        predict(rt, [good[0], bad, good[1]])
+    dets, t = predict(rt, [good[0], bad, good[1]], bad_input="skip")
+    assert t.images == 2 and len(t.skipped) == 1 and "000000999999.jpg" in t.skipped[0]
+    assert {d["image_id"] for d in dets} <= {int(p.stem) for p in good}
+
+
+def test_int8_gate():
+    check_int8_drop({"ort_int8_delta_map50_95": -0.4}, 0.5)
+    check_int8_drop({"ort_int8_delta_map50_95": -3.0}, None)
+    with pytest.raises(Int8DropError, match="ov_int8 loses 0.80 mAP50-95 points"):
+        check_int8_drop({"ort_int8_delta_map50_95": -0.1, "ov_int8_delta_map50_95": -0.8}, 0.5)
+
+
+def test_eval_stage_small_real_run(pipeline):
+    m = json.loads((pipeline / "metrics/eval_map.json").read_text())
+    assert m["images"] == 12
+    for v in ("ort_fp32", "ort_int8", "ov_f32", "ov_int8"):
+        assert 10 < m[f"{v}_map50_95"] < 70 and m[f"{v}_map50"] >= m[f"{v}_map50_95"]
+        assert 0 <= m[f"{v}_subset_map50_95"] <= 100 and m[f"{v}_images_per_s"] > 0
+        preds = json.loads((pipeline / f"data/predictions/{v}.json").read_text())
+        assert preds and set(preds[0]) == {"image_id", "category_id", "bbox", "score"}
+    assert abs(m["ort_fp32_map50_95"] - m["ov_f32_map50_95"]) < 0.5
+    assert "ort_int8_delta_map50_95" in m and "ov_int8_subset_delta_map50_95" in m
+    assert m["subset_classes"] == 15 and (pipeline / "plots/per_class_ap.csv").exists()
+
+
+def test_subset_file_round_trip(tmp_path):
+    f = tmp_path / "classes.txt"
+    names = dataset.choose_subset(15, 0, [])
+    assert len(set(names)) == 15 and names == dataset.choose_subset(15, 0, [])
+    f.write_text("\n".join(names) + "\n")
+    assert [coco.NAMES[i] for i in dataset.read_subset(f)] == names
+    with pytest.raises(dataset.SplitError, match="unknown class 'unicorn'"):
+        dataset.choose_subset(15, 0, ["person", "unicorn"])

@@ -1,0 +1,103 @@
+"""export-dynamic (graph rewrite and Ultralytics paths) and convert-IR, on the real yolov5n."""
+import importlib.util
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from conftest import MIRROR, make_repo, needs_mirror, set_params, sh
+from stages.core.export import ExportError, load_onnx, make_batch_dynamic, max_abs_diff_batched
+from stages.core.preprocess import preprocess, read_image
+from stages.core.runtimes import OrtRuntime, OvRuntime
+
+pytestmark = needs_mirror
+V5 = MIRROR / "models" / "yolov5n.onnx"
+
+
+@pytest.fixture(scope="module")
+def real_batch():
+    imgs = sorted((MIRROR / "coco" / "images" / "val2017").glob("*.jpg"))[:4]
+    return preprocess([read_image(p) for p in imgs])[0]
+
+
+@pytest.fixture(scope="module")
+def downloaded(tmp_path_factory):
+    repo = make_repo(tmp_path_factory.mktemp("export") / "repo")
+    sh(["dvc", "repro", "download"], repo)
+    return repo
+
+
+def test_rewrite_makes_batch_dynamic_and_matches_fixed(real_batch, tmp_path):
+    dyn, info = make_batch_dynamic(load_onnx(V5))
+    assert not info.already_dynamic and info.reshapes_rewritten == 6 and info.opset == 12
+    for vi in [dyn.graph.input[0], *dyn.graph.output]:
+        assert vi.type.tensor_type.shape.dim[0].dim_param == "batch"
+    path = tmp_path / "dyn.onnx"
+    onnx.save(dyn, str(path))
+    diffs = max_abs_diff_batched(OrtRuntime(V5).infer, OrtRuntime(path).infer, real_batch, [1, 3, 4])
+    assert max(diffs.values()) < 1e-4
+    again, info2 = make_batch_dynamic(dyn)  # an already dynamic model passes through
+    assert info2.already_dynamic and info2.reshapes_rewritten == 0
+
+
+def test_batch_that_cannot_be_dynamic_names_the_node():
+    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [2, 2])
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"], name="flatten_batch_into_rows")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 2])], [shape])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    with pytest.raises(ExportError, match="Reshape node 'flatten_batch_into_rows' hard-codes a leading dimension of 2"):
+        make_batch_dynamic(model)
+
+
+def test_corrupt_or_non_onnx_file(tmp_path):
+    bad = tmp_path / "model.onnx"
+    bad.write_text("definitely not protobuf")
+    with pytest.raises(ExportError, match="model.onnx is not a valid ONNX model"):
+        load_onnx(bad)
+
+
+def test_export_and_convert_stages_verify_numerically(downloaded):
+    sh(["dvc", "repro", "convert-IR"], downloaded)
+    e = json.loads((downloaded / "metrics/export.json").read_text())
+    assert e["method"] == "rewrite" and e["max_abs_diff"] <= e["tolerance"] and "max_abs_diff_b2" in e
+    c = json.loads((downloaded / "metrics/convert.json").read_text())
+    assert c["dynamic_batch"] and not c["compress_to_fp16"] and c["verify_precision"] == "f32"
+    assert c["max_abs_diff"] < c["tolerance"] and c["detection_agreement_b2"] >= 0.95
+    ov = OvRuntime(downloaded / "models/ir/yolov5n.xml", precision="f32")
+    x = np.zeros((3, 3, 640, 640), np.float32)
+    assert ov.fixed_batch is None and ov.infer(x).shape == (3, 25200, 85)
+
+
+def test_export_stage_on_corrupt_model_leaves_no_output(downloaded):
+    model = downloaded / "models/yolov5n.onnx"
+    good = model.read_bytes()
+    out = downloaded / "models/yolov5n_dynamic.onnx"
+    out.unlink(missing_ok=True)
+    try:
+        model.write_bytes(good[: len(good) // 2])
+        proc = sh(["python", "-m", "stages.export_dynamic"], downloaded, check=False)
+        assert proc.returncode == 1
+        assert "error: models/yolov5n.onnx is not a valid ONNX model" in proc.stderr
+        assert not out.exists() and not list((downloaded / "models").glob(".*tmp*"))
+    finally:
+        model.write_bytes(good)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ultralytics") is None,
+                    reason="export extra not installed (./dev export-extra installs torch + ultralytics)")
+def test_ultralytics_export_path(downloaded):
+    set_params(downloaded, {"export": {"method": "ultralytics", "checkpoint": "yolov8n.yaml",
+                                       "verify_batches": [1, 2]}})
+    try:
+        sh(["python", "-m", "stages.export_dynamic"], downloaded)
+        e = json.loads((downloaded / "metrics/export.json").read_text())
+        assert e["method"] == "ultralytics" and e["max_abs_diff"] <= e["tolerance"]
+        rt = OrtRuntime(downloaded / "models/yolov5n_dynamic.onnx")
+        assert rt.fixed_batch is None
+        assert rt.infer(np.zeros((2, 3, 640, 640), np.float32)).shape == (2, 84, 8400)
+    finally:
+        set_params(downloaded, {"export": {"method": "rewrite", "checkpoint": ""}})
