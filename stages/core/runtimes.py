@@ -55,7 +55,9 @@ class Runtime(ABC):
             )
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        """Run one batch (float32 NCHW, cast to the model's input dtype); return the first output."""
+        """Run one batch (float32 NCHW, cast to the model's input dtype); return the first output.
+
+        The array may be a view that the runtime's next call overwrites: copy it to keep it."""
         self.check_batch(batch.shape[0])
         if batch.dtype != self.input_dtype:
             batch = batch.astype(self.input_dtype)
@@ -188,7 +190,8 @@ class OvRuntime(Runtime):
         return self._dtype
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        return self.request.infer({0: batch}, share_inputs=True)[0].copy()
+        # No copies either way (as benchmark_app): the result is a view that the next call overwrites.
+        return self.request.infer({0: batch}, share_inputs=True, share_outputs=True)[0]
 
     def settings(self) -> dict[str, Any]:
         out = super().settings()

@@ -1,0 +1,80 @@
+"""Run OpenVINO's benchmark_app and this project's harness on the same IR and settings, alternating
+rounds, and print median latency and throughput side by side with their ratio.
+
+Usage (after `dvc repro convert-IR calibrate`):
+  python scripts/compare_benchmark_app.py [--precisions f32 bf16 int8] [--rounds 3] [--seconds 10]
+Writes metrics/benchmark_app_compare.json as well."""
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stages.bench_ov import PRECISIONS, async_throughput  # noqa: E402
+from stages.core import bench, params  # noqa: E402
+from stages.core.io import write_json  # noqa: E402
+from stages.core.runtimes import MODEL_FILES, OvRuntime  # noqa: E402
+
+
+def benchmark_app(model: Path, precision: str, hint: str, batch: int, seconds: float) -> dict[str, float]:
+    """Median latency (ms) and throughput (FPS) as benchmark_app reports them."""
+    exe = Path(sys.executable).with_name("benchmark_app")
+    cmd = [str(exe), "-m", str(model), "-d", "CPU", "-hint", hint, "-infer_precision", precision,
+           "-shape", f"[{batch},3,640,640]", "-t", str(max(1, round(seconds)))]
+    if hint == "latency":
+        cmd += ["-api", "sync"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    out = proc.stdout + proc.stderr
+    if proc.returncode:
+        raise RuntimeError(f"benchmark_app failed ({proc.returncode}): {out[-2000:]}")
+    median = float(re.search(r"Median:\s+([\d.]+) ms", out).group(1))
+    fps = float(re.search(r"Throughput:\s+([\d.]+) FPS", out).group(1))
+    return {"median_ms": median, "throughput_fps": fps}
+
+
+def ours(model: Path, precision: str, hint: str, batch: int, seconds: float) -> dict[str, float]:
+    rt = OvRuntime(model, precision=precision, hint=hint.upper(), batch=batch)
+    x = bench.bench_inputs("random", [batch], 640, Path("data/eval"))
+    if hint == "throughput":
+        return {"throughput_fps": async_throughput(rt, x, seconds)["throughput_ips"]}
+    times = bench.interleaved({"m": lambda: rt.infer(x)}, warmup=10, runs=10, min_seconds=seconds)["m"]
+    s = bench.summarize(times, batch)
+    return {"median_ms": s["p50_ms"], "throughput_fps": s["throughput_ips"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--precisions", nargs="+", default=["f32", "bf16", "int8"])
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=10)
+    args = ap.parse_args()
+    name = params.load("model")["model"]["name"]
+    results = {}
+    for prec in args.precisions:
+        key, hint_prec = PRECISIONS[prec]
+        model = MODEL_FILES[key](name)
+        for hint, metric in (("latency", "median_ms"), ("throughput", "throughput_fps")):
+            theirs, mine = [], []
+            for _ in range(args.rounds):  # alternate the two tools so machine noise hits both
+                theirs.append(benchmark_app(model, hint_prec, hint, args.batch, args.seconds)[metric])
+                mine.append(ours(model, hint_prec, hint, args.batch, args.seconds)[metric])
+            a, b = statistics.median(mine), statistics.median(theirs)
+            results[f"{prec}_{hint}_{metric}_ours"] = round(a, 3)
+            results[f"{prec}_{hint}_{metric}_benchmark_app"] = round(b, 3)
+            results[f"{prec}_{hint}_ratio"] = round(a / b, 4)
+            print(f"{prec:5s} {hint:10s} {metric:15s} ours {a:9.2f}  benchmark_app {b:9.2f}  "
+                  f"ratio {a / b:.3f}  ({abs(a / b - 1) * 100:.1f}% apart)", flush=True)
+    write_json("metrics/benchmark_app_compare.json", {"batch": args.batch, "rounds": args.rounds,
+                                                      "seconds": args.seconds, **results,
+                                                      "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+
+
+if __name__ == "__main__":
+    main()
