@@ -43,7 +43,7 @@ def ours(model: Path, precision: str, hint: str, batch: int, seconds: float) -> 
     x = bench.bench_inputs("random", [batch], 640, Path("data/eval"))
     if hint == "throughput":
         return {"throughput_fps": async_throughput(rt, x, seconds)["throughput_ips"]}
-    times = bench.interleaved({"m": lambda: rt.infer(x)}, warmup=10, runs=10, min_seconds=seconds)["m"]
+    times = bench.interleaved({"m": lambda: rt.infer(x, copy=False)}, warmup=10, runs=10, min_seconds=seconds)["m"]
     s = bench.summarize(times, batch)
     return {"median_ms": s["p50_ms"], "throughput_fps": s["throughput_ips"]}
 

@@ -73,12 +73,16 @@ def main() -> None:
     with atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
         t0 = time.perf_counter()
+        held_out_map = {}
         if c["accuracy_control"]:
             from .core.evaluate import calibration_validator
 
             val_items, validate = calibration_validator(held_out, size)
             int8 = q.ov_quantize_with_accuracy_control(fp32, used, val_items, transform, validate, c["preset"],
                                                        ov_ignored, c["max_drop"])
+            for label, model in (("f32", fp32), ("int8", int8)):
+                compiled = ov_core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+                held_out_map[f"accuracy_control_heldout_map50_95_{label}"] = round(100 * validate(compiled, val_items), 3)
         else:
             int8 = q.ov_quantize(fp32, used, transform, c["preset"], c["fast_bias_correction"], ov_ignored)
         ov_seconds = time.perf_counter() - t0
@@ -133,6 +137,7 @@ def main() -> None:
         "bytes_int8_onnx": sizes[paths.int8_onnx(name).name],
         "agreement_ov_int8_vs_f32": round(agree["ov"], 4),
         "agreement_ort_int8_vs_fp32": round(agree["ort"], 4),
+        **held_out_map,
     }, started)
 
 

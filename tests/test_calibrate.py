@@ -71,3 +71,18 @@ def test_empty_calibration_split_is_a_clear_error(pipeline):
     finally:
         images.rmdir()
         moved.rename(images)
+
+
+def test_accuracy_control_validates_on_held_out_calibration_images(tmp_path):
+    from conftest import make_repo
+
+    repo = make_repo(tmp_path / "repo", {
+        "data": {"eval_images": 4, "calib_images": 24},
+        "calibrate": {"subset_size": 12, "check_images": 12, "accuracy_control": True, "max_drop": 0.01},
+        "export": {"verify_batches": [1]}, "convert": {"verify_batches": [1]}})
+    sh(["dvc", "repro", "calibrate"], repo)
+    m = json.loads((repo / "metrics/calibrate.json").read_text())
+    assert m["accuracy_control"] is True and m["check_images"] == 12
+    f32, int8 = m["accuracy_control_heldout_map50_95_f32"], m["accuracy_control_heldout_map50_95_int8"]
+    assert 5 < f32 < 80 and f32 - int8 <= 100 * 0.01 + 0.5  # NNCF kept the drop near max_drop
+    assert (repo / "models/int8/yolov5n_int8.xml").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import io
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -12,7 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import coco
-from .postprocess import postprocess
+from .postprocess import Detections, postprocess
 from .preprocess import ImageReadError, preprocess, read_image
 from .runtimes import Runtime
 
@@ -26,6 +27,7 @@ class PredictTimes:
     infer: float = 0.0
     postprocess: float = 0.0
     images: int = 0
+    wall: float = 0.0  # elapsed; less than the sum of phases when decoding overlaps inference
     skipped: list[str] = field(default_factory=list)
 
     @property
@@ -33,53 +35,83 @@ class PredictTimes:
         return self.decode + self.preprocess + self.infer + self.postprocess
 
 
+@dataclass
+class _Prepared:
+    ids: list[int]
+    x: np.ndarray | None
+    letterboxes: list
+    skipped: list[str]
+    decode_s: float
+    preprocess_s: float
+    count: int
+
+
+def _prepare(chunk: Sequence[Path], rt: Runtime, batch: int, imgsz: int, bad_input: str) -> _Prepared:
+    """Decode and preprocess one batch of images (padded for a fixed-batch model)."""
+    t0 = time.perf_counter()
+    imgs, ids, skipped = [], [], []
+    for p in chunk:
+        try:
+            imgs.append(read_image(p))
+            ids.append(coco.image_id(p))
+        except ImageReadError as e:
+            if bad_input == "error":
+                raise
+            skipped.append(str(e))
+    t1 = time.perf_counter()
+    x, lbs = preprocess(imgs, imgsz) if imgs else (None, [])
+    if x is not None and rt.fixed_batch is not None and len(imgs) < batch:
+        x = np.concatenate([x, np.zeros((batch - len(imgs), *x.shape[1:]), x.dtype)])
+    return _Prepared(ids, x, lbs, skipped, t1 - t0, time.perf_counter() - t1, len(chunk))
+
+
 def predict(rt: Runtime, image_paths: Sequence[Path], batch: int = 8, conf: float = 0.001, iou: float = 0.65,
             max_det: int = 300, bad_input: str = "error", desc: str | None = None,
-            imgsz: int = 640) -> tuple[list[dict[str, Any]], PredictTimes]:
-    """COCO-format detections (category ids 1-90, xywh boxes) for every image, with phase timings."""
+            imgsz: int = 640, prefetch: bool = False) -> tuple[list[dict[str, Any]], PredictTimes]:
+    """COCO-format detections (category ids 1-90, xywh boxes) for every image, with phase timings.
+
+    prefetch=True decodes and preprocesses the next batch in a thread while this one is inferred."""
     if rt.fixed_batch is not None:
         batch = rt.fixed_batch
     dets: list[dict[str, Any]] = []
     times = PredictTimes()
-    clock = time.perf_counter
-    with tqdm(total=len(image_paths), desc=desc, unit="img", disable=desc is None) as bar:
-        for start in range(0, len(image_paths), batch):
-            chunk = image_paths[start : start + batch]
-            t0 = clock()
-            imgs, ids = [], []
-            for p in chunk:
-                try:
-                    imgs.append(read_image(p))
-                    ids.append(coco.image_id(p))
-                except ImageReadError as e:
-                    if bad_input == "error":
-                        raise
-                    times.skipped.append(str(e))
-            t1 = clock()
-            if not imgs:
+    chunks = [image_paths[i : i + batch] for i in range(0, len(image_paths), batch)]
+    wall0 = time.perf_counter()
+    with tqdm(total=len(image_paths), desc=desc, unit="img", disable=desc is None) as bar, \
+            ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(_prepare, chunks[0], rt, batch, imgsz, bad_input) if prefetch and chunks else None
+        for i, chunk in enumerate(chunks):
+            if pending is not None:
+                prep = pending.result()
+                pending = pool.submit(_prepare, chunks[i + 1], rt, batch, imgsz, bad_input) \
+                    if i + 1 < len(chunks) else None
+            else:
+                prep = _prepare(chunk, rt, batch, imgsz, bad_input)
+            times.decode += prep.decode_s
+            times.preprocess += prep.preprocess_s
+            times.skipped += prep.skipped
+            bar.update(prep.count)
+            if prep.x is None:
                 continue
-            x, lbs = preprocess(imgs, imgsz)
-            if rt.fixed_batch is not None and len(imgs) < batch:
-                x = np.concatenate([x, np.zeros((batch - len(imgs), *x.shape[1:]), x.dtype)])
-            t2 = clock()
-            y = rt.infer(x)[: len(imgs)]
-            t3 = clock()
-            for img_id, d in zip(ids, postprocess(y, lbs, conf, iou, max_det)):
-                xywh = d.boxes.copy()
-                xywh[:, 2:] -= xywh[:, :2]
-                dets.extend(
-                    {"image_id": img_id, "category_id": coco.CATEGORY_IDS[c], "bbox": [round(float(v), 3) for v in b],
-                     "score": round(float(s), 5)}
-                    for b, s, c in zip(xywh, d.scores, d.classes)
-                )
-            t4 = clock()
-            times.decode += t1 - t0
-            times.preprocess += t2 - t1
-            times.infer += t3 - t2
-            times.postprocess += t4 - t3
-            times.images += len(imgs)
-            bar.update(len(chunk))
+            t0 = time.perf_counter()
+            y = rt.infer(prep.x, copy=False)[: len(prep.ids)]  # consumed before the next call
+            t1 = time.perf_counter()
+            for img_id, d in zip(prep.ids, postprocess(y, prep.letterboxes, conf, iou, max_det)):
+                dets.extend(to_coco(img_id, d))
+            times.infer += t1 - t0
+            times.postprocess += time.perf_counter() - t1
+            times.images += len(prep.ids)
+    times.wall = time.perf_counter() - wall0
     return dets, times
+
+
+def to_coco(img_id: int, d: Detections) -> list[dict[str, Any]]:
+    """One image's detections as COCO result dicts (xywh boxes, category ids 1-90)."""
+    xywh = d.boxes.astype(np.float64)
+    xywh[:, 2:] -= xywh[:, :2]
+    cats = np.asarray(coco.CATEGORY_IDS)[d.classes].tolist()
+    return [{"image_id": img_id, "category_id": c, "bbox": b, "score": s}
+            for b, s, c in zip(np.round(xywh, 3).tolist(), np.round(d.scores.astype(np.float64), 5).tolist(), cats)]
 
 
 def coco_map(gt: dict[str, Any], dets: list[dict[str, Any]], class_indices: Sequence[int] | None = None,
@@ -136,10 +168,7 @@ def calibration_validator(held_out: list[Path], size: int):
         for img_id, x, lbs in data:
             y = compiled_model(x)[0]
             for d in postprocess(np.asarray(y), lbs, 0.001, 0.65, 300):
-                xywh = d.boxes.copy()
-                xywh[:, 2:] -= xywh[:, :2]
-                dets += [{"image_id": img_id, "category_id": coco.CATEGORY_IDS[c], "bbox": b.tolist(),
-                          "score": float(s)} for b, s, c in zip(xywh, d.scores, d.classes)]
+                dets += to_coco(img_id, d)
         return coco_map(gt, dets, per_class=False)["map50_95"]
 
     return items, validate

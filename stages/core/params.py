@@ -148,6 +148,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_det": Key(int, min=1),
         "batch": Key(int, min=1),
         "threads": Key(int, min=0),
+        "prefetch": Key(bool),
         "max_int8_drop": Key(float, min=0, nullable=True),
     },
     "report": {"title": Key(str)},

@@ -30,17 +30,21 @@ class Runtime(ABC):
             raise ModelLoadError(f"model file not found: {self.model_path}")
         self.options = options
 
+    # Set by each subclass once its model is loaded.
+    _shape: list[int | None]
+    _dtype: np.dtype
+
     @property
-    @abstractmethod
     def input_shape(self) -> list[int | None]:
         """Input shape; None for a dynamic dimension."""
+        return self._shape
 
     @property
-    @abstractmethod
-    def input_dtype(self) -> np.dtype: ...
+    def input_dtype(self) -> np.dtype:
+        return self._dtype
 
     @abstractmethod
-    def _run(self, batch: np.ndarray) -> np.ndarray: ...
+    def _run(self, batch: np.ndarray, copy: bool) -> np.ndarray: ...
 
     @property
     def fixed_batch(self) -> int | None:
@@ -54,14 +58,15 @@ class Runtime(ABC):
                 "(use the dynamic-batch model from the export-dynamic stage)"
             )
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
+    def infer(self, batch: np.ndarray, copy: bool = True) -> np.ndarray:
         """Run one batch (float32 NCHW, cast to the model's input dtype); return the first output.
 
-        The array may be a view that the runtime's next call overwrites: copy it to keep it."""
+        copy=False may return a view that the next call overwrites (no output copy, as benchmark_app):
+        for timing loops and for callers that consume the result at once."""
         self.check_batch(batch.shape[0])
         if batch.dtype != self.input_dtype:
             batch = batch.astype(self.input_dtype)
-        return self._run(batch)
+        return self._run(batch, copy)
 
     def settings(self) -> dict[str, Any]:
         """What was asked and what the runtime actually chose, for the metrics."""
@@ -112,16 +117,8 @@ class OrtRuntime(Runtime):
             raise ModelLoadError(f"{self.model_path}: unsupported input type {inp.type}")
         self._dtype = np.dtype(_ORT_DTYPES[inp.type])
 
-    @property
-    def input_shape(self) -> list[int | None]:
-        return self._shape
-
-    @property
-    def input_dtype(self) -> np.dtype:
-        return self._dtype
-
-    def _run(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: batch})[0]
+    def _run(self, batch: np.ndarray, copy: bool) -> np.ndarray:
+        return self.session.run(None, {self.input_name: batch})[0]  # always a fresh array
 
 
 def ov_core():
@@ -181,17 +178,9 @@ class OvRuntime(Runtime):
         self._shape = [d.get_length() if d.is_static else None for d in pshape]
         self._dtype = np.dtype(self.compiled.input(0).get_element_type().to_dtype())
 
-    @property
-    def input_shape(self) -> list[int | None]:
-        return self._shape
-
-    @property
-    def input_dtype(self) -> np.dtype:
-        return self._dtype
-
-    def _run(self, batch: np.ndarray) -> np.ndarray:
-        # No copies either way (as benchmark_app): the result is a view that the next call overwrites.
-        return self.request.infer({0: batch}, share_inputs=True, share_outputs=True)[0]
+    def _run(self, batch: np.ndarray, copy: bool) -> np.ndarray:
+        out = self.request.infer({0: batch}, share_inputs=True, share_outputs=True)[0]
+        return out.copy() if copy else out
 
     def settings(self) -> dict[str, Any]:
         out = super().settings()
