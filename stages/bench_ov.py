@@ -69,7 +69,7 @@ def main() -> None:
         x = inputs[:n]
         if "LATENCY" in o["hints"]:
             rts = {prec: load(prec, "LATENCY", n) for prec in precisions}
-            fns = {prec: (lambda rt=rt: rt.infer(x, copy=False)) for prec, rt in rts.items()}
+            fns = {prec: (lambda rt=rt, x=x: rt.infer(x, copy=False)) for prec, rt in rts.items()}
             for prec, times in bench.interleaved(fns, b["warmup"], b["runs"], b["min_seconds"]).items():
                 s = bench.summarize(times, n)
                 metrics.update(bench.flat(f"{prec}_latency_b{n}", s))

@@ -22,7 +22,7 @@ def split_calibration(c: dict) -> tuple[list, list, int]:
     held_out, pool = images[-c["check_images"]:], images[: -c["check_images"]]
     if c["subset_size"] > len(pool):
         warnings.warn(f"calibrate.subset_size={c['subset_size']} > {len(pool)} calibration images available "
-                      f"(after {c['check_images']} held out); using {len(pool)}")
+                      f"(after {c['check_images']} held out); using {len(pool)}", stacklevel=2)
     return pool[: c["subset_size"]], held_out, c["subset_size"]
 
 

@@ -36,7 +36,7 @@ def tool_env() -> dict[str, str]:
     """Environment for subprocesses: this interpreter's bin first, mirror set, telemetry off."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.update(DVC_NO_ANALYTICS="1", OPENVINO_TELEMETRY_OPT_OUT="1", YOLO_OFFLINE="1",
+    env.update(DVC_NO_ANALYTICS="1", YOLO_OFFLINE="1",
                YOLO_ASSETS_MIRROR=str(MIRROR), PYTHONPATH="")
     return env
 

@@ -8,7 +8,7 @@ from conftest import MIRROR, needs_mirror
 from stages.core import coco, dataset
 from stages.core.evaluate import coco_map, predict
 from stages.core.export import load_onnx, make_batch_dynamic
-from stages.core.preprocess import ImageReadError, read_image
+from stages.core.preprocess import ImageReadError
 from stages.core.runtimes import OrtRuntime
 from stages.eval_map import Int8DropError, check_int8_drop
 

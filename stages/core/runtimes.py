@@ -154,7 +154,6 @@ class OvRuntime(Runtime):
         batch: int | None = None,
     ) -> None:
         super().__init__(model_path, precision=precision, hint=hint, threads=threads, streams=streams, batch=batch)
-        import openvino as ov
 
         core = ov_core()
         if precision == "bf16" and not ov_supports_bf16():
