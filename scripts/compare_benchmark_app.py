@@ -51,6 +51,7 @@ def ours(model: Path, precision: str, hint: str, batch: int, seconds: float) -> 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--precisions", nargs="+", default=["f32", "bf16", "int8"])
+    ap.add_argument("--hints", nargs="+", default=["latency", "throughput"])
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=10)
@@ -61,6 +62,8 @@ def main() -> None:
         key, hint_prec = PRECISIONS[prec]
         model = MODEL_FILES[key](name)
         for hint, metric in (("latency", "median_ms"), ("throughput", "throughput_fps")):
+            if hint not in args.hints:
+                continue
             theirs, mine = [], []
             for _ in range(args.rounds):  # alternate the two tools so machine noise hits both
                 theirs.append(benchmark_app(model, hint_prec, hint, args.batch, args.seconds)[metric])

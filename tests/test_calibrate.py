@@ -86,3 +86,12 @@ def test_accuracy_control_validates_on_held_out_calibration_images(tmp_path):
     f32, int8 = m["accuracy_control_heldout_map50_95_f32"], m["accuracy_control_heldout_map50_95_int8"]
     assert 5 < f32 < 80 and f32 - int8 <= 100 * 0.01 + 0.5  # NNCF kept the drop near max_drop
     assert (repo / "models/int8/yolov5n_int8.xml").exists()
+
+
+def test_histogram_calibration_that_cannot_fit_in_memory_is_refused_up_front():
+    from stages.calibrate import check_ort_memory
+
+    check_ort_memory({"ort_method": "qdq_minmax", "subset_size": 100000})  # min/max keeps no activations
+    with pytest.raises(q.QuantizeError, match=r"calibrate.ort_method=qdq_entropy keeps all activations in memory.*"
+                                              r"calibrate.subset_size=100000"):
+        check_ort_memory({"ort_method": "qdq_entropy", "subset_size": 100000})

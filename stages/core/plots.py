@@ -42,6 +42,8 @@ def line_png(path: str | Path, series: dict[str, tuple[list[float], list[float]]
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     if logx:
         ax.set_xscale("log", base=2)
+        ticks = sorted({x for xs, _ in series.values() for x in xs})
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
