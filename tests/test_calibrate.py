@@ -95,3 +95,20 @@ def test_histogram_calibration_that_cannot_fit_in_memory_is_refused_up_front():
     with pytest.raises(q.QuantizeError, match=r"calibrate.ort_method=qdq_entropy keeps all activations in memory.*"
                                               r"calibrate.subset_size=100000"):
         check_ort_memory({"ort_method": "qdq_entropy", "subset_size": 100000})
+
+
+def test_nncf_onnx_path_for_onnx_runtime(tmp_path):
+    """calibrate.ort_method: nncf quantizes the ONNX model with NNCF's ONNX backend."""
+    from stages.core.export import load_onnx, make_batch_dynamic
+
+    src = tmp_path / "dyn.onnx"
+    onnx.save(make_batch_dynamic(load_onnx(MIRROR / "models" / "yolov5n.onnx"))[0], str(src))
+    names = [n.name for n in onnx.load(str(src)).graph.node]
+    exclude = q.matching(names, q.head_patterns(names, include_convs=True))
+    images = sorted((MIRROR / "coco" / "images" / "val2017").glob("*.jpg"))[:6]
+    out = tmp_path / "int8.onnx"
+    q.ort_quantize_nncf(src, out, images[:4], q.calibration_transform(640, "none"), "mixed", True, exclude)
+    assert q.count_quantized_onnx(out) > 20
+    x, lbs = preprocess([read_image(p) for p in images[4:]])
+    ref, got = OrtRuntime(src).infer(x), OrtRuntime(out).infer(x)
+    assert match_rate(postprocess(ref, lbs), postprocess(got, lbs)) >= 0.6

@@ -153,10 +153,12 @@ def ort_quantize_qdq(src: Path, dst: Path, images: list[Path], transform, method
 
 def ort_quantize_nncf(src: Path, dst: Path, images: list[Path], transform, preset: str,
                       fast_bias_correction: bool, exclude: list[str]) -> None:
-    """NNCF quantization of the ONNX model (ONNX backend)."""
+    """NNCF quantization of the ONNX model (ONNX backend, which takes {input name: array} items)."""
     import onnx
 
-    q = ov_quantize(onnx.load(str(src)), images, transform, preset, fast_bias_correction, exclude)
+    model = onnx.load(str(src))
+    name = model.graph.input[0].name
+    q = ov_quantize(model, images, lambda p: {name: transform(p)}, preset, fast_bias_correction, exclude)
     onnx.save(q, str(dst))
 
 
