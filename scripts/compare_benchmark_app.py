@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stages.bench_ov import PRECISIONS, async_throughput  # noqa: E402
 from stages.core import bench, params  # noqa: E402
-from stages.core.io import write_json  # noqa: E402
+from stages.core.stage import write_metrics  # noqa: E402
 from stages.core.runtimes import MODEL_FILES, OvRuntime  # noqa: E402
 
 
@@ -74,9 +74,9 @@ def main() -> None:
             results[f"{prec}_{hint}_ratio"] = round(a / b, 4)
             print(f"{prec:5s} {hint:10s} {metric:15s} ours {a:9.2f}  benchmark_app {b:9.2f}  "
                   f"ratio {a / b:.3f}  ({abs(a / b - 1) * 100:.1f}% apart)", flush=True)
-    write_json("metrics/benchmark_app_compare.json", {"batch": args.batch, "rounds": args.rounds,
-                                                      "seconds": args.seconds, **results,
-                                                      "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    write_metrics("metrics/benchmark_app_compare.json", {"batch": args.batch, "rounds": args.rounds,
+                                                         "seconds": args.seconds, **results,
+                                                         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
 
 if __name__ == "__main__":

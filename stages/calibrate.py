@@ -51,8 +51,9 @@ def main() -> None:
     used, held_out, asked = split_calibration(c)
     ir = require_file(paths.ir_xml(name), "FP32 IR")
     onnx_fp32 = require_file(paths.dynamic_onnx(name), "dynamic FP32 ONNX")
-    dataset.load_images(used + held_out)  # every calibration image must decode: error names the file
-    transform = q.calibration_transform(size, c["normalize"])
+    calib_inputs = q.calibration_inputs(used, size, c["normalize"])  # decoded once; errors name the file
+    held_imgs, _, _ = dataset.load_images(held_out)
+    same = lambda x: x  # noqa: E731  (inputs are already preprocessed)
     import onnx
     import openvino as ov
 
@@ -78,13 +79,13 @@ def main() -> None:
             from .core.evaluate import calibration_validator
 
             val_items, validate = calibration_validator(held_out, size)
-            int8 = q.ov_quantize_with_accuracy_control(fp32, used, val_items, transform, validate, c["preset"],
+            int8 = q.ov_quantize_with_accuracy_control(fp32, calib_inputs, val_items, same, validate, c["preset"],
                                                        ov_ignored, c["max_drop"])
             for label, model in (("f32", fp32), ("int8", int8)):
                 compiled = ov_core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
                 held_out_map[f"accuracy_control_heldout_map50_95_{label}"] = round(100 * validate(compiled, val_items), 3)
         else:
-            int8 = q.ov_quantize(fp32, used, transform, c["preset"], c["fast_bias_correction"], ov_ignored)
+            int8 = q.ov_quantize(fp32, calib_inputs, same, c["preset"], c["fast_bias_correction"], ov_ignored)
         ov_seconds = time.perf_counter() - t0
         ov.save_model(int8, str(tmp / paths.int8_ir_xml(name).name), compress_to_fp16=False)
 
@@ -93,16 +94,16 @@ def main() -> None:
         if c["ort_method"] == "nncf":
             # NNCF 3.4's full bias correction on the ONNX backend fails on yolov5n with this onnxruntime
             # ("Duplicate definition-site for /model.1/act/Mul_output_0"): the fast variant works.
-            q.ort_quantize_nncf(onnx_fp32, ort_out, used, transform, c["preset"], True, onnx_ignored)
+            q.ort_quantize_nncf(onnx_fp32, ort_out, calib_inputs, same, c["preset"], True, onnx_ignored)
             n_ort_ignored = len(onnx_ignored)
         else:
-            n_ort_ignored = q.ort_quantize_qdq(onnx_fp32, ort_out, used, transform, c["ort_method"], onnx_patterns)
+            n_ort_ignored = q.ort_quantize_qdq(onnx_fp32, ort_out, calib_inputs, same, c["ort_method"],
+                                               onnx_patterns)
             print(f"ignored scope (detect head): {n_ort_ignored} ONNX Runtime nodes")
         ort_seconds = time.perf_counter() - t0
 
         # Quick agreement of INT8 with FP32 on held-out calibration images (conf 0.25).
-        imgs, _, _ = dataset.load_images(held_out)
-        batch, lbs = preprocess(imgs, size)
+        batch, lbs = preprocess(held_imgs, size)
         agree = {}
         for label, ref_rt, int8_rt in (
             ("ov", OvRuntime(ir, precision="f32"), OvRuntime(tmp / paths.int8_ir_xml(name).name, precision="f32")),

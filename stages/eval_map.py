@@ -41,6 +41,7 @@ def main() -> None:
         require_file(VARIANTS[v].model_path(name), f"model for {v}")
     metrics: dict[str, Any] = {"images": len(images), "conf": e["conf"], "iou": e["iou"], "max_det": e["max_det"],
                                "batch": e["batch"], "prefetch": e["prefetch"], "subset_classes": len(subset)}
+    sample, _, _ = dataset.load_images(images[: e["batch"]], p["data"]["bad_input"])  # model-only inputs
     rows = []
     for v in e["variants"]:
         var = VARIANTS[v]
@@ -49,7 +50,6 @@ def main() -> None:
         ropts = {"intra_threads": e["threads"]} if var.runtime.kind == "onnxruntime" else \
             {"threads": e["threads"], "hint": "LATENCY"}
         rt = var.load(name, **ropts)
-        sample, _, _ = dataset.load_images(images[: e["batch"]], p["data"]["bad_input"])
         before = model_only_ips(rt, sample, e["batch"], size)
         dets, t = predict(rt, images, e["batch"], e["conf"], e["iou"], e["max_det"], p["data"]["bad_input"],
                           desc=f"eval {v}", imgsz=size, prefetch=e["prefetch"])
