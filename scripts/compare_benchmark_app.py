@@ -53,8 +53,8 @@ def main() -> None:
     ap.add_argument("--precisions", nargs="+", default=["f32", "bf16", "int8"])
     ap.add_argument("--hints", nargs="+", default=["latency", "throughput"])
     ap.add_argument("--batch", type=int, default=1)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--seconds", type=float, default=4)
     args = ap.parse_args()
     name = params.load("model")["model"]["name"]
     results = {}
