@@ -78,7 +78,7 @@ def main() -> None:
         if c["accuracy_control"]:
             from .core.evaluate import calibration_validator
 
-            val_items, validate = calibration_validator(held_out, size)
+            val_items, validate = calibration_validator(held_out, held_imgs, size)
             int8 = q.ov_quantize_with_accuracy_control(fp32, calib_inputs, val_items, same, validate, c["preset"],
                                                        ov_ignored, c["max_drop"])
             for label, model in (("f32", fp32), ("int8", int8)):

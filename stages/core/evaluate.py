@@ -150,13 +150,12 @@ def coco_map(gt: dict[str, Any], dets: list[dict[str, Any]], class_indices: Sequ
     return out
 
 
-def calibration_validator(held_out: list[Path], size: int):
+def calibration_validator(held_out: list[Path], images: list[np.ndarray], size: int):
     """(validation items, validate(compiled_model, items) -> mAP50-95) on held-out calibration images
-    with their labels, for NNCF's accuracy-controlled quantization. Never the evaluation split."""
-
+    (already decoded) with their labels, for NNCF's accuracy-controlled quantization. Never the
+    evaluation split."""
     items, gt_items = [], []
-    for p in held_out:
-        img = read_image(p)
+    for p, img in zip(held_out, images):
         labels = coco.parse_labels(p.parent.parent / "labels" / f"{p.stem}.txt")
         gt_items.append((coco.image_id(p), p.name, img.shape[1], img.shape[0], labels))
         x, lbs = preprocess([img], size)

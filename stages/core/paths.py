@@ -34,7 +34,3 @@ def int8_ir_xml(name: str) -> Path:
 def int8_onnx(name: str) -> Path:
     return MODELS / "int8" / f"{name}_int8_ort.onnx"
 
-
-def split_images(split_dir: Path) -> list[Path]:
-    """Images of a split in a stable order."""
-    return sorted((split_dir / "images").glob("*.jpg"))

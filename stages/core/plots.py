@@ -18,11 +18,6 @@ def write_csv(path: str | Path, rows: list[dict[str, Any]]) -> None:
         w.writerows(rows)
 
 
-def read_csv(path: str | Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def _pyplot():
     import matplotlib
 
