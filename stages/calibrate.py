@@ -7,6 +7,7 @@ import warnings
 from .core import dataset, params, paths
 from .core import quantize as q
 from .core.io import atomic_path, require_file
+from .core.plots import write_csv
 from .core.postprocess import match_rate, postprocess
 from .core.preprocess import preprocess
 from .core.runtimes import OrtRuntime, OvRuntime, ov_core
@@ -91,15 +92,21 @@ def main() -> None:
 
         t0 = time.perf_counter()
         ort_out = tmp / paths.int8_onnx(name).name
+        ort_float_nodes: list[str] = []
+        ort_sqnr: dict[str, float] = {}
         if c["ort_method"] == "nncf":
             # NNCF 3.4's full bias correction on the ONNX backend fails on yolov5n with this onnxruntime
             # ("Duplicate definition-site for /model.1/act/Mul_output_0"): the fast variant works.
             q.ort_quantize_nncf(onnx_fp32, ort_out, calib_inputs, same, c["preset"], True, onnx_ignored)
             n_ort_ignored = len(onnx_ignored)
         else:
-            n_ort_ignored = q.ort_quantize_qdq(onnx_fp32, ort_out, calib_inputs, same, c["ort_method"],
-                                               onnx_patterns)
-            print(f"ignored scope (detect head): {n_ort_ignored} ONNX Runtime nodes")
+            kept = q.ort_quantize_qdq(onnx_fp32, ort_out, calib_inputs, same, c["ort_method"], onnx_patterns,
+                                      c["ort_min_sqnr_db"], c["ort_float_stem"], c["ort_sqnr_images"])
+            n_ort_ignored = kept["head_nodes"]
+            ort_float_nodes = kept["float_nodes"]
+            ort_sqnr = kept["sqnr_db"]
+            print(f"ignored scope (detect head): {n_ort_ignored} ONNX Runtime nodes; kept float for precision "
+                  f"or speed: {len(ort_float_nodes)} nodes")
         ort_seconds = time.perf_counter() - t0
 
         # Quick agreement of INT8 with FP32 on held-out calibration images (conf 0.25).
@@ -117,6 +124,10 @@ def main() -> None:
         sizes = {f.name: f.stat().st_size for f in tmp.iterdir()}
 
     int8_xml = paths.int8_ir_xml(name)
+    floated = {n.rsplit("/", 1)[0] for n in ort_float_nodes}
+    write_csv(paths.PLOTS / "ort_silu_sqnr.csv",
+              [{"layer": t.rsplit("/", 1)[0], "sqnr_db": v, "kept_float": t.rsplit("/", 1)[0] in floated}
+               for t, v in ort_sqnr.items()], fieldnames=["layer", "sqnr_db", "kept_float"])
     write_metrics(paths.METRICS / "calibrate.json", {
         "calib_images_asked": asked,
         "calib_images_used": len(used),
@@ -133,6 +144,12 @@ def main() -> None:
         "ort_quantize_linear_nodes": ort_quantized,
         "ov_ignored_nodes": len(ov_ignored),
         "ort_ignored_nodes": n_ort_ignored,
+        "ort_min_sqnr_db": c["ort_min_sqnr_db"],
+        "ort_float_stem": c["ort_float_stem"],
+        "ort_float_nodes": len(ort_float_nodes),
+        "ort_float_layers": sorted({n.rsplit("/", 2)[0] for n in ort_float_nodes if n.endswith("Conv")}),
+        "ort_silu_sqnr_db_min": min(ort_sqnr.values()) if ort_sqnr else None,
+        "ort_silu_layers_below_min_sqnr": sum(v < c["ort_min_sqnr_db"] for v in ort_sqnr.values()),
         "bytes_fp32_ir": ir.stat().st_size + ir.with_suffix(".bin").stat().st_size,
         "bytes_int8_ir": sizes[int8_xml.name] + sizes[int8_xml.with_suffix(".bin").name],
         "bytes_fp32_onnx": onnx_fp32.stat().st_size,

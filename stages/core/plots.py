@@ -8,12 +8,12 @@ from typing import Any
 from .io import atomic_path
 
 
-def write_csv(path: str | Path, rows: list[dict[str, Any]]) -> None:
-    """Rows with the same keys -> CSV, atomically."""
-    if not rows:
+def write_csv(path: str | Path, rows: list[dict[str, Any]], fieldnames: list[str] | None = None) -> None:
+    """Rows with the same keys -> CSV, atomically (header only when rows is empty and fieldnames given)."""
+    if not rows and not fieldnames:
         raise ValueError(f"no rows for {path}")
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w = csv.DictWriter(f, fieldnames=fieldnames or list(rows[0]))
         w.writeheader()
         w.writerows(rows)
 

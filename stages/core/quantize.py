@@ -131,31 +131,41 @@ def ort_prepare(src: Path, work: Path) -> Path:
     return prepared
 
 
-def ort_quantize_qdq(src: Path, dst: Path, images: list[Path], transform, method: str,
-                     exclude_patterns: list[str]) -> int:
+def ort_quantize_qdq(src: Path, dst: Path, images: list, transform, method: str,
+                     exclude_patterns: list[str], min_sqnr_db: float = 0.0, float_stem: bool = False,
+                     sqnr_images: int = 64) -> dict:
     """ONNX Runtime static quantization: QDQ, per-channel int8 weights, uint8 activations.
-    Returns how many nodes the exclusion patterns kept in float."""
+
+    Kept in float: nodes matching `exclude_patterns` (the head), SiLU layers whose quantized input
+    has an SQNR below `min_sqnr_db`, and with `float_stem` the few-channel stem conv (see
+    ort_sensitivity). Returns what was kept float and the measured SQNR per SiLU layer."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
+    from .ort_sensitivity import float_layers
+
     prepared = ort_prepare(src, dst.parent)
-    graph = onnx.load(str(prepared), load_external_data=False).graph
-    exclude = matching([n.name for n in graph.node], exclude_patterns)
-    if exclude_patterns and not exclude:
-        raise QuantizeError(f"head patterns {exclude_patterns} matched no node of {src}")
-    calib = {"qdq_minmax": CalibrationMethod.MinMax, "qdq_entropy": CalibrationMethod.Entropy,
-             "qdq_percentile": CalibrationMethod.Percentile}[method]
     try:
+        model = onnx.load(str(prepared))
+        head = matching([n.name for n in model.graph.node], exclude_patterns)
+        if exclude_patterns and not head:
+            raise QuantizeError(f"head patterns {exclude_patterns} matched no node of {src}")
+        probe = [transform(p) for p in images[:sqnr_images]]
+        float_nodes, sqnr = float_layers(model, probe, min_sqnr_db, float_stem)
+        del model, probe
+        calib = {"qdq_minmax": CalibrationMethod.MinMax, "qdq_entropy": CalibrationMethod.Entropy,
+                 "qdq_percentile": CalibrationMethod.Percentile}[method]
         quantize_static(
-            str(prepared), str(dst), _Reader(graph.input[0].name, images, transform),
+            str(prepared), str(dst), _Reader(onnx.load(str(prepared), load_external_data=False).graph.input[0].name,
+                                             images, transform),
             quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            calibrate_method=calib, nodes_to_exclude=exclude,
+            calibrate_method=calib, nodes_to_exclude=sorted(set(head) | set(float_nodes)),
             extra_options={"CalibMovingAverage": True} if calib == CalibrationMethod.MinMax else {},
         )
     finally:
         prepared.unlink()
-    return len(exclude)
+    return {"head_nodes": len(head), "float_nodes": [n for n in float_nodes if n not in head], "sqnr_db": sqnr}
 
 
 def ort_quantize_nncf(src: Path, dst: Path, images: list[Path], transform, preset: str,
