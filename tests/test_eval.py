@@ -79,6 +79,31 @@ def test_predict_corrupt_image_errors_or_skips(tmp_path):
     assert {d["image_id"] for d in dets} <= {int(p.stem) for p in good}
 
 
+def test_decoded_once_equals_decoding_per_batch(tmp_path):
+    """A Letterboxed split (decoded once for all variants) gives the same detections as decoding per
+    batch, with and without the prefetch/NMS threads; a corrupt file is skipped and counted."""
+    from stages.core.evaluate import letterbox_split
+
+    good = sorted((MIRROR / "coco" / "images" / "val2017").glob("*.jpg"))[:11]
+    bad = tmp_path / "000000999999.jpg"
+    bad.write_bytes(b"garbage")
+    paths = good[:5] + [bad] + good[5:]
+    dyn = tmp_path / "dyn.onnx"
+    import onnx
+
+    onnx.save(make_batch_dynamic(load_onnx(MIRROR / "models" / "yolov5n.onnx"))[0], str(dyn))
+    rt = OrtRuntime(dyn)
+    lbx = letterbox_split(paths, 640, bad_input="skip")
+    assert len(lbx) == 11 and len(lbx.skipped) == 1 and lbx.images[0].shape == (640, 640, 3)
+    ref, t_ref = predict(rt, paths, batch=4, bad_input="skip")
+    for prefetch in (False, True):
+        got, t = predict(rt, lbx, batch=4, prefetch=prefetch)
+        assert got == ref and t.images == t_ref.images == 11 and t.decode == 0.0
+    assert len(ref) > 11 * 20  # conf 0.001 keeps many low-score boxes per image
+    with pytest.raises(ImageReadError, match="000000999999.jpg"):
+        letterbox_split(paths, 640)
+
+
 def test_int8_gate():
     check_int8_drop({"ort_int8_delta_map50_95": -0.4}, 0.5)
     check_int8_drop({"ort_int8_delta_map50_95": -3.0}, None)
@@ -88,7 +113,7 @@ def test_int8_gate():
 
 def test_eval_stage_small_real_run(pipeline):
     m = json.loads((pipeline / "metrics/eval_map.json").read_text())
-    assert m["images"] == 12
+    assert m["images"] == 12 and m["decode_once_used"] is True
     for v in ("ort_fp32", "ort_int8", "ov_f32", "ov_int8"):
         assert 10 < m[f"{v}_map50_95"] < 70 and m[f"{v}_map50"] >= m[f"{v}_map50_95"]
         assert 0 <= m[f"{v}_subset_map50_95"] <= 100 and m[f"{v}_images_per_s"] > 0

@@ -13,8 +13,8 @@ import numpy as np
 from tqdm import tqdm
 
 from . import coco
-from .postprocess import Detections, postprocess
-from .preprocess import ImageReadError, preprocess, read_image
+from .postprocess import Detections, postprocess, select_candidates, suppress
+from .preprocess import ImageReadError, Letterbox, letterbox, preprocess, read_image, to_tensor
 from .runtimes import Runtime
 
 
@@ -46,8 +46,58 @@ class _Prepared:
     count: int
 
 
+@dataclass
+class Letterboxed:
+    """A split decoded and letterboxed once (uint8, size x size), reused by every variant."""
+
+    ids: list[int]
+    images: list[np.ndarray]
+    letterboxes: list[Letterbox]
+    skipped: list[str]
+    decode_s: float
+    letterbox_s: float
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def letterbox_bytes(n_images: int, imgsz: int) -> int:
+    """Memory a Letterboxed split of n_images holds."""
+    return n_images * imgsz * imgsz * 3
+
+
+def letterbox_split(image_paths: Sequence[Path], imgsz: int = 640, bad_input: str = "error",
+                    desc: str | None = None) -> Letterboxed:
+    """Decode and letterbox every image once (the first half of `preprocess`)."""
+    out = Letterboxed([], [], [], [], 0.0, 0.0)
+    for p in tqdm(image_paths, desc=desc, unit="img", disable=desc is None):
+        t0 = time.perf_counter()
+        try:
+            img = read_image(p)
+        except ImageReadError as e:
+            if bad_input == "error":
+                raise
+            out.skipped.append(str(e))
+            continue
+        t1 = time.perf_counter()
+        lb_img, lb = letterbox(img, imgsz)
+        out.decode_s += t1 - t0
+        out.letterbox_s += time.perf_counter() - t1
+        out.ids.append(coco.image_id(p))
+        out.images.append(lb_img)
+        out.letterboxes.append(lb)
+    return out
+
+
+def _pad(x: np.ndarray, n: int, rt: Runtime, batch: int) -> np.ndarray:
+    """Pad a short last batch with zeros for a fixed-batch model."""
+    if rt.fixed_batch is not None and n < batch:
+        x = np.concatenate([x, np.zeros((batch - n, *x.shape[1:]), x.dtype)])
+    return x
+
+
 def _prepare(chunk: Sequence[Path], rt: Runtime, batch: int, imgsz: int, bad_input: str) -> _Prepared:
-    """Decode and preprocess one batch of images (padded for a fixed-batch model)."""
+    """Decode and preprocess one batch of image files."""
     t0 = time.perf_counter()
     imgs, ids, skipped = [], [], []
     for p in chunk:
@@ -60,33 +110,54 @@ def _prepare(chunk: Sequence[Path], rt: Runtime, batch: int, imgsz: int, bad_inp
             skipped.append(str(e))
     t1 = time.perf_counter()
     x, lbs = preprocess(imgs, imgsz) if imgs else (None, [])
-    if x is not None and rt.fixed_batch is not None and len(imgs) < batch:
-        x = np.concatenate([x, np.zeros((batch - len(imgs), *x.shape[1:]), x.dtype)])
+    x = _pad(x, len(imgs), rt, batch) if x is not None else None
     return _Prepared(ids, x, lbs, skipped, t1 - t0, time.perf_counter() - t1, len(chunk))
 
 
-def predict(rt: Runtime, image_paths: Sequence[Path], batch: int = 8, conf: float = 0.001, iou: float = 0.65,
-            max_det: int = 300, bad_input: str = "error", desc: str | None = None,
+def _prepare_letterboxed(src: Letterboxed, lo: int, hi: int, rt: Runtime, batch: int) -> _Prepared:
+    """One batch of an already letterboxed split: only the tensor conversion is left."""
+    t0 = time.perf_counter()
+    x = _pad(to_tensor(src.images[lo:hi]), hi - lo, rt, batch)
+    return _Prepared(src.ids[lo:hi], x, src.letterboxes[lo:hi], [], 0.0, time.perf_counter() - t0, hi - lo)
+
+
+def predict(rt: Runtime, images: Sequence[Path] | Letterboxed, batch: int = 8, conf: float = 0.001,
+            iou: float = 0.65, max_det: int = 300, bad_input: str = "error", desc: str | None = None,
             imgsz: int = 640, prefetch: bool = False) -> tuple[list[dict[str, Any]], PredictTimes]:
     """COCO-format detections (category ids 1-90, xywh boxes) for every image, with phase timings.
 
-    prefetch=True decodes and preprocesses the next batch in a thread while this one is inferred."""
+    `images` is a list of files (decoded here) or a Letterboxed split (decoded once for all variants).
+    prefetch=True prepares the next batch and finishes (NMS) the previous one in threads while
+    this one is inferred."""
     if rt.fixed_batch is not None:
         batch = rt.fixed_batch
+    if isinstance(images, Letterboxed):
+        jobs = [(_prepare_letterboxed, (images, i, min(i + batch, len(images)), rt, batch))
+                for i in range(0, len(images), batch)]
+    else:
+        jobs = [(_prepare, (images[i : i + batch], rt, batch, imgsz, bad_input))
+                for i in range(0, len(images), batch)]
     dets: list[dict[str, Any]] = []
     times = PredictTimes()
-    chunks = [image_paths[i : i + batch] for i in range(0, len(image_paths), batch)]
+
+    def finish(cands: list, prep: _Prepared) -> float:
+        """NMS + COCO conversion of one batch; returns its seconds."""
+        t0 = time.perf_counter()
+        for img_id, d in zip(prep.ids, suppress(cands, prep.letterboxes, iou, max_det)):
+            dets.extend(to_coco(img_id, d))
+        return time.perf_counter() - t0
+
     wall0 = time.perf_counter()
-    with tqdm(total=len(image_paths), desc=desc, unit="img", disable=desc is None) as bar, \
-            ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(_prepare, chunks[0], rt, batch, imgsz, bad_input) if prefetch and chunks else None
-        for i, chunk in enumerate(chunks):
+    with tqdm(total=len(images), desc=desc, unit="img", disable=desc is None) as bar, \
+            ThreadPoolExecutor(max_workers=1) as pre_pool, ThreadPoolExecutor(max_workers=1) as post_pool:
+        pending = pre_pool.submit(jobs[0][0], *jobs[0][1]) if prefetch and jobs else None
+        finishing = None
+        for i, (fn, args) in enumerate(jobs):
             if pending is not None:
                 prep = pending.result()
-                pending = pool.submit(_prepare, chunks[i + 1], rt, batch, imgsz, bad_input) \
-                    if i + 1 < len(chunks) else None
+                pending = pre_pool.submit(jobs[i + 1][0], *jobs[i + 1][1]) if i + 1 < len(jobs) else None
             else:
-                prep = _prepare(chunk, rt, batch, imgsz, bad_input)
+                prep = fn(*args)
             times.decode += prep.decode_s
             times.preprocess += prep.preprocess_s
             times.skipped += prep.skipped
@@ -94,13 +165,20 @@ def predict(rt: Runtime, image_paths: Sequence[Path], batch: int = 8, conf: floa
             if prep.x is None:
                 continue
             t0 = time.perf_counter()
-            y = rt.infer(prep.x, copy=False)[: len(prep.ids)]  # consumed before the next call
+            y = rt.infer(prep.x, copy=False)[: len(prep.ids)]
             t1 = time.perf_counter()
-            for img_id, d in zip(prep.ids, postprocess(y, prep.letterboxes, conf, iou, max_det)):
-                dets.extend(to_coco(img_id, d))
+            cands = select_candidates(y, conf)  # copies what it keeps: y may be overwritten next call
             times.infer += t1 - t0
             times.postprocess += time.perf_counter() - t1
             times.images += len(prep.ids)
+            if prefetch:  # NMS of this batch overlaps the next batch's inference
+                if finishing is not None:
+                    times.postprocess += finishing.result()
+                finishing = post_pool.submit(finish, cands, prep)
+            else:
+                times.postprocess += finish(cands, prep)
+        if finishing is not None:
+            times.postprocess += finishing.result()
     times.wall = time.perf_counter() - wall0
     return dets, times
 

@@ -152,6 +152,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "batch": Key(int, min=1),
         "threads": Key(int, min=0),
         "prefetch": Key(bool),
+        "decode_once": Key(bool),
         "max_int8_drop": Key(float, min=0, nullable=True),
     },
     "report": {"title": Key(str)},

@@ -88,10 +88,16 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_sum - inter, 1e-9)
 
 
-def _overlaps(a: np.ndarray, b: np.ndarray, thr: float) -> np.ndarray:
-    """box_iou(a, b) > thr without the division: inter > thr * (sum - inter)."""
-    inter, area_sum = _inter_and_areas(a, b)
-    return inter * (1 + thr) > thr * area_sum
+def _overlap_mask(ax1, ay1, ax2, ay2, a_area, bx1, by1, bx2, by2, b_area, thr: float) -> np.ndarray:
+    """IoU(a_i, b_j) > thr for coordinate columns, without the division: inter*(1+thr) > thr*(sum of areas)."""
+    w = np.minimum.outer(ax2, bx2)
+    w -= np.maximum.outer(ax1, bx1)
+    np.maximum(w, 0, out=w)
+    h = np.minimum.outer(ay2, by2)
+    h -= np.maximum.outer(ay1, by1)
+    np.maximum(h, 0, out=h)
+    w *= h
+    return w * (1 + thr) > thr * np.add.outer(a_area, b_area)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float, max_det: int = 300, block: int = 128) -> np.ndarray:
@@ -103,33 +109,64 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float, max_det: int = 30
     if len(boxes) == 0:
         return np.empty(0, dtype=np.int64)
     order = np.argsort(-scores, kind="stable")
-    sorted_boxes = boxes[order]
-    kept_parts: list[np.ndarray] = []
-    kept_boxes = np.empty((0, 4), dtype=boxes.dtype)
-    n_kept = 0
+    ordered = boxes[order]
+    x1, y1, x2, y2 = (np.ascontiguousarray(ordered[:, k]) for k in range(4))
+    area = (x2 - x1) * (y2 - y1)
+    kept = np.empty(0, dtype=np.int64)
     for start in range(0, len(order), block):
-        blk = sorted_boxes[start : start + block]
-        alive = np.ones(len(blk), dtype=bool)
-        if n_kept:
-            alive &= ~_overlaps(kept_boxes, blk, iou_thr).any(0)
-        idx = np.nonzero(alive)[0]
+        blk = slice(start, start + block)
+        cols = (x1[blk], y1[blk], x2[blk], y2[blk], area[blk])
+        if kept.size:
+            k = (x1[kept], y1[kept], x2[kept], y2[kept], area[kept])
+            idx = np.nonzero(~_overlap_mask(*k, *cols, iou_thr).any(0))[0]
+        else:
+            idx = np.arange(len(cols[0]))
         if idx.size:
-            sub = blk[idx]
-            over = np.triu(_overlaps(sub, sub, iou_thr), 1).astype(np.uint8)
+            sub = tuple(c[idx] for c in cols)
+            over = np.triu(_overlap_mask(*sub, *sub, iou_thr), 1).astype(np.uint8)
             keep = np.ones(len(idx), dtype=bool)
             while True:
                 new = (keep.astype(np.uint8) @ over) == 0
                 if np.array_equal(new, keep):
                     break
                 keep = new
-            chosen = idx[keep]
-            kept_parts.append(start + chosen)
-            kept_boxes = np.concatenate([kept_boxes, blk[chosen]])
-            n_kept += len(chosen)
-        if n_kept >= max_det:
+            kept = np.concatenate([kept, start + idx[keep]])
+        if kept.size >= max_det:
             break
-    kept = np.concatenate(kept_parts)[:max_det] if kept_parts else np.empty(0, dtype=np.int64)
-    return order[kept]
+    return order[kept[:max_det]]
+
+
+Candidates = tuple[np.ndarray, np.ndarray, np.ndarray]  # xyxy boxes (input pixels), scores, classes
+
+
+def select_candidates(pred: np.ndarray, conf: float = 0.25, classes: Sequence[int] | None = None,
+                      multi_label: bool = True) -> list[Candidates]:
+    """First half of postprocess: per image, the (at most MAX_NMS best) candidates above `conf`.
+    Copies what it keeps, so `pred` may be reused afterwards."""
+    pred = np.asarray(pred, dtype=np.float32)
+    layout = detect_layout(pred)
+    cls_filter = None if classes is None else np.asarray(list(classes), dtype=np.int64)
+    out = []
+    for i in range(pred.shape[0]):
+        boxes, scores, cls = candidates(pred[i], layout, conf, multi_label, cls_filter)
+        if len(scores) > MAX_NMS:
+            top = np.argsort(-scores, kind="stable")[:MAX_NMS]
+            boxes, scores, cls = boxes[top], scores[top], cls[top]
+        out.append((boxes, scores, cls))
+    return out
+
+
+def suppress(cands: Sequence[Candidates], letterboxes: Sequence[Letterbox] | None, iou: float = 0.45,
+             max_det: int = 300) -> list[Detections]:
+    """Second half of postprocess: class-aware NMS, boxes mapped back to original pixels."""
+    out = []
+    for i, (boxes, scores, cls) in enumerate(cands):
+        keep = nms(boxes + (cls[:, None] * MAX_WH).astype(np.float32), scores, iou, max_det)
+        b = boxes[keep]
+        if letterboxes is not None:
+            b = scale_boxes_back(b, letterboxes[i])
+        out.append(Detections(b, scores[keep], cls[keep]))
+    return out
 
 
 def postprocess(
@@ -143,21 +180,7 @@ def postprocess(
 ) -> list[Detections]:
     """Raw batch output -> per-image detections, class-aware NMS, boxes in original pixels
     (or in network-input pixels when `letterboxes` is None)."""
-    pred = np.asarray(pred, dtype=np.float32)
-    layout = detect_layout(pred)
-    cls_filter = None if classes is None else np.asarray(list(classes), dtype=np.int64)
-    out = []
-    for i in range(pred.shape[0]):
-        boxes, scores, cls = candidates(pred[i], layout, conf, multi_label, cls_filter)
-        if len(scores) > MAX_NMS:
-            top = np.argsort(-scores, kind="stable")[:MAX_NMS]
-            boxes, scores, cls = boxes[top], scores[top], cls[top]
-        keep = nms(boxes + (cls[:, None] * MAX_WH).astype(np.float32), scores, iou, max_det)
-        b = boxes[keep]
-        if letterboxes is not None:
-            b = scale_boxes_back(b, letterboxes[i])
-        out.append(Detections(b, scores[keep], cls[keep]))
-    return out
+    return suppress(select_candidates(pred, conf, classes, multi_label), letterboxes, iou, max_det)
 
 
 def match_rate(ref: Sequence[Detections], test: Sequence[Detections], iou_thr: float = 0.5) -> float:

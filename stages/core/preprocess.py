@@ -52,16 +52,23 @@ def letterbox(img: np.ndarray, size: int = 640) -> tuple[np.ndarray, Letterbox]:
     return img, Letterbox(gain, dw, dh, h, w)
 
 
+def to_tensor(letterboxed: list[np.ndarray]) -> np.ndarray:
+    """Letterboxed BGR uint8 images (all size x size) -> float32 NCHW RGB batch in [0, 1]."""
+    size = letterboxed[0].shape[0] if letterboxed else 0
+    batch = np.empty((len(letterboxed), 3, size, size), dtype=np.float32)
+    scale = np.float32(1 / 255.0)
+    for i, img in enumerate(letterboxed):
+        # cv2.split gives contiguous planes: BGR->RGB and HWC->CHW without a strided copy.
+        for c, plane in enumerate(reversed(cv2.split(img))):
+            np.multiply(plane, scale, out=batch[i, c], dtype=np.float32)
+    return batch
+
+
 def preprocess(images: list[np.ndarray], size: int = 640) -> tuple[np.ndarray, list[Letterbox]]:
-    """BGR uint8 images -> float32 NCHW RGB batch in [0, 1], and each image's Letterbox."""
-    batch = np.empty((len(images), 3, size, size), dtype=np.float32)
-    boxes = []
-    for i, img in enumerate(images):
-        lb_img, lb = letterbox(img, size)
-        # BGR->RGB and HWC->CHW in one strided copy, then scale in place.
-        np.multiply(lb_img[:, :, ::-1].transpose(2, 0, 1), 1 / 255.0, out=batch[i], dtype=np.float32)
-        boxes.append(lb)
-    return batch, boxes
+    """BGR uint8 images -> float32 NCHW RGB batch in [0, 1], and each image's Letterbox.
+    The one preprocessing path: letterbox, then to_tensor."""
+    done = [letterbox(img, size) for img in images]
+    return to_tensor([d[0] for d in done]), [d[1] for d in done]
 
 
 def scale_boxes_back(xyxy: np.ndarray, lb: Letterbox) -> np.ndarray:
