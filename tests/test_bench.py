@@ -27,7 +27,8 @@ def test_interleaved_discards_warmup_and_alternates():
     times = bench.interleaved(fns, warmup=3, runs=10, rounds=5)
     assert len(times["a"]) == 10 and len(times["b"]) == 10
     assert calls[:6] == ["a"] * 3 + ["b"] * 3          # warm-up, not timed
-    assert calls[6:10] == ["a", "a", "b", "b"]          # then rounds of 2 each, alternating
+    # then rounds of 2 timed calls each, alternating, each round led by one untimed call
+    assert calls[6:12] == ["a", "a", "a", "b", "b", "b"] and len(calls) == 6 + 5 * 6
     slow = bench.interleaved({"s": lambda: None}, warmup=0, runs=2, min_seconds=0.001, rounds=1)
     assert len(slow["s"]) >= 2
 

@@ -43,7 +43,10 @@ def time_calls(fn: Callable[[], Any], runs: int) -> list[float]:
 def interleaved(fns: dict[str, Callable[[], Any]], warmup: int, runs: int, min_seconds: float = 0.0,
                 rounds: int = 5) -> dict[str, list[float]]:
     """Time several configurations side by side: warm each up, then alternate them in `rounds`
-    so machine noise hits all alike. With min_seconds, rounds repeat until each has run that long."""
+    so machine noise hits all alike. With min_seconds, rounds repeat until each has run that long.
+
+    Each round starts with one untimed call: after a switch, the previous configuration's thread
+    pool may still be spinning (ONNX Runtime's workers spin after a run) and caches are cold."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -51,6 +54,8 @@ def interleaved(fns: dict[str, Callable[[], Any]], warmup: int, runs: int, min_s
     per_round = max(1, runs // rounds)
     while True:
         for k, fn in fns.items():
+            if len(fns) > 1:
+                fn()
             times[k] += time_calls(fn, per_round)
         if all(len(v) >= runs and sum(v) >= min_seconds for v in times.values()):
             return times
