@@ -40,7 +40,8 @@ def main() -> None:
     for v in e["variants"]:
         require_file(VARIANTS[v].model_path(name), f"model for {v}")
     metrics: dict[str, Any] = {"images": len(images), "conf": e["conf"], "iou": e["iou"], "max_det": e["max_det"],
-                               "batch": e["batch"], "prefetch": e["prefetch"], "decode_once": e["decode_once"], "subset_classes": len(subset)}
+                               "batch": e["batch"], "prefetch": e["prefetch"], "decode_once": e["decode_once"],
+                               "subset_classes": len(subset)}
     sample, _, _ = dataset.load_images(images[: e["batch"]], p["data"]["bad_input"])  # model-only inputs
     source, shared_s, skipped = decode_once(images, e, size, p["data"]["bad_input"], metrics)
     rows = []

@@ -152,12 +152,12 @@ def ort_quantize_qdq(src: Path, dst: Path, images: list, transform, method: str,
             raise QuantizeError(f"head patterns {exclude_patterns} matched no node of {src}")
         probe = [transform(p) for p in images[:sqnr_images]]
         float_nodes, sqnr = float_layers(model, probe, min_sqnr_db, float_stem)
+        input_name = model.graph.input[0].name
         del model, probe
         calib = {"qdq_minmax": CalibrationMethod.MinMax, "qdq_entropy": CalibrationMethod.Entropy,
                  "qdq_percentile": CalibrationMethod.Percentile}[method]
         quantize_static(
-            str(prepared), str(dst), _Reader(onnx.load(str(prepared), load_external_data=False).graph.input[0].name,
-                                             images, transform),
+            str(prepared), str(dst), _Reader(input_name, images, transform),
             quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
             calibrate_method=calib, nodes_to_exclude=sorted(set(head) | set(float_nodes)),
