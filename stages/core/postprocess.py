@@ -68,10 +68,8 @@ def candidates(
     return boxes, scores.astype(np.float32), c.astype(np.int64)
 
 
-def _inter_and_areas(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Intersection areas [len(a), len(b)] and summed areas of xyxy boxes, via outer ops."""
-    ax1, ay1, ax2, ay2 = a.T
-    bx1, by1, bx2, by2 = b.T
+def _intersections(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2) -> np.ndarray:
+    """Intersection areas [len(a), len(b)] of xyxy boxes given as coordinate columns, via outer ops."""
     w = np.minimum.outer(ax2, bx2)
     w -= np.maximum.outer(ax1, bx1)
     np.maximum(w, 0, out=w)
@@ -79,25 +77,22 @@ def _inter_and_areas(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarr
     h -= np.maximum.outer(ay1, by1)
     np.maximum(h, 0, out=h)
     w *= h
-    return w, np.add.outer((ax2 - ax1) * (ay2 - ay1), (bx2 - bx1) * (by2 - by1))
+    return w
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU matrix [len(a), len(b)] of xyxy boxes."""
-    inter, area_sum = _inter_and_areas(a, b)
+    ax1, ay1, ax2, ay2 = a.T
+    bx1, by1, bx2, by2 = b.T
+    inter = _intersections(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2)
+    area_sum = np.add.outer((ax2 - ax1) * (ay2 - ay1), (bx2 - bx1) * (by2 - by1))
     return inter / np.maximum(area_sum - inter, 1e-9)
 
 
 def _overlap_mask(ax1, ay1, ax2, ay2, a_area, bx1, by1, bx2, by2, b_area, thr: float) -> np.ndarray:
     """IoU(a_i, b_j) > thr for coordinate columns, without the division: inter*(1+thr) > thr*(sum of areas)."""
-    w = np.minimum.outer(ax2, bx2)
-    w -= np.maximum.outer(ax1, bx1)
-    np.maximum(w, 0, out=w)
-    h = np.minimum.outer(ay2, by2)
-    h -= np.maximum.outer(ay1, by1)
-    np.maximum(h, 0, out=h)
-    w *= h
-    return w * (1 + thr) > thr * np.add.outer(a_area, b_area)
+    inter = _intersections(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2)
+    return inter * (1 + thr) > thr * np.add.outer(a_area, b_area)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float, max_det: int = 300, block: int = 128) -> np.ndarray:
