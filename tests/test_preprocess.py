@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from stages.core.preprocess import ImageReadError, letterbox, preprocess, read_image, scale_boxes_back, \
-    to_letterbox_coords
+    to_letterbox_coords, to_tensor
 
 
 @pytest.mark.parametrize(
@@ -40,6 +40,22 @@ def test_preprocess_is_rgb_chw_unit_float():
     assert 0.0 <= x.min() and x.max() <= 1.0
     assert len(lbs) == 2 and lbs[1].orig_h == 100
 
+
+def test_to_tensor_equals_the_plain_numpy_formula():
+    """The fast channel-split path gives exactly RGB CHW float32 * (1/255) on every pixel value."""
+    rng = np.random.default_rng(0)
+    imgs = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(3)]
+    imgs[0][0, :3] = [[0, 0, 0], [255, 255, 255], [1, 128, 254]]
+    want = np.stack([im[..., ::-1].transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255) for im in imgs])
+    got = to_tensor(imgs)
+    assert got.dtype == np.float32 and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, want)
+    buf = np.full((4, 3, 64, 64), -1, np.float32)  # a reused buffer: filled in place, leading part returned
+    into = to_tensor(imgs, out=buf)
+    assert into.shape == (3, 3, 64, 64) and np.shares_memory(into, buf)
+    np.testing.assert_array_equal(into, want)
+    with pytest.raises(ValueError, match="out must be"):
+        to_tensor(imgs, out=np.empty((2, 3, 64, 64), np.float32))
 
 def test_box_round_trip_and_clipping():
     img = np.zeros((427, 640, 3), np.uint8)

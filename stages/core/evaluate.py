@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -66,26 +67,38 @@ def letterbox_bytes(n_images: int, imgsz: int) -> int:
     return n_images * imgsz * imgsz * 3
 
 
+def _decode_letterbox(path: Path, imgsz: int) -> tuple[np.ndarray, Letterbox, float, float] | ImageReadError:
+    """One image decoded and letterboxed, with both phases' seconds; a read error is returned, not raised."""
+    t0 = time.perf_counter()
+    try:
+        img = read_image(path)
+    except ImageReadError as e:
+        return e
+    t1 = time.perf_counter()
+    lb_img, lb = letterbox(img, imgsz)
+    return lb_img, lb, t1 - t0, time.perf_counter() - t1
+
+
 def letterbox_split(image_paths: Sequence[Path], imgsz: int = 640, bad_input: str = "error",
-                    desc: str | None = None) -> Letterboxed:
-    """Decode and letterbox every image once (the first half of `preprocess`)."""
+                    desc: str | None = None, workers: int | None = None) -> Letterboxed:
+    """Decode and letterbox every image once (the first half of `preprocess`), on `workers` threads
+    (default: one per core; OpenCV releases the GIL). Images keep their input order."""
     out = Letterboxed([], [], [], [], 0.0, 0.0)
-    for p in tqdm(image_paths, desc=desc, unit="img", disable=desc is None):
-        t0 = time.perf_counter()
-        try:
-            img = read_image(p)
-        except ImageReadError as e:
-            if bad_input == "error":
-                raise
-            out.skipped.append(str(e))
-            continue
-        t1 = time.perf_counter()
-        lb_img, lb = letterbox(img, imgsz)
-        out.decode_s += t1 - t0
-        out.letterbox_s += time.perf_counter() - t1
-        out.ids.append(coco.image_id(p))
-        out.images.append(lb_img)
-        out.letterboxes.append(lb)
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        done = pool.map(_decode_letterbox, image_paths, [imgsz] * len(image_paths))
+        for p, r in tqdm(zip(image_paths, done), total=len(image_paths), desc=desc, unit="img",
+                         disable=desc is None):
+            if isinstance(r, ImageReadError):
+                if bad_input == "error":
+                    raise r
+                out.skipped.append(str(r))
+                continue
+            lb_img, lb, decode_s, letterbox_s = r
+            out.decode_s += decode_s
+            out.letterbox_s += letterbox_s
+            out.ids.append(coco.image_id(p))
+            out.images.append(lb_img)
+            out.letterboxes.append(lb)
     return out
 
 
@@ -114,10 +127,11 @@ def _prepare(chunk: Sequence[Path], rt: Runtime, batch: int, imgsz: int, bad_inp
     return _Prepared(ids, x, lbs, skipped, t1 - t0, time.perf_counter() - t1, len(chunk))
 
 
-def _prepare_letterboxed(src: Letterboxed, lo: int, hi: int, rt: Runtime, batch: int) -> _Prepared:
-    """One batch of an already letterboxed split: only the tensor conversion is left."""
+def _prepare_letterboxed(src: Letterboxed, lo: int, hi: int, rt: Runtime, batch: int,
+                         out: np.ndarray) -> _Prepared:
+    """One batch of an already letterboxed split: only the tensor conversion (into `out`) is left."""
     t0 = time.perf_counter()
-    x = _pad(to_tensor(src.images[lo:hi]), hi - lo, rt, batch)
+    x = _pad(to_tensor(src.images[lo:hi], out), hi - lo, rt, batch)
     return _Prepared(src.ids[lo:hi], x, src.letterboxes[lo:hi], [], 0.0, time.perf_counter() - t0, hi - lo)
 
 
@@ -132,8 +146,11 @@ def predict(rt: Runtime, images: Sequence[Path] | Letterboxed, batch: int = 8, c
     if rt.fixed_batch is not None:
         batch = rt.fixed_batch
     if isinstance(images, Letterboxed):
-        jobs = [(_prepare_letterboxed, (images, i, min(i + batch, len(images)), rt, batch))
-                for i in range(0, len(images), batch)]
+        # Two input buffers in turn: one is inferred while the next batch is written to the other.
+        size = images.images[0].shape[0] if len(images) else imgsz
+        bufs = [np.empty((batch, 3, size, size), np.float32) for _ in range(2 if len(images) > batch else 1)]
+        jobs = [(_prepare_letterboxed, (images, i, min(i + batch, len(images)), rt, batch, bufs[k % len(bufs)]))
+                for k, i in enumerate(range(0, len(images), batch))]
     else:
         jobs = [(_prepare, (images[i : i + batch], rt, batch, imgsz, bad_input))
                 for i in range(0, len(images), batch)]

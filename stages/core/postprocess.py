@@ -43,17 +43,19 @@ def candidates(
     pred_one: np.ndarray, layout: str, conf: float, multi_label: bool = True, classes: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Boxes (xyxy, input pixels), scores and classes above `conf` for one image's raw output."""
+    # Kept anchors are gathered whole with np.take (a copy; about twice as fast as 2-D fancy indexing).
     if layout == "v8":
-        pred_one = pred_one.T  # [anchors, 4 + nc]
-        cls_scores = pred_one[:, 4:]
-        rows = np.nonzero(cls_scores.max(1) > conf)[0]
-        scores_m = cls_scores[rows]
+        rows = np.flatnonzero(pred_one[4:].max(0) > conf)
+        sub = np.take(pred_one, rows, axis=1).T  # [rows, 4 + nc]
+        scores_m = sub[:, 4:]
     else:
-        rows = np.nonzero(pred_one[:, 4] > conf)[0]
-        scores_m = pred_one[rows, 5:] * pred_one[rows, 4:5]
-    xywh = pred_one[rows, :4]
+        rows = np.flatnonzero(pred_one[:, 4] > conf)
+        sub = np.take(pred_one, rows, axis=0)
+        scores_m = sub[:, 5:]
+        scores_m *= sub[:, 4:5]  # class score x objectness, in the copy
+    xywh = sub[:, :4]
     if multi_label:
-        r, c = np.nonzero(scores_m > conf)
+        r, c = np.divmod(np.flatnonzero(scores_m > conf), scores_m.shape[1])  # row-major, as np.nonzero
         scores = scores_m[r, c]
     else:
         c = scores_m.argmax(1)

@@ -52,15 +52,26 @@ def letterbox(img: np.ndarray, size: int = 640) -> tuple[np.ndarray, Letterbox]:
     return img, Letterbox(gain, dw, dh, h, w)
 
 
-def to_tensor(letterboxed: list[np.ndarray]) -> np.ndarray:
-    """Letterboxed BGR uint8 images (all size x size) -> float32 NCHW RGB batch in [0, 1]."""
+def to_tensor(letterboxed: list[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
+    """Letterboxed BGR uint8 images (all size x size) -> float32 NCHW RGB batch in [0, 1].
+    `out` (float32, C-contiguous, at least len(letterboxed) images) is filled and its leading
+    part returned: reusing a buffer spares a fresh page-faulting allocation per batch."""
     size = letterboxed[0].shape[0] if letterboxed else 0
-    batch = np.empty((len(letterboxed), 3, size, size), dtype=np.float32)
-    scale = np.float32(1 / 255.0)
+    shape = (len(letterboxed), 3, size, size)
+    if out is None:
+        batch = np.empty(shape, dtype=np.float32)
+    elif out.dtype != np.float32 or not out.flags.c_contiguous or out.shape[1:] != shape[1:] \
+            or len(out) < len(letterboxed):
+        raise ValueError(f"to_tensor: out must be C-contiguous float32 of shape {shape}, got "
+                         f"{out.dtype} {out.shape}")
+    else:
+        batch = out[: len(letterboxed)]
     for i, img in enumerate(letterboxed):
         # cv2.split gives contiguous planes: BGR->RGB and HWC->CHW without a strided copy.
         for c, plane in enumerate(reversed(cv2.split(img))):
-            np.multiply(plane, scale, out=batch[i, c], dtype=np.float32)
+            batch[i, c] = plane
+    # One float32 pass over the batch: half the time of a uint8 * float32 mixed-type multiply.
+    batch *= np.float32(1 / 255.0)
     return batch
 
 
