@@ -1,8 +1,13 @@
-"""Run OpenVINO's benchmark_app and this project's harness on the same IR and settings, alternating
+"""Run OpenVINO's benchmark_app and this project's harness on the same IR and settings, in paired
 rounds, and print median latency and throughput side by side with their ratio.
 
+Each round runs both tools back to back (order alternating) and compiles afresh. This machine
+has slow and fast spells lasting seconds to minutes (bf16 batch-1 latency: 11.9 ms through one
+process, 9.8 ms in processes a few minutes later, 12.1 then 10.4 ms within another), so the headline figure is the median of the per-round ratios (a paired comparison); the
+median of each tool's rounds and the best round of each are reported too.
+
 Usage (after `dvc repro convert-IR calibrate`):
-  python scripts/compare_benchmark_app.py [--precisions f32 bf16 int8] [--rounds 3] [--seconds 10]
+  python scripts/compare_benchmark_app.py [--precisions f32 bf16 int8] [--rounds 8] [--seconds 3]
 Writes metrics/benchmark_app_compare.json as well."""
 from __future__ import annotations
 
@@ -53,8 +58,8 @@ def main() -> None:
     ap.add_argument("--precisions", nargs="+", default=["f32", "bf16", "int8"])
     ap.add_argument("--hints", nargs="+", default=["latency", "throughput"])
     ap.add_argument("--batch", type=int, default=1)
-    ap.add_argument("--rounds", type=int, default=6)
-    ap.add_argument("--seconds", type=float, default=4)
+    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=3)
     args = ap.parse_args()
     name = params.load("model")["model"]["name"]
     results = {}
@@ -65,18 +70,21 @@ def main() -> None:
             if hint not in args.hints:
                 continue
             theirs, mine = [], []
-            for _ in range(args.rounds):  # alternate the two tools so machine noise hits both
-                theirs.append(benchmark_app(model, hint_prec, hint, args.batch, args.seconds)[metric])
-                mine.append(ours(model, hint_prec, hint, args.batch, args.seconds)[metric])
-            # Each round compiles afresh; on this machine a compiled model lands in a fast or a slow
-            # mode (f32 latency: about 15 vs 17 ms, in both tools), so the median over rounds can
-            # pick different modes for the two tools. The best round of each is also reported.
+            for r in range(args.rounds):
+                # A round runs the two tools back to back, in alternating order, so the machine's slow
+                # and fast spells (they last seconds to minutes here) hit both tools alike.
+                runs = [("theirs", benchmark_app), ("mine", ours)][:: 1 if r % 2 == 0 else -1]
+                for who, tool in runs:
+                    (theirs if who == "theirs" else mine).append(tool(model, hint_prec, hint, args.batch,
+                                                                      args.seconds)[metric])
             best = min if metric == "median_ms" else max
             a, b = statistics.median(mine), statistics.median(theirs)
             a_best, b_best = best(mine), best(theirs)
+            paired = statistics.median(m / t for m, t in zip(mine, theirs))
             results.update({
                 f"{prec}_{hint}_{metric}_ours": round(a, 3), f"{prec}_{hint}_{metric}_benchmark_app": round(b, 3),
                 f"{prec}_{hint}_ratio": round(a / b, 4),
+                f"{prec}_{hint}_ratio_paired": round(paired, 4),
                 f"{prec}_{hint}_{metric}_ours_best_round": round(a_best, 3),
                 f"{prec}_{hint}_{metric}_benchmark_app_best_round": round(b_best, 3),
                 f"{prec}_{hint}_ratio_best_round": round(a_best / b_best, 4),
@@ -84,7 +92,8 @@ def main() -> None:
                 f"{prec}_{hint}_{metric}_benchmark_app_rounds": [round(v, 3) for v in theirs],
             })
             print(f"{prec:5s} {hint:10s} {metric:15s} median of rounds: ours {a:8.2f} benchmark_app {b:8.2f} "
-                  f"({abs(a / b - 1) * 100:.1f}% apart); best round: ours {a_best:8.2f} benchmark_app "
+                  f"({abs(a / b - 1) * 100:.1f}% apart); median of paired ratios {paired:.4f} "
+                  f"({abs(paired - 1) * 100:.1f}% apart); best round: ours {a_best:8.2f} benchmark_app "
                   f"{b_best:8.2f} ({abs(a_best / b_best - 1) * 100:.1f}% apart)", flush=True)
     write_metrics("metrics/benchmark_app_compare.json", {"batch": args.batch, "rounds": args.rounds,
                                                          "seconds": args.seconds, **results,
