@@ -7,7 +7,7 @@ process, 9.8 ms in processes a few minutes later, 12.1 then 10.4 ms within anoth
 median of each tool's rounds and the best round of each are reported too.
 
 Usage (after `dvc repro convert-IR calibrate`):
-  python scripts/compare_benchmark_app.py [--precisions f32 bf16 int8] [--rounds 8] [--seconds 3]
+  python scripts/compare_benchmark_app.py [--precisions f32 bf16 int8 int8_bf16] [--rounds 8] [--seconds 3]
 Writes metrics/benchmark_app_compare.json as well."""
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def ours(model: Path, precision: str, hint: str, batch: int, seconds: float) -> 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--precisions", nargs="+", default=["f32", "bf16", "int8"])
+    ap.add_argument("--precisions", nargs="+", default=["f32", "bf16", "int8"], choices=list(PRECISIONS))
     ap.add_argument("--hints", nargs="+", default=["latency", "throughput"])
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=8)

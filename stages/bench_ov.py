@@ -8,10 +8,10 @@ from typing import Any
 from .core import bench, params, paths
 from .core.dataset import load_split
 from .core.plots import bench_pngs, write_csv
-from .core.runtimes import MODEL_FILES, OvRuntime, ov_supports_bf16
+from .core.runtimes import MODEL_FILES, OV_PRECISIONS, OvRuntime, ov_supports_bf16
 from .core.stage import run, write_metrics
 
-PRECISIONS = {"f32": ("ir", "f32"), "bf16": ("ir", "bf16"), "int8": ("int8_ir", "f32")}
+PRECISIONS = OV_PRECISIONS  # f32, bf16, int8 (f32 for float ops), int8_bf16 (bf16 for float ops)
 
 
 def async_throughput(rt: OvRuntime, x, seconds: float) -> dict[str, Any]:
@@ -44,11 +44,12 @@ def main() -> None:
     metrics: dict[str, Any] = {"input": b["input"], "warmup": b["warmup"], "runs": b["runs"],
                                "threads": o["threads"], "streams": o["streams"]}
     precisions = list(o["precisions"])
-    if "bf16" in precisions and not ov_supports_bf16():
-        metrics["bf16_supported"] = False
-        precisions.remove("bf16")
-    elif "bf16" in precisions:
-        metrics["bf16_supported"] = True
+    needs_bf16 = [prec for prec in precisions if PRECISIONS[prec][1] == "bf16"]
+    if needs_bf16:
+        metrics["bf16_supported"] = ov_supports_bf16()
+        if not metrics["bf16_supported"]:  # recorded as unsupported, not a crash
+            precisions = [prec for prec in precisions if prec not in needs_bf16]
+            metrics["unsupported_precisions"] = ",".join(needs_bf16)
 
     def load(prec: str, hint: str, batch: int) -> OvRuntime:
         model, hint_prec = PRECISIONS[prec]
@@ -82,8 +83,8 @@ def main() -> None:
                 metrics.update(bench.flat(f"{prec}_throughput_b{n}", r))
                 rows.append({"variant": f"ov_{prec} THROUGHPUT", "batch": n, "p50_ms": "",
                              "throughput_ips": r["throughput_ips"]})
-        for prec in ("int8", "bf16"):
-            if prec in precisions and "f32" in precisions:
+        for prec in precisions:
+            if prec != "f32" and "f32" in precisions:
                 key = f"{prec}_latency_b{n}_p50_ms"
                 if key in metrics:
                     metrics[f"speedup_{prec}_vs_f32_latency_b{n}"] = round(

@@ -31,6 +31,9 @@ def main() -> None:
     metrics: dict = {"warmup": m["warmup"]}
     rows = []
     for v in m["variants"]:
+        metrics[f"{v}_supported"] = VARIANTS[v].supported()
+        if not metrics[f"{v}_supported"]:  # bf16 on a CPU without it: recorded, not a crash
+            continue
         require_file(VARIANTS[v].model_path(name), f"model for {v}")
         r = probe(v, name, m["warmup"])
         if r["heavy_modules_loaded"]:

@@ -64,7 +64,7 @@ def test_bench_ort_metrics(pipeline):
 @needs_mirror
 def test_bench_ov_metrics(pipeline):
     m = json.loads((pipeline / "metrics/bench_ov.json").read_text())
-    precisions = ["f32", "int8"] + (["bf16"] if m["bf16_supported"] else [])
+    precisions = ["f32", "int8"] + (["bf16", "int8_bf16"] if m["bf16_supported"] else [])
     assert m["f32_actual_precision"] == "f32" and m["int8_actual_precision"] == "f32"
     for p in precisions:
         for n in (1, 2):
@@ -72,7 +72,10 @@ def test_bench_ov_metrics(pipeline):
             assert m[f"{p}_throughput_b{n}_throughput_ips"] > 0 and m[f"{p}_throughput_b{n}_requests"] >= 1
     assert m["speedup_int8_vs_f32_latency_b1"] > 0 and m["speedup_int8_vs_f32_throughput_b2"] > 0
     if m["bf16_supported"]:
-        assert m["bf16_actual_precision"] == "bf16"
+        assert m["bf16_actual_precision"] == "bf16" and m["int8_bf16_actual_precision"] == "bf16"
+        assert m["speedup_int8_bf16_vs_f32_throughput_b1"] > 0
+    else:
+        assert m["unsupported_precisions"] == "bf16,int8_bf16"
     assert (pipeline / "plots/bench_ov_throughput.png").read_bytes()[:4] == b"\x89PNG"
 
 

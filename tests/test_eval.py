@@ -114,7 +114,10 @@ def test_int8_gate():
 def test_eval_stage_small_real_run(pipeline):
     m = json.loads((pipeline / "metrics/eval_map.json").read_text())
     assert m["images"] == 12 and m["decode_once_used"] is True
-    for v in ("ort_fp32", "ort_int8", "ov_f32", "ov_int8"):
+    variants = ["ort_fp32", "ort_int8", "ov_f32", "ov_int8"] + \
+        (["ov_bf16", "ov_int8_bf16"] if m["ov_int8_bf16_supported"] else [])
+    for v in variants:
+        assert m[f"{v}_supported"] is True
         assert 10 < m[f"{v}_map50_95"] < 70 and m[f"{v}_map50"] >= m[f"{v}_map50_95"]
         assert 0 <= m[f"{v}_subset_map50_95"] <= 100 and m[f"{v}_images_per_s"] > 0
         preds = json.loads((pipeline / f"data/predictions/{v}.json").read_text())

@@ -26,12 +26,22 @@ def test_build_from_synthetic_metrics():
     assert map_vs_latency(m) == {"ort_fp32": (40.0, 25.3)}
 
 
+def test_openvino_table_has_a_column_per_measured_precision():
+    ov = {"f32_throughput_b1_throughput_ips": 60.0, "int8_bf16_throughput_b1_throughput_ips": 120.0,
+          "speedup_int8_bf16_vs_f32_throughput_b1": 2.0, "speedup_int8_bf16_vs_f32_latency_b1": 1.9}
+    md = build({"bench_ort": {}, "bench_ov": ov, "memory": {}, "eval_map": {}}, "T")
+    assert "## OpenVINO f32 / int8_bf16" in md
+    assert "| batch | f32 img/s | int8_bf16 img/s | int8_bf16/f32 throughput | int8_bf16/f32 latency |" in md
+    assert "| 1 | 60.00 | 120.00 | 2.00 | 1.90 |" in md
+
+
 @needs_mirror
 def test_report_stage_output(pipeline):
     md = (pipeline / "metrics/report.md").read_text()
     ev = json.loads((pipeline / "metrics/eval_map.json").read_text())
-    for section in ("## Environment", "## Model-only latency", "## Dynamic batching", "## OpenVINO f32 / bf16 / INT8",
+    for section in ("## Environment", "## Model-only latency", "## Dynamic batching", "## OpenVINO f32 / bf16 / int8 / int8_bf16",
                     "## ONNX Runtime FP32 / INT8", "## Memory", "## mAP before and after INT8", "## Quoted"):
         assert section in md
     assert f"| ov_int8 | {ev['ov_int8_map50_95']:.2f} |" in md
+    assert f"| ov_int8_bf16 | {ev['ov_int8_bf16_map50_95']:.2f} |" in md
     assert (pipeline / "plots/map_vs_latency.png").read_bytes()[:4] == b"\x89PNG"

@@ -89,3 +89,15 @@ def test_corrupt_model_gives_clear_error(runtime, tmp_path):
         runtime(bad)
     with pytest.raises(ModelLoadError, match="not found"):
         runtime(tmp_path / "nope.onnx")
+
+
+def test_bf16_variants_are_unsupported_without_cpu_bf16(monkeypatch):
+    from stages.core import runtimes
+
+    assert set(runtimes.OV_PRECISIONS) == {"f32", "bf16", "int8", "int8_bf16"}
+    assert runtimes.OV_PRECISIONS["int8_bf16"] == ("int8_ir", "bf16")
+    monkeypatch.setattr(runtimes, "ov_supports_bf16", lambda: False)
+    unsupported = {n for n, v in runtimes.VARIANTS.items() if not v.supported()}
+    assert unsupported == {"ov_bf16", "ov_int8_bf16"}
+    monkeypatch.setattr(runtimes, "ov_supports_bf16", lambda: True)
+    assert all(v.supported() for v in runtimes.VARIANTS.values())

@@ -9,7 +9,7 @@ import yaml
 
 PARAMS_FILE = Path("params.yaml")
 MODEL_NAMES = ("yolov5n", "yolov5s", "yolov5m", "yolov5l", "yolov5x")
-from .runtimes import VARIANTS
+from .runtimes import OV_PRECISIONS, VARIANTS
 
 VARIANT_NAMES = tuple(VARIANTS)
 
@@ -137,7 +137,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "graph_optimization": Key(str, choices=("disable", "basic", "extended", "all")),
     },
     "bench_ov": {
-        "precisions": Key(list, item=str, choices=("f32", "bf16", "int8"), nonempty=True),
+        "precisions": Key(list, item=str, choices=tuple(OV_PRECISIONS), nonempty=True),
         "hints": Key(list, item=str, choices=("LATENCY", "THROUGHPUT"), nonempty=True),
         "threads": Key(int, min=0),
         "streams": Key(int, min=0),

@@ -205,6 +205,10 @@ class Variant:
     def load(self, model_name: str, **options: Any) -> Runtime:
         return self.runtime(self.model_path(model_name), **{**self.options, **options})
 
+    def supported(self) -> bool:
+        """False when this CPU cannot run the variant (bf16 without CPU support)."""
+        return not (self.runtime is OvRuntime and self.options.get("precision") == "bf16" and not ov_supports_bf16())
+
 
 MODEL_FILES = {
     "fixed": paths.fixed_onnx,
@@ -222,5 +226,12 @@ VARIANTS: dict[str, Variant] = {
         Variant("ov_f32", OvRuntime, "ir", {"precision": "f32"}),
         Variant("ov_bf16", OvRuntime, "ir", {"precision": "bf16"}),
         Variant("ov_int8", OvRuntime, "int8_ir", {"precision": "f32"}),
+        # The INT8 IR with bf16 for the ops left float: OpenVINO's own default on a bf16 CPU.
+        Variant("ov_int8_bf16", OvRuntime, "int8_ir", {"precision": "bf16"}),
     )
+}
+
+# bench-ov precision name -> (MODEL_FILES key, INFERENCE_PRECISION_HINT), one per OpenVINO variant.
+OV_PRECISIONS: dict[str, tuple[str, str]] = {
+    v.name.removeprefix("ov_"): (v.model, v.options["precision"]) for v in VARIANTS.values() if v.runtime is OvRuntime
 }
