@@ -8,7 +8,7 @@ from conftest import MIRROR, needs_mirror
 from stages.core import coco, dataset
 from stages.core.evaluate import coco_map, predict
 from stages.core.export import load_onnx, make_batch_dynamic
-from stages.core.preprocess import ImageReadError
+from stages.core.preprocess import ImageReadError, to_tensor
 from stages.core.runtimes import OrtRuntime
 from stages.eval_map import Int8DropError, check_int8_drop
 
@@ -102,6 +102,15 @@ def test_decoded_once_equals_decoding_per_batch(tmp_path):
     assert len(ref) > 11 * 20  # conf 0.001 keeps many low-score boxes per image
     with pytest.raises(ImageReadError, match="000000999999.jpg"):
         letterbox_split(paths, 640)
+
+    # In chunks with model-only windows between them (eval-map's paired timing): same detections.
+    from stages.eval_map import MODEL_ONLY_RUNS, evaluate_paired
+
+    e = {"model_only_windows": 4, "batch": 4, "conf": 0.001, "iou": 0.65, "max_det": 300, "prefetch": True}
+    x = to_tensor(lbx.images[:4])
+    got, t, model_only = evaluate_paired(rt, lbx, e, x, "eval", 640, "error")
+    assert got == ref and t.images == 11 and t.wall > 0
+    assert len(model_only) == 4 * MODEL_ONLY_RUNS and all(s > 0 for s in model_only)
 
 
 def test_int8_gate():

@@ -35,6 +35,12 @@ class PredictTimes:
     def total(self) -> float:
         return self.decode + self.preprocess + self.infer + self.postprocess
 
+    def add(self, other: "PredictTimes") -> None:
+        """Accumulate another run's phases (a prediction run done in chunks)."""
+        for k in ("decode", "preprocess", "infer", "postprocess", "images", "wall"):
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+        self.skipped += other.skipped
+
 
 @dataclass
 class _Prepared:
@@ -60,6 +66,10 @@ class Letterboxed:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def __getitem__(self, s: slice) -> "Letterboxed":
+        """A contiguous part of the split (images shared, not copied); decode times stay with the whole."""
+        return Letterboxed(self.ids[s], self.images[s], self.letterboxes[s], [], 0.0, 0.0)
 
 
 def letterbox_bytes(n_images: int, imgsz: int) -> int:

@@ -153,6 +153,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "threads": Key(int, min=0),
         "prefetch": Key(bool),
         "decode_once": Key(bool),
+        "model_only_windows": Key(int, min=2),
         "max_int8_drop": Key(float, min=0, nullable=True),
     },
     "report": {"title": Key(str)},
