@@ -8,7 +8,7 @@ median of each tool's rounds and the best round of each are reported too.
 
 Usage (after `dvc repro convert-IR calibrate`):
   python scripts/compare_benchmark_app.py [--precisions f32 bf16 int8 int8_bf16] [--rounds 8] [--seconds 3]
-Writes metrics/benchmark_app_compare.json as well."""
+Writes metrics/benchmark_app_compare.json (batch 1) or metrics/benchmark_app_compare_b<N>.json as well."""
 from __future__ import annotations
 
 import argparse
@@ -95,7 +95,8 @@ def main() -> None:
                   f"({abs(a / b - 1) * 100:.1f}% apart); median of paired ratios {paired:.4f} "
                   f"({abs(paired - 1) * 100:.1f}% apart); best round: ours {a_best:8.2f} benchmark_app "
                   f"{b_best:8.2f} ({abs(a_best / b_best - 1) * 100:.1f}% apart)", flush=True)
-    write_metrics("metrics/benchmark_app_compare.json", {"batch": args.batch, "rounds": args.rounds,
+    out = "metrics/benchmark_app_compare.json" if args.batch == 1 else f"metrics/benchmark_app_compare_b{args.batch}.json"
+    write_metrics(out, {"batch": args.batch, "rounds": args.rounds,
                                                          "seconds": args.seconds, **results,
                                                          "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
 

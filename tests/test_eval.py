@@ -111,6 +111,8 @@ def test_decoded_once_equals_decoding_per_batch(tmp_path):
     got, t, model_only = evaluate_paired(rt, lbx, e, x, "eval", 640, "error")
     assert got == ref and t.images == 11 and t.wall > 0
     assert len(model_only) == 4 * MODEL_ONLY_RUNS and all(s > 0 for s in model_only)
+    got, t, _ = evaluate_paired(rt, paths, e, x, "eval", 640, "skip")  # eval.decode_once off: files
+    assert got == ref and t.images == 11 and len(t.skipped) == 1
 
 
 def test_int8_gate():
