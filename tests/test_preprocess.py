@@ -56,6 +56,7 @@ def test_to_tensor_equals_the_plain_numpy_formula():
     np.testing.assert_array_equal(into, want)
     with pytest.raises(ValueError, match="out must be"):
         to_tensor(imgs, out=np.empty((2, 3, 64, 64), np.float32))
+    assert to_tensor([], out=buf).shape[0] == 0 and to_tensor([]).shape[0] == 0
 
 def test_box_round_trip_and_clipping():
     img = np.zeros((427, 640, 3), np.uint8)

@@ -56,7 +56,9 @@ def to_tensor(letterboxed: list[np.ndarray], out: np.ndarray | None = None) -> n
     """Letterboxed BGR uint8 images (all size x size) -> float32 NCHW RGB batch in [0, 1].
     `out` (float32, C-contiguous, at least len(letterboxed) images) is filled and its leading
     part returned: reusing a buffer spares a fresh page-faulting allocation per batch."""
-    size = letterboxed[0].shape[0] if letterboxed else 0
+    if not letterboxed:
+        return np.empty((0, 3, 0, 0), np.float32) if out is None else out[:0]
+    size = letterboxed[0].shape[0]
     shape = (len(letterboxed), 3, size, size)
     if out is None:
         batch = np.empty(shape, dtype=np.float32)
