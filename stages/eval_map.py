@@ -12,7 +12,7 @@ from .core.bench import interleaved, summarize
 from .core.evaluate import Letterboxed, PredictTimes, coco_map, letterbox_bytes, letterbox_split, predict
 from .core.io import read_json, require_file, write_json
 from .core.plots import bar_png, write_csv
-from .core.preprocess import preprocess
+from .core.preprocess import preprocess, to_tensor
 from .core.runtimes import VARIANTS
 from .core.stage import run, write_metrics
 
@@ -68,9 +68,12 @@ def main() -> None:
                                "batch": e["batch"], "prefetch": e["prefetch"], "decode_once": e["decode_once"],
                                "subset_classes": len(subset),
                                **{f"{v}_supported": v in variants for v in e["variants"]}}
-    sample, _, _ = dataset.load_images(images[: e["batch"]], p["data"]["bad_input"])
-    sample_x, _ = preprocess(sample, size)  # model-only input: real images, the evaluation batch size
     source, shared_s, skipped = decode_once(images, e, size, p["data"]["bad_input"], metrics)
+    # Model-only input: real images at the evaluation batch size, from the decode-once pass if it ran.
+    if isinstance(source, Letterboxed):
+        sample_x = to_tensor(source.images[: e["batch"]])
+    else:
+        sample_x, _ = preprocess(dataset.load_images(images[: e["batch"]], p["data"]["bad_input"])[0], size)
     rows = []
     for v in variants:
         var = VARIANTS[v]
