@@ -16,7 +16,12 @@ from .core.preprocess import preprocess, to_tensor
 from .core.runtimes import VARIANTS
 from .core.stage import run, write_metrics
 
-MODEL_ONLY_RUNS = 4  # timed model-only calls per window
+MODEL_ONLY_IMAGES = 32  # images per model-only timing window (at least 4 calls)
+
+
+def model_only_runs(batch: int) -> int:
+    """Timed model-only calls per window: about MODEL_ONLY_IMAGES images, whatever the batch size."""
+    return max(4, -(-MODEL_ONLY_IMAGES // batch))
 
 BASELINE = {"ort_int8": "ort_fp32", "ov_bf16": "ov_f32", "ov_int8": "ov_f32", "ov_int8_bf16": "ov_f32"}
 
@@ -40,15 +45,16 @@ def evaluate_paired(rt, source: list | Letterboxed, e: dict[str, Any], x: np.nda
     bounds = np.minimum(np.linspace(0, n_batches, e["model_only_windows"], dtype=int) * e["batch"], len(source))
     dets: list = []
     times = PredictTimes()
-    model_only = model_only_seconds(rt, x, MODEL_ONLY_RUNS)
+    runs = model_only_runs(len(x))
+    model_only = model_only_seconds(rt, x, runs)
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         if hi == lo:
             continue
         d, t = predict(rt, source[lo:hi], e["batch"], e["conf"], e["iou"], e["max_det"], bad_input,
-                       desc=f"{desc} [{lo}:{hi}]", imgsz=size, prefetch=e["prefetch"])
+                       desc=f"{desc} [{lo}:{hi}]" if desc else None, imgsz=size, prefetch=e["prefetch"])
         dets += d
         times.add(t)
-        model_only += model_only_seconds(rt, x, MODEL_ONLY_RUNS)
+        model_only += model_only_seconds(rt, x, runs)
     return dets, times, model_only
 
 

@@ -104,13 +104,13 @@ def test_decoded_once_equals_decoding_per_batch(tmp_path):
         letterbox_split(paths, 640)
 
     # In chunks with model-only windows between them (eval-map's paired timing): same detections.
-    from stages.eval_map import MODEL_ONLY_RUNS, evaluate_paired
+    from stages.eval_map import evaluate_paired, model_only_runs
 
     e = {"model_only_windows": 4, "batch": 4, "conf": 0.001, "iou": 0.65, "max_det": 300, "prefetch": True}
     x = to_tensor(lbx.images[:4])
     got, t, model_only = evaluate_paired(rt, lbx, e, x, "eval", 640, "error")
     assert got == ref and t.images == 11 and t.wall > 0
-    assert len(model_only) == 4 * MODEL_ONLY_RUNS and all(s > 0 for s in model_only)
+    assert len(model_only) == 4 * model_only_runs(len(x)) and all(s > 0 for s in model_only)
     got, t, _ = evaluate_paired(rt, paths, e, x, "eval", 640, "skip")  # eval.decode_once off: files
     assert got == ref and t.images == 11 and len(t.skipped) == 1
 
