@@ -68,18 +68,21 @@ def candidates(
     if classes is not None:
         ok = np.isin(c, classes)
         r, c, scores = r[ok], c[ok], scores[ok]
-    boxes = xywh_to_xyxy(np.take(xywh, r, axis=0).astype(np.float32, copy=False))
+    # Converted per anchor row, then gathered: a row often yields several candidates (one per class).
+    boxes = np.take(xywh_to_xyxy(xywh.astype(np.float32, copy=False)), r, axis=0)
     return boxes, scores.astype(np.float32, copy=False), c.astype(np.int64, copy=False)
 
 
-def _intersections(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2) -> np.ndarray:
-    """Intersection areas [len(a), len(b)] of xyxy boxes given as coordinate columns, via outer ops."""
+def _intersections(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2, clamp_h: bool = True) -> np.ndarray:
+    """Intersection areas [len(a), len(b)] of xyxy boxes given as coordinate columns, via outer ops.
+    clamp_h=False skips clamping the height: disjoint pairs may then come out negative, not zero."""
     w = np.minimum.outer(ax2, bx2)
     w -= np.maximum.outer(ax1, bx1)
     np.maximum(w, 0, out=w)
     h = np.minimum.outer(ay2, by2)
     h -= np.maximum.outer(ay1, by1)
-    np.maximum(h, 0, out=h)
+    if clamp_h:
+        np.maximum(h, 0, out=h)
     w *= h
     return w
 
@@ -93,10 +96,16 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_sum - inter, 1e-9)
 
 
-def _overlap_mask(ax1, ay1, ax2, ay2, a_area, bx1, by1, bx2, by2, b_area, thr: float) -> np.ndarray:
-    """IoU(a_i, b_j) > thr for coordinate columns, without the division: inter*(1+thr) > thr*(sum of areas)."""
-    inter = _intersections(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2)
-    return inter * (1 + thr) > thr * np.add.outer(a_area, b_area)
+def _overlap_mask(ax1, ay1, ax2, ay2, a_wt, bx1, by1, bx2, by2, b_wt) -> np.ndarray:
+    """IoU(a_i, b_j) > thr without the division: inter > wt_i + wt_j, where wt = area * thr / (1 + thr)
+    (see `_overlap_weights`). An unclamped negative intersection never passes (weights are >= 0)."""
+    return _intersections(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2, clamp_h=False) > np.add.outer(a_wt, b_wt)
+
+
+def _overlap_weights(x1, y1, x2, y2, thr: float) -> np.ndarray:
+    """Per-box area * thr / (1 + thr): IoU > thr  <=>  inter > thr * (area_a + area_b - inter)
+    <=>  inter > wt_a + wt_b."""
+    return (x2 - x1) * (y2 - y1) * np.float32(thr / (1 + thr))
 
 
 @functools.lru_cache(maxsize=4)
@@ -107,6 +116,20 @@ def _strict_upper(n: int) -> np.ndarray:
     return m
 
 
+def descending_order(scores: np.ndarray) -> np.ndarray:
+    """Indices of float32 `scores` from high to low, ties in index order: np.argsort(-scores,
+    kind="stable") for scores without NaN, about 6x faster. One (SIMD) sort of unique uint64 keys:
+    the score's bits made order-preserving in the high half, the index in the low half."""
+    bits = (np.asarray(scores, np.float32) + np.float32(0)).view(np.uint32)  # + 0 turns -0.0 into 0.0
+    # Order-preserving map: flip every bit of negatives, only the sign bit of the rest; then invert
+    # (descending) and append the index.
+    up = np.where(bits >> 31, ~bits, bits | np.uint32(0x80000000))
+    keys = (~up).astype(np.uint64) << np.uint64(32)
+    keys |= np.arange(len(bits), dtype=np.uint64)
+    keys.sort()
+    return (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float, max_det: int = 300, block: int = 128) -> np.ndarray:
     """Exact greedy NMS: indices of kept boxes, highest score first.
 
@@ -115,23 +138,22 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float, max_det: int = 30
     greedy pass (the rule is triangular, so its fixpoint is unique)."""
     if len(boxes) == 0:
         return np.empty(0, dtype=np.int64)
-    order = np.argsort(-scores, kind="stable")
-    ordered = boxes[order]
-    x1, y1, x2, y2 = (np.ascontiguousarray(ordered[:, k]) for k in range(4))
-    area = (x2 - x1) * (y2 - y1)
+    order = descending_order(scores)
+    x1, y1, x2, y2 = np.take(boxes, order, axis=0).T.copy()  # four contiguous coordinate rows
+    wt = _overlap_weights(x1, y1, x2, y2, iou_thr)
     kept = np.empty(0, dtype=np.int64)
     upper = _strict_upper(block)
     for start in range(0, len(order), block):
         blk = slice(start, start + block)
-        cols = (x1[blk], y1[blk], x2[blk], y2[blk], area[blk])
+        cols = (x1[blk], y1[blk], x2[blk], y2[blk], wt[blk])
         if kept.size:
-            k = (x1[kept], y1[kept], x2[kept], y2[kept], area[kept])
-            idx = np.nonzero(~_overlap_mask(*k, *cols, iou_thr).any(0))[0]
+            k = (x1[kept], y1[kept], x2[kept], y2[kept], wt[kept])
+            idx = np.nonzero(~_overlap_mask(*k, *cols).any(0))[0]
         else:
             idx = np.arange(len(cols[0]))
         if idx.size:
             sub = tuple(c[idx] for c in cols)
-            over = _overlap_mask(*sub, *sub, iou_thr)
+            over = _overlap_mask(*sub, *sub)
             over &= upper[: len(idx), : len(idx)]  # only a higher-scoring box suppresses
             over = over.view(np.uint8)
             keep = np.ones(len(idx), dtype=bool)
