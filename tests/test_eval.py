@@ -115,6 +115,29 @@ def test_decoded_once_equals_decoding_per_batch(tmp_path):
     assert got == ref and t.images == 11 and len(t.skipped) == 1
 
 
+def test_gc_paused_restores_the_collector_state():
+    import gc
+
+    from stages.core.evaluate import gc_paused
+
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # a caller that had it off keeps it off
+        with pytest.raises(KeyError), gc_paused():
+            raise KeyError("boom")
+    finally:
+        gc.enable()
+    with pytest.raises(KeyError), gc_paused():
+        raise KeyError("boom")
+    assert gc.isenabled()  # restored after an error too
+
+
 def test_int8_gate():
     check_int8_drop({"ort_int8_delta_map50_95": -0.4}, 0.5)
     check_int8_drop({"ort_int8_delta_map50_95": -3.0}, None)
