@@ -51,6 +51,13 @@ def test_nms_empty():
     assert nms(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), 0.5).size == 0
 
 
+def test_nms_block_limit():
+    """Blocks over 255 boxes would overflow the uint8 suppressor counts: refused by name."""
+    boxes = random_boxes(np.random.default_rng(4), 10)
+    with pytest.raises(ValueError, match="block must be 1-255"):
+        nms(boxes, np.ones(10, np.float32), 0.5, block=256)
+
+
 def v5_tensor(rows):
     """[1, A, 85] with given (xc, yc, w, h, obj, cls, cls_score) rows; other anchors empty."""
     t = np.zeros((1, 200, 85), np.float32)  # anchors outnumber channels, as in every real model

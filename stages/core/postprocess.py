@@ -131,11 +131,13 @@ def descending_order(scores: np.ndarray) -> np.ndarray:
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float, max_det: int = 300, block: int = 128) -> np.ndarray:
-    """Exact greedy NMS: indices of kept boxes, highest score first.
+    """Exact greedy NMS of xyxy boxes (x2 >= x1, y2 >= y1): indices of kept boxes, highest score first.
 
     Works on blocks of score-sorted boxes: a block is first cut by the boxes already kept, then
     resolved inside by a fixpoint iteration of the greedy rule, which equals the sequential
     greedy pass (the rule is triangular, so its fixpoint is unique)."""
+    if not 0 < block < 256:
+        raise ValueError(f"nms: block must be 1-255 (the fixpoint counts suppressors in uint8), got {block}")
     if len(boxes) == 0:
         return np.empty(0, dtype=np.int64)
     order = descending_order(scores)
