@@ -15,12 +15,13 @@ def test_build_from_synthetic_metrics():
         "bench_ov": {}, "memory": {},
         "eval_map": {"images": 500, "conf": 0.001, "iou": 0.65, "max_det": 300, "subset_classes": 15,
                      "ort_fp32_map50_95": 25.3, "ort_fp32_map50": 40.1, "ort_fp32_subset_map50_95": 20.0,
-                     "ort_fp32_images_per_s": 30.0},
+                     "ort_fp32_images_per_s": 30.0, "ort_fp32_model_only_images_per_s": 36.0,
+                     "ort_fp32_eval_vs_model_only": 0.833},
     }
     md = build(m, "T")
     assert "| ort_fp32 | 40.00 | 41.00 | 42.00 | 40.50 | 24.70 |" in md
     assert "| ort_fixed | 39.0 / 25.5 | unsupported (fixed batch) |" in md
-    assert "| ort_fp32 | 25.30 | 40.10 | n/a | 20.00 | n/a | 30.00 |" in md
+    assert "| ort_fp32 | 25.30 | 40.10 | n/a | 20.00 | n/a | 30.00 | 36.00 | 0.83 |" in md
     quoted = md.index("## Quoted from elsewhere")
     assert all(md.index(q[1], quoted) > quoted for q in QUOTED)  # quoted figures only in their section
     assert map_vs_latency(m) == {"ort_fp32": (40.0, 25.3)}
