@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from .core import coco, dataset, params, paths
 from .core.bench import interleaved, summarize
@@ -46,16 +47,25 @@ def evaluate_paired(rt, source: list | Letterboxed, e: dict[str, Any], x: np.nda
     dets: list = []
     times = PredictTimes()
     runs = model_only_runs(len(x))
-    model_only = model_only_seconds(rt, x, runs)
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        if hi == lo:
-            continue
-        d, t = predict(rt, source[lo:hi], e["batch"], e["conf"], e["iou"], e["max_det"], bad_input,
-                       desc=f"{desc} [{lo}:{hi}]" if desc else None, imgsz=size, prefetch=e["prefetch"])
-        dets += d
-        times.add(t)
-        model_only += model_only_seconds(rt, x, runs)
+    with tqdm(total=len(source), desc=desc, unit="img", disable=desc is None) as bar:  # one bar per variant
+        model_only = timed_window(rt, x, runs, bar)
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            if hi == lo:
+                continue
+            d, t = predict(rt, source[lo:hi], e["batch"], e["conf"], e["iou"], e["max_det"], bad_input,
+                           imgsz=size, prefetch=e["prefetch"], progress=bar)
+            dets += d
+            times.add(t)
+            model_only += timed_window(rt, x, runs, bar)
     return dets, times, model_only
+
+
+def timed_window(rt, x: np.ndarray, runs: int, bar: tqdm) -> list[float]:
+    """One model-only timing window, shown on the variant's progress bar while it runs."""
+    bar.set_postfix_str("timing model-only")
+    seconds = model_only_seconds(rt, x, runs)
+    bar.set_postfix_str("")
+    return seconds
 
 
 def main() -> None:

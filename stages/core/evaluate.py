@@ -162,12 +162,13 @@ def gc_paused():
 
 def predict(rt: Runtime, images: Sequence[Path] | Letterboxed, batch: int = 8, conf: float = 0.001,
             iou: float = 0.65, max_det: int = 300, bad_input: str = "error", desc: str | None = None,
-            imgsz: int = 640, prefetch: bool = False) -> tuple[list[dict[str, Any]], PredictTimes]:
+            imgsz: int = 640, prefetch: bool = False, progress: tqdm | None = None
+            ) -> tuple[list[dict[str, Any]], PredictTimes]:
     """COCO-format detections (category ids 1-90, xywh boxes) for every image, with phase timings.
 
     `images` is a list of files (decoded here) or a Letterboxed split (decoded once for all variants).
     prefetch=True prepares the next batch and finishes (NMS) the previous one in threads while
-    this one is inferred."""
+    this one is inferred. `progress`: an open progress bar to advance instead of a new one (`desc`)."""
     if rt.fixed_batch is not None:
         batch = rt.fixed_batch
     if isinstance(images, Letterboxed):
@@ -190,7 +191,9 @@ def predict(rt: Runtime, images: Sequence[Path] | Letterboxed, batch: int = 8, c
         return time.perf_counter() - t0
 
     wall0 = time.perf_counter()
-    with gc_paused(), tqdm(total=len(images), desc=desc, unit="img", disable=desc is None) as bar, \
+    bar_cm = contextlib.nullcontext(progress) if progress is not None else \
+        tqdm(total=len(images), desc=desc, unit="img", disable=desc is None)
+    with gc_paused(), bar_cm as bar, \
             ThreadPoolExecutor(max_workers=1) as pre_pool, ThreadPoolExecutor(max_workers=1) as post_pool:
         pending = pre_pool.submit(jobs[0][0], *jobs[0][1]) if prefetch and jobs else None
         finishing = None
