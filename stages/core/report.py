@@ -159,7 +159,8 @@ def build(m: dict[str, Any], title: str) -> str:
                              ev[f"{v}_images_per_s"], ev.get(f"{v}_model_only_images_per_s"),
                              ev.get(f"{v}_eval_vs_model_only")])
         parts += [table(["variant", "mAP50-95", "mAP50", "delta", "subset mAP50-95", "subset delta",
-                         "eval images/s", "model-only images/s", "eval / model-only"], rows), "", "![mAP against latency](../plots/map_vs_latency.png)", ""]
+                         "eval images/s", "model-only images/s", "eval / model-only"], rows), "",
+                  "![mAP against latency](../plots/map_vs_latency.png)", ""]
     parts += ["## Quoted from elsewhere (not measured here)", "",
               table(["figure", "value", "source"], [list(q) for q in QUOTED]), ""]
     return "\n".join(parts)
