@@ -19,21 +19,17 @@ from .core.stage import run, write_metrics
 
 MODEL_ONLY_IMAGES = 32  # images per model-only timing window (at least 4 calls)
 
-
-def model_only_runs(batch: int) -> int:
-    """Timed model-only calls per window: about MODEL_ONLY_IMAGES images, whatever the batch size."""
-    return max(4, -(-MODEL_ONLY_IMAGES // batch))
-
 BASELINE = {"ort_int8": "ort_fp32", "ov_bf16": "ov_f32", "ov_int8": "ov_f32", "ov_int8_bf16": "ov_f32"}
+INT8_VARIANTS = [v for v in BASELINE if "int8" in v]  # gated by eval.max_int8_drop
 
 
 class Int8DropError(RuntimeError):
     """An INT8 variant lost more mAP than eval.max_int8_drop allows."""
 
 
-def model_only_seconds(rt, x: np.ndarray, runs: int) -> list[float]:
-    """Timed model-only calls on a real preprocessed batch of the evaluation batch size."""
-    return interleaved({"m": lambda: rt.infer(x, copy=False)}, warmup=1, runs=runs)["m"]
+def model_only_runs(batch: int) -> int:
+    """Timed model-only calls per window: about MODEL_ONLY_IMAGES images, whatever the batch size."""
+    return max(4, -(-MODEL_ONLY_IMAGES // batch))
 
 
 def evaluate_paired(rt, source: list | Letterboxed, e: dict[str, Any], x: np.ndarray, desc: str, size: int,
@@ -61,9 +57,10 @@ def evaluate_paired(rt, source: list | Letterboxed, e: dict[str, Any], x: np.nda
 
 
 def timed_window(rt, x: np.ndarray, runs: int, bar: tqdm) -> list[float]:
-    """One model-only timing window, shown on the variant's progress bar while it runs."""
+    """One window of timed model-only calls on a real preprocessed batch of the evaluation batch
+    size, shown on the variant's progress bar while it runs."""
     bar.set_postfix_str("timing model-only")
-    seconds = model_only_seconds(rt, x, runs)
+    seconds = interleaved({"m": lambda: rt.infer(x, copy=False)}, warmup=1, runs=runs)["m"]
     bar.set_postfix_str("")
     return seconds
 
@@ -166,7 +163,7 @@ def check_int8_drop(metrics: dict[str, Any], max_drop: float | None) -> None:
     """Raise naming the variant when an INT8 variant lost more mAP50-95 points than max_drop."""
     if max_drop is None:
         return
-    for v in ("ort_int8", "ov_int8", "ov_int8_bf16"):
+    for v in INT8_VARIANTS:
         drop = -metrics.get(f"{v}_delta_map50_95", 0.0)
         if drop > max_drop:
             raise Int8DropError(f"{v} loses {drop:.2f} mAP50-95 points against FP32, more than "
