@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.core import bench  # noqa: E402
+from stages.core import timing  # noqa: E402
 from stages.core.postprocess import candidates, detect_layout, postprocess  # noqa: E402
 from stages.core.preprocess import preprocess, read_image  # noqa: E402
 from stages.core.runtimes import OrtRuntime, OvRuntime  # noqa: E402
@@ -33,14 +33,14 @@ def main() -> None:
         "preprocess": lambda: preprocess([img]),
         "postprocess_conf0.001": lambda: postprocess(y, lbs, conf=0.001, iou=0.65, max_det=300),
         "infer_ort_fp32": lambda: ort.infer(x, copy=False),
-        "infer_ov_f32": lambda: ov.infer(x, copy=False),
+        "infer_ov_fp32": lambda: ov.infer(x, copy=False),
     }
-    med = {k: bench.summarize(t, 1)["p50_ms"] for k, t in bench.interleaved(fns, 10, args.runs).items()}
+    med = {k: timing.summarize(t, 1)["p50_ms"] for k, t in timing.interleaved(fns, 10, args.runs).items()}
     pre_post = med["preprocess"] + med["postprocess_conf0.001"]
     print(f"image {image.name} ({img.shape[1]}x{img.shape[0]}), {n_cand} candidates at conf 0.001")
     for k, v in med.items():
         print(f"  {k:24s} p50 {v:7.3f} ms")
-    for ref in ("infer_ort_fp32", "infer_ov_f32"):
+    for ref in ("infer_ort_fp32", "infer_ov_fp32"):
         print(f"  preprocess + postprocess = {100 * pre_post / med[ref]:.1f}% of {ref} (target < 15%)")
 
 

@@ -7,8 +7,10 @@ process, 9.8 ms in processes a few minutes later, 12.1 then 10.4 ms within anoth
 median of each tool's rounds and the best round of each are reported too.
 
 Usage (after `dvc repro convert-IR calibrate`):
-  python scripts/compare_benchmark_app.py [--precisions f32 bf16 int8 int8_bf16] [--rounds 8] [--seconds 3]
-Writes metrics/benchmark_app_compare.json (batch 1) or metrics/benchmark_app_compare_b<N>.json as well."""
+  python scripts/compare_benchmark_app.py [--variants ov_fp32 ov_bf16 ov_int8 ov_int8_bf16] [--rounds 8] [--seconds 3]
+Writes the headline (median of the paired ratios per variant and hint) to
+metrics/benchmark_app_compare.json (batch 1) or metrics/benchmark_app_compare_b<N>.json, and every
+round to the same name under details/."""
 from __future__ import annotations
 
 import argparse
@@ -21,10 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.bench_ov import PRECISIONS, async_throughput  # noqa: E402
-from stages.core import bench, params  # noqa: E402
-from stages.core.stage import write_metrics  # noqa: E402
-from stages.core.runtimes import MODEL_FILES, OvRuntime  # noqa: E402
+from stages.core import params, paths, timing  # noqa: E402
+from stages.core.dataset import sample_batch  # noqa: E402
+from stages.core.env import environment, machine_id  # noqa: E402
+from stages.core.io import write_json  # noqa: E402
+from stages.core.runtimes import OvRuntime  # noqa: E402
+from stages.core.variants import OV_VARIANTS, VARIANTS  # noqa: E402
 
 
 def benchmark_app(model: Path, precision: str, hint: str, batch: int, seconds: float) -> dict[str, float]:
@@ -45,27 +49,26 @@ def benchmark_app(model: Path, precision: str, hint: str, batch: int, seconds: f
 
 def ours(model: Path, precision: str, hint: str, batch: int, seconds: float) -> dict[str, float]:
     rt = OvRuntime(model, precision=precision, hint=hint.upper(), batch=batch)
-    x = bench.bench_inputs("random", [batch], 640, Path("data/eval"))
+    x = sample_batch("random", batch, 640, paths.EVAL_DIR).astype(rt.input_dtype, copy=False)
     if hint == "throughput":
-        return {"throughput_fps": async_throughput(rt, x, seconds)["throughput_ips"]}
-    times = bench.interleaved({"m": lambda: rt.infer(x, copy=False)}, warmup=10, runs=10, min_seconds=seconds)["m"]
-    s = bench.summarize(times, batch)
+        return {"throughput_fps": timing.async_throughput(rt.compiled, x, seconds)["throughput_ips"]}
+    times = timing.interleaved({"m": lambda: rt.infer(x, copy=False)}, warmup=10, runs=10, min_seconds=seconds)["m"]
+    s = timing.summarize(times, batch)
     return {"median_ms": s["p50_ms"], "throughput_fps": s["throughput_ips"]}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--precisions", nargs="+", default=["f32", "bf16", "int8"], choices=list(PRECISIONS))
+    ap.add_argument("--variants", nargs="+", default=["ov_fp32", "ov_bf16", "ov_int8"], choices=list(OV_VARIANTS))
     ap.add_argument("--hints", nargs="+", default=["latency", "throughput"])
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=3)
     args = ap.parse_args()
     name = params.load("model")["model"]["name"]
-    results = {}
-    for prec in args.precisions:
-        key, hint_prec = PRECISIONS[prec]
-        model = MODEL_FILES[key](name)
+    headline, detail = {}, {}
+    for v in args.variants:
+        model, hint_prec = VARIANTS[v].model_path(name), VARIANTS[v].hint_precision
         for hint, metric in (("latency", "median_ms"), ("throughput", "throughput_fps")):
             if hint not in args.hints:
                 continue
@@ -81,24 +84,24 @@ def main() -> None:
             a, b = statistics.median(mine), statistics.median(theirs)
             a_best, b_best = best(mine), best(theirs)
             paired = statistics.median(m / t for m, t in zip(mine, theirs))
-            results.update({
-                f"{prec}_{hint}_{metric}_ours": round(a, 3), f"{prec}_{hint}_{metric}_benchmark_app": round(b, 3),
-                f"{prec}_{hint}_ratio": round(a / b, 4),
-                f"{prec}_{hint}_ratio_paired": round(paired, 4),
-                f"{prec}_{hint}_{metric}_ours_best_round": round(a_best, 3),
-                f"{prec}_{hint}_{metric}_benchmark_app_best_round": round(b_best, 3),
-                f"{prec}_{hint}_ratio_best_round": round(a_best / b_best, 4),
-                f"{prec}_{hint}_{metric}_ours_rounds": [round(v, 3) for v in mine],
-                f"{prec}_{hint}_{metric}_benchmark_app_rounds": [round(v, 3) for v in theirs],
+            headline[f"{v}_{hint}_ratio_paired"] = round(paired, 4)
+            detail.update({
+                f"{v}_{hint}_{metric}_ours": round(a, 3), f"{v}_{hint}_{metric}_benchmark_app": round(b, 3),
+                f"{v}_{hint}_ratio": round(a / b, 4),
+                f"{v}_{hint}_{metric}_ours_best_round": round(a_best, 3),
+                f"{v}_{hint}_{metric}_benchmark_app_best_round": round(b_best, 3),
+                f"{v}_{hint}_ratio_best_round": round(a_best / b_best, 4),
+                f"{v}_{hint}_{metric}_ours_rounds": [round(x, 3) for x in mine],
+                f"{v}_{hint}_{metric}_benchmark_app_rounds": [round(x, 3) for x in theirs],
             })
-            print(f"{prec:5s} {hint:10s} {metric:15s} median of rounds: ours {a:8.2f} benchmark_app {b:8.2f} "
+            print(f"{v:12s} {hint:10s} {metric:15s} median of rounds: ours {a:8.2f} benchmark_app {b:8.2f} "
                   f"({abs(a / b - 1) * 100:.1f}% apart); median of paired ratios {paired:.4f} "
                   f"({abs(paired - 1) * 100:.1f}% apart); best round: ours {a_best:8.2f} benchmark_app "
                   f"{b_best:8.2f} ({abs(a_best / b_best - 1) * 100:.1f}% apart)", flush=True)
-    out = "metrics/benchmark_app_compare.json" if args.batch == 1 else f"metrics/benchmark_app_compare_b{args.batch}.json"
-    write_metrics(out, {"batch": args.batch, "rounds": args.rounds,
-                                                         "seconds": args.seconds, **results,
-                                                         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    name = "benchmark_app_compare.json" if args.batch == 1 else f"benchmark_app_compare_b{args.batch}.json"
+    write_json(paths.METRICS / name, {**headline, "machine": machine_id()})
+    write_json(paths.DETAILS / name, {"batch": args.batch, "rounds": args.rounds, "seconds": args.seconds, **detail,
+                                      "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "env": environment()})
 
 
 if __name__ == "__main__":

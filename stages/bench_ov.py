@@ -1,111 +1,66 @@
-"""bench-ov stage: OpenVINO f32 / bf16 / INT8 latency (LATENCY hint, sync) and throughput
-(THROUGHPUT hint, AsyncInferQueue) per batch size, with speed-ups over f32."""
+"""bench-ov stage: OpenVINO per variant (f32 / bf16 / INT8 / INT8 with bf16 for the ops left float)
+and batch size: latency percentiles with the LATENCY hint (synchronous, variants timed side by side)
+and images/s with the THROUGHPUT hint (AsyncInferQueue); speed-ups over ov_fp32."""
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from .core import bench, params, paths
-from .core.dataset import load_split
-from .core.plots import bench_pngs, write_csv
-from .core.runtimes import MODEL_FILES, OV_PRECISIONS, OvRuntime, ov_supports_bf16
-from .core.stage import run, write_metrics
-
-PRECISIONS = OV_PRECISIONS  # f32, bf16, int8 (f32 for float ops), int8_bf16 (bf16 for float ops)
-
-
-def async_throughput(rt: OvRuntime, x, seconds: float) -> dict[str, Any]:
-    """Images/s with an AsyncInferQueue sized to the compiled model's optimal number of requests."""
-    import openvino as ov
-
-    nreq = int(rt.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
-    queue = ov.AsyncInferQueue(rt.compiled, nreq)
-    x = x.astype(rt.input_dtype, copy=False)
-    for _ in range(nreq):  # warm-up: one round on every request
-        queue.start_async({0: x}, share_inputs=True)
-    queue.wait_all()
-    done = 0
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        for _ in range(nreq):
-            queue.start_async({0: x}, share_inputs=True)
-        done += nreq
-    queue.wait_all()
-    elapsed = time.perf_counter() - t0
-    return {"throughput_ips": round(done * x.shape[0] / elapsed, 3), "requests": nreq, "infers": done,
-            "streams": str(rt.compiled.get_property("NUM_STREAMS"))}
+from .core import params, paths
+from .core.benchmark import harness_and_end_to_end, latency_round, load_timed, speedups
+from .core.dataset import load_split, sample_batch
+from .core.io import require_file
+from .core.plots import write_series
+from .core.stage import run, write_results
+from .core.timing import async_throughput
+from .core.variants import VARIANTS
 
 
 def main() -> None:
     started = time.perf_counter()
     p = params.load("model", "bench", "bench_ov")
-    name, b, o = p["model"]["name"], p["bench"], p["bench_ov"]
-    inputs = bench.bench_inputs(b["input"], b["batch_sizes"], p["model"]["imgsz"], paths.EVAL_DIR)
-    metrics: dict[str, Any] = {"input": b["input"], "warmup": b["warmup"], "runs": b["runs"],
-                               "threads": o["threads"], "streams": o["streams"]}
-    precisions = list(o["precisions"])
-    needs_bf16 = [prec for prec in precisions if PRECISIONS[prec][1] == "bf16"]
-    if needs_bf16:
-        metrics["bf16_supported"] = ov_supports_bf16()
-        if not metrics["bf16_supported"]:  # recorded as unsupported, not a crash
-            precisions = [prec for prec in precisions if prec not in needs_bf16]
-            metrics["unsupported_precisions"] = ",".join(needs_bf16)
+    name, size, b, o = p["model"]["name"], p["model"]["imgsz"], p["bench"], p["bench_ov"]
+    unsupported = [v for v in o["variants"] if not VARIANTS[v].supported()]
+    variants = [v for v in o["variants"] if v not in unsupported]  # bf16 on a CPU without it: recorded
+    for v in variants:
+        require_file(VARIANTS[v].model_path(name), f"model for {v}")
+    x = sample_batch(b["input"], max(b["batch_sizes"]), size, paths.EVAL_DIR)
+    headline: dict[str, Any] = {}
+    detail: dict[str, Any] = {"input": b["input"], "batch_sizes": b["batch_sizes"], "threads": o["threads"], "streams": o["streams"],
+                              "unsupported_variants": unsupported}
 
-    def load(prec: str, hint: str, batch: int) -> OvRuntime:
-        model, hint_prec = PRECISIONS[prec]
-        return OvRuntime(MODEL_FILES[model](name), precision=hint_prec, hint=hint, threads=o["threads"],
-                         streams=o["streams"], batch=batch)
+    def load(v: str, hint: str, batch: int):
+        return VARIANTS[v].load(name, hint=hint, threads=o["threads"], streams=o["streams"], batch=batch)
 
-    rows = []
-    for prec in precisions:  # load/compile and first-inference time, batch 1, LATENCY hint
-        t0 = time.perf_counter()
-        rt = load(prec, "LATENCY", 1)
-        metrics[f"{prec}_compile_ms"] = round(1000 * (time.perf_counter() - t0), 2)
-        t0 = time.perf_counter()
-        rt.infer(inputs[:1])
-        metrics[f"{prec}_first_inference_ms"] = round(1000 * (time.perf_counter() - t0), 2)
-        metrics[f"{prec}_actual_precision"] = rt.settings()["actual_inference_precision_hint"]
+    for v in variants:  # compile and first-inference time at batch 1, LATENCY hint
+        rt, loaded = load_timed(lambda v=v: load(v, "LATENCY", 1), x)
+        detail.update({f"{v}_{k}": val for k, val in loaded.items()})
+        detail[f"{v}_actual_precision"] = rt.settings()["actual_inference_precision_hint"]
 
     for n in b["batch_sizes"]:
-        x = inputs[:n]
         if "LATENCY" in o["hints"]:
-            rts = {prec: load(prec, "LATENCY", n) for prec in precisions}
-            fns = {prec: (lambda rt=rt, x=x: rt.infer(x, copy=False)) for prec, rt in rts.items()}
-            for prec, times in bench.interleaved(fns, b["warmup"], b["runs"], b["min_seconds"]).items():
-                s = bench.summarize(times, n)
-                metrics.update(bench.flat(f"{prec}_latency_b{n}", s))
-                rows.append({"variant": f"ov_{prec} LATENCY", "batch": n, "p50_ms": s["p50_ms"],
-                             "throughput_ips": s["throughput_ips"]})
-            del rts, fns
+            h, d = latency_round({v: load(v, "LATENCY", n) for v in variants}, x[:n], b, "{v}_latency_b{n}")
+            headline.update({k: val for k, val in h.items() if not k.endswith("_ips")})
+            detail.update(d)
         if "THROUGHPUT" in o["hints"]:
-            for prec in precisions:
-                r = async_throughput(load(prec, "THROUGHPUT", n), x, o["throughput_seconds"])
-                metrics.update(bench.flat(f"{prec}_throughput_b{n}", r))
-                rows.append({"variant": f"ov_{prec} THROUGHPUT", "batch": n, "p50_ms": "",
-                             "throughput_ips": r["throughput_ips"]})
-        for prec in precisions:
-            if prec != "f32" and "f32" in precisions:
-                key = f"{prec}_latency_b{n}_p50_ms"
-                if key in metrics:
-                    metrics[f"speedup_{prec}_vs_f32_latency_b{n}"] = round(
-                        metrics[f"f32_latency_b{n}_p50_ms"] / metrics[key], 3)
-                key = f"{prec}_throughput_b{n}_throughput_ips"
-                if key in metrics:
-                    metrics[f"speedup_{prec}_vs_f32_throughput_b{n}"] = round(
-                        metrics[key] / metrics[f"f32_throughput_b{n}_throughput_ips"], 3)
+            for v in variants:
+                rt = load(v, "THROUGHPUT", n)
+                r = async_throughput(rt.compiled, x[:n].astype(rt.input_dtype, copy=False), o["throughput_seconds"])
+                headline[f"{v}_throughput_b{n}_ips"] = r["throughput_ips"]
+                detail.update({f"{v}_throughput_b{n}_{k}": val for k, val in r.items() if k != "throughput_ips"})
+    headline.update(speedups(headline, variants, "{v}_latency_b{n}_p50_ms", [1], False, "b1_p50"))
+    for n in b["batch_sizes"]:
+        headline.update(speedups(headline, variants, "{v}_throughput_b{n}_ips", [n], True, f"throughput_b{n}"))
 
-    overhead = bench.harness_overhead_s()
-    metrics["harness_overhead_us"] = round(overhead * 1e6, 4)
-    ref = f"{precisions[0]}_latency_b1_p50_ms"
-    if ref in metrics:
-        metrics["harness_overhead_pct_of_b1"] = round(100 * overhead * 1000 / metrics[ref], 5)
-    e2e_prec = "int8" if "int8" in precisions else precisions[0]
-    metrics.update(bench.end_to_end(load(e2e_prec, "LATENCY", 1), load_split(paths.EVAL_DIR, b["e2e_images"]),
-                                    p["model"]["imgsz"]))
-    metrics["e2e_precision"] = e2e_prec
-    write_csv(paths.PLOTS / "bench_ov.csv", rows)
-    bench_pngs(rows, "bench_ov", "OpenVINO")
-    write_metrics(paths.METRICS / "bench_ov.json", metrics, started)
+    e2e = "ov_int8" if "ov_int8" in variants else variants[0]
+    detail.update(harness_and_end_to_end(load(e2e, "LATENCY", 1), e2e, load_split(paths.EVAL_DIR, b["e2e_images"]),
+                                         size, headline.get(f"{variants[0]}_latency_b1_p50_ms")))
+    for key, label in (("throughput_b{n}_ips", "images/s (THROUGHPUT hint)"),
+                       ("latency_b{n}_p50_ms", "p50 latency per batch (ms), LATENCY hint")):
+        write_series(paths.PLOTS / f"bench_ov_{key.split('_')[0]}", "batch", b["batch_sizes"],
+                     {v: [headline.get(f"{v}_{key.format(n=n)}") for n in b["batch_sizes"]] for v in variants},
+                     label, f"OpenVINO: {label}")
+    write_results("bench_ov", headline, detail, started)
 
 
 if __name__ == "__main__":

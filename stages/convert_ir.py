@@ -6,11 +6,12 @@ import time
 import numpy as np
 
 from .core import dataset, params, paths
+from .core.errors import UserError
 from .core.io import atomic_path, require_file
 from .core.postprocess import match_rate, postprocess
 from .core.preprocess import preprocess
 from .core.runtimes import OrtRuntime, OvRuntime
-from .core.stage import run, write_metrics
+from .core.stage import run, write_results
 
 
 def main() -> None:
@@ -20,13 +21,13 @@ def main() -> None:
     src = require_file(paths.dynamic_onnx(name), "dynamic ONNX model")
     import openvino as ov
 
-    xml = paths.ir_xml(name)
+    xml = paths.ov_fp32_xml(name)
     with atomic_path(xml.parent) as tmp_dir:
         t0 = time.perf_counter()
         try:
             model = ov.convert_model(str(src))
         except Exception as e:
-            raise ValueError(f"OpenVINO cannot convert {src}: {e}") from e
+            raise UserError(f"OpenVINO cannot convert {src}: {e}") from e
         tmp_dir.mkdir(parents=True)
         ov.save_model(model, str(tmp_dir / xml.name), compress_to_fp16=c["compress_to_fp16"])
         convert_s = time.perf_counter() - t0
@@ -42,16 +43,14 @@ def main() -> None:
             agree[n] = match_rate(postprocess(ref, lbs[:n]), postprocess(got, lbs[:n]))
         worst = max(diffs.values())
         if worst > c["tolerance"]:
-            raise ValueError(f"IR differs from ONNX Runtime by {worst:.3g} > convert.tolerance {c['tolerance']}")
+            raise UserError(f"IR differs from ONNX Runtime by {worst:.3g} > convert.tolerance {c['tolerance']}")
         ir_bytes = sum(f.stat().st_size for f in tmp_dir.iterdir())
-    write_metrics(paths.METRICS / "convert.json", {
+    write_results("convert", {"max_abs_diff": worst, "detection_agreement_min": min(agree.values())}, {
         "compress_to_fp16": c["compress_to_fp16"],
         "dynamic_batch": dynamic_kept,
         "convert_seconds": round(convert_s, 3),
         "ir_bytes": ir_bytes,
         "verify_precision": ov_rt.settings()["actual_inference_precision_hint"],
-        "tolerance": c["tolerance"],
-        "max_abs_diff": worst,
         **{f"max_abs_diff_b{n}": d for n, d in diffs.items()},
         **{f"detection_agreement_b{n}": a for n, a in agree.items()},
     }, started)

@@ -1,4 +1,4 @@
-"""download stage: model, seeded eval/calibration splits with labels, ground truth, class subset."""
+"""download stage: the model, seeded disjoint eval/calibration splits with labels, the eval ground truth."""
 from __future__ import annotations
 
 import shutil
@@ -6,15 +6,14 @@ import time
 from pathlib import Path
 
 from .core import assets, dataset, params, paths
-from .core.io import atomic_path, sha256_file, write_json, write_text
-from .core.stage import run, write_metrics
+from .core.io import atomic_path, sha256_file, write_json
+from .core.stage import run, write_results
 
 
 def main() -> None:
     started = time.perf_counter()
     p = params.load("model", "assets", "data")
     m, a, d = p["model"], p["assets"], p["data"]
-    subset = dataset.choose_subset(d["subset_size"], d["subset_seed"], d["subset_classes"])
 
     mirror = assets.Mirror.find(a["mirror"])
     model_src, model_sha, model_from = assets.fetch_model(m["name"], mirror, a["timeout_s"], a["retries"])
@@ -38,9 +37,13 @@ def main() -> None:
             shutil.copyfile(model_src, model_tmp)
             if sha256_file(model_tmp) != model_sha:
                 raise assets.AssetError(f"copy of {model_src} does not match its sha256")
-    write_text(paths.SUBSET_FILE, "\n".join(subset) + "\n")
 
-    write_metrics(paths.METRICS / "download.json", {
+    write_results("download", {
+        "eval_images": len(ev.written),
+        "calib_images": len(ca.written),
+        "eval_objects": ev.objects,
+        "skipped_images": len(ev.skipped) + len(ca.skipped),
+    }, {
         "model": m["name"],
         "model_sha256": model_sha,
         "model_bytes": paths.fixed_onnx(m["name"]).stat().st_size,
@@ -48,16 +51,10 @@ def main() -> None:
         "data_source": data_from,
         "source_images": len(source.image_names),
         "split_seed": d["split_seed"],
-        "eval_images": len(ev.written),
-        "calib_images": len(ca.written),
-        "eval_objects": ev.objects,
         "calib_objects": ca.objects,
         "eval_gt_annotations": len(gt["annotations"]),
         "gt_source": d["gt_source"],
-        "skipped_images": len(ev.skipped) + len(ca.skipped),
         "skipped": ev.skipped + ca.skipped,
-        "subset_seed": d["subset_seed"],
-        "subset_classes": subset,
         "eval_bytes": sum(f.stat().st_size for f in Path(paths.EVAL_DIR).rglob("*") if f.is_file()),
     }, started)
 

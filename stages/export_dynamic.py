@@ -8,11 +8,16 @@ from pathlib import Path
 import onnx
 
 from .core import dataset, params, paths
-from .core.export import ExportError, load_onnx, make_batch_dynamic, max_abs_diff_batched
+from .core.export import (
+    ExportError,
+    load_onnx,
+    make_batch_dynamic,
+    max_abs_diff_batched,
+)
 from .core.io import atomic_path
 from .core.preprocess import preprocess
 from .core.runtimes import OrtRuntime
-from .core.stage import run, write_metrics
+from .core.stage import run, write_results
 
 
 def main() -> None:
@@ -39,7 +44,7 @@ def main() -> None:
             raise ExportError(f"dynamic model differs from {fixed_path} by {worst:.3g} > export.tolerance "
                               f"{e['tolerance']} (per batch: {diffs})")
         bytes_fixed = fixed_path.stat().st_size
-    metrics = {
+    write_results("export", {"max_abs_diff": worst}, {
         "method": e["method"],
         "source_model": str(e["checkpoint"] if e["method"] == "ultralytics" else src),
         "opset": info.opset,
@@ -49,11 +54,8 @@ def main() -> None:
         "nodes_dynamic": len(onnx.load(str(out), load_external_data=False).graph.node),
         "bytes_fixed": bytes_fixed,
         "bytes_dynamic": out.stat().st_size,
-        "tolerance": e["tolerance"],
-        "max_abs_diff": worst,
         **{f"max_abs_diff_b{n}": d for n, d in diffs.items()},
-    }
-    write_metrics(paths.METRICS / "export.json", metrics, started)
+    }, started)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""fingerprint stage (always runs): the machine and library fingerprint the benchmarks depend on,
-so DVC's run-cache never restores timings measured on another machine or library set."""
+"""fingerprint stage (always runs): the machine and library fingerprint the timing stages depend on.
+When it changes, DVC reruns them; a matching run-cache entry can only come from the same fingerprint,
+so timings measured on another machine or library set are never restored."""
 from __future__ import annotations
 
 import json
@@ -11,10 +12,7 @@ from .core.stage import run
 
 
 def main() -> None:
-    text = json.dumps(fingerprint(), indent=2, sort_keys=True) + "\n"
-    path = paths.METRICS / "fingerprint.json"
-    if not path.exists() or path.read_text() != text:  # unchanged file: nothing downstream reruns
-        write_text(path, text)
+    write_text(paths.METRICS / "fingerprint.json", json.dumps(fingerprint(), indent=2, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":

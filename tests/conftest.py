@@ -22,11 +22,11 @@ PROJECT_FILES = ("stages", "dvc.yaml", "params.yaml", ".dvc/config", ".dvc/.giti
 # Tiny params: the real pipeline on a few images and few timed runs.
 TINY = {
     "data": {"eval_images": 12, "calib_images": 16},
-    "calibrate": {"subset_size": 12, "check_images": 4},
+    "calibration": {"images": 12, "check_images": 4},
     "bench": {"warmup": 1, "runs": 3, "batch_sizes": [1, 2], "e2e_images": 2},
     "bench_ov": {"throughput_seconds": 0.3},
     "memory": {"warmup": 1},
-    "eval": {"batch": 4},
+    "eval_timing": {"batch": 4},
     "export": {"verify_batches": [1, 2]},
     "convert": {"verify_batches": [1, 2]},
 }

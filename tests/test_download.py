@@ -2,11 +2,12 @@
 import json
 
 import pytest
-
 from conftest import make_mirror, make_repo, needs_mirror, set_params, sh, write_sums
 
+from stages.core.stage import read_results
+
 pytestmark = needs_mirror
-OUTPUTS = ("models/yolov5n.onnx", "data/eval", "data/calib", "data/labels/classes_15.txt")
+OUTPUTS = ("models/yolov5n.onnx", "data/eval", "data/calib", "metrics/download.json", "details/download.json")
 
 
 def repro_download(repo, mirror=None, check=True):
@@ -30,11 +31,9 @@ def test_download_produces_seeded_disjoint_splits(tmp_path):
     gt = json.loads((repo / "data/eval/instances.json").read_text())
     assert {im["file_name"] for im in gt["images"]} == set(ev)
     assert len(gt["categories"]) == 80 and all(a["category_id"] <= 90 for a in gt["annotations"])
-    classes = (repo / "data/labels/classes_15.txt").read_text().split("\n")
-    assert len([c for c in classes if c]) == 15
-    m = json.loads((repo / "metrics/download.json").read_text())
+    m = read_results("download", repo)
     assert m["model_source"] == "mirror" and m["eval_images"] == 12 and len(m["model_sha256"]) == 64
-    assert "cpu_model" in m["env"] and m["env"]["versions"]["onnxruntime"]
+    assert m["eval_objects"] == sum(len(p.read_text().splitlines()) for p in (repo / "data/eval/labels").iterdir())
     # same seed in a second repo: same split; another seed: another split
     other = make_repo(tmp_path / "other", {"data": {"eval_images": 12, "calib_images": 16, "split_seed": 5}})
     repro_download(other)
@@ -63,7 +62,7 @@ def test_undecodable_image_errors_or_is_skipped_and_counted(tmp_path):
     assert_no_outputs(repo)
     set_params(repo, {"data": {"bad_input": "skip", "eval_images": 12, "calib_images": 16}})
     repro_download(repo, mirror)
-    m = json.loads((repo / "metrics/download.json").read_text())
+    m = read_results("download", repo)
     assert m["skipped_images"] == 1 and victim.name in m["skipped"][0]
     assert m["eval_images"] + m["calib_images"] == 27
 

@@ -1,13 +1,13 @@
 """Which layers ONNX Runtime INT8 keeps float: SQNR of SiLU under uint8 input quantization."""
 import csv
-import json
 
 import numpy as np
 import onnx
 import pytest
-
 from conftest import MIRROR, needs_mirror
+
 from stages.core import ort_sensitivity as s
+from stages.core.stage import read_results
 
 
 def test_uint8_params_match_onnxruntime_rules():
@@ -44,16 +44,16 @@ def test_silu_layers_and_stem_of_real_yolov5n():
 
 
 @needs_mirror
-def test_calibrate_keeps_stem_and_imprecise_layers_float(pipeline):
-    m = json.loads((pipeline / "metrics/calibrate.json").read_text())
-    assert m["ort_float_stem"] is True and "/model.0" in m["ort_float_layers"]
+def test_quantize_ort_keeps_stem_and_imprecise_layers_float(pipeline):
+    m = read_results("quantize_ort", pipeline)
+    assert "/model.0" in m["float_layers"]  # quantize_ort.float_stem is on
     rows = list(csv.DictReader(open(pipeline / "plots/ort_silu_sqnr.csv")))
     assert len(rows) == 57 and all(10 < float(r["sqnr_db"]) < 80 for r in rows)
-    below = [r["layer"] for r in rows if float(r["sqnr_db"]) < m["ort_min_sqnr_db"]]
-    assert len(below) == m["ort_silu_layers_below_min_sqnr"]
+    below = [r["layer"] for r in rows if float(r["sqnr_db"]) < 30.0]  # quantize_ort.min_sqnr_db
+    assert len(below) == m["silu_layers_below_min_sqnr"]
     assert all(r["kept_float"] == "True" for r in rows if r["layer"] in below)
     # in the INT8 model those convs take float weights straight from initializers (no DequantizeLinear)
-    q = onnx.load(str(pipeline / "models/int8/yolov5n_int8_ort.onnx"))
+    q = onnx.load(str(pipeline / "models/ort_int8/yolov5n.onnx"))
     floats = {i.name for i in q.graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
     conv = {n.name: n for n in q.graph.node if n.op_type == "Conv"}
     for layer in ["/model.0/conv"] + below:

@@ -28,7 +28,9 @@ def test_committed_params_validate():
         ("model", "name", "yolov9z", "one of ['yolov5n'"),
         ("bench_ort", "intra_threads", "two", "bench_ort.intra_threads = 'two'"),
         ("eval", "variants", ["ort_fp32", "tensorrt"], "'tensorrt' is not allowed"),
-        ("calibrate", "fast_bias_correction", 1, "calibrate.fast_bias_correction = 1"),
+        ("bench_ort", "variants", ["ov_int8"], "'ov_int8' is not allowed"),
+        ("quantize_ov", "fast_bias_correction", 1, "quantize_ov.fast_bias_correction = 1"),
+        ("bench_ov", "variants", ["ov_f32"], "'ov_f32' is not allowed"),
         ("data", "eval_images", True, "data.eval_images = True"),
     ],
 )

@@ -2,8 +2,15 @@
 import numpy as np
 import pytest
 
-from stages.core.postprocess import (Detections, box_iou, descending_order, detect_layout, match_rate, nms,
-                                     postprocess)
+from stages.core.postprocess import (
+    Detections,
+    box_iou,
+    descending_order,
+    detect_layout,
+    match_rate,
+    nms,
+    postprocess,
+)
 from stages.core.preprocess import Letterbox
 
 

@@ -2,8 +2,14 @@
 import numpy as np
 import pytest
 
-from stages.core.preprocess import ImageReadError, letterbox, preprocess, read_image, scale_boxes_back, \
-    to_letterbox_coords, to_tensor
+from stages.core.preprocess import (
+    ImageReadError,
+    letterbox,
+    preprocess,
+    read_image,
+    scale_boxes_back,
+    to_tensor,
+)
 
 
 @pytest.mark.parametrize(
@@ -57,6 +63,15 @@ def test_to_tensor_equals_the_plain_numpy_formula():
     with pytest.raises(ValueError, match="out must be"):
         to_tensor(imgs, out=np.empty((2, 3, 64, 64), np.float32))
     assert to_tensor([], out=buf).shape[0] == 0 and to_tensor([]).shape[0] == 0
+
+def to_letterbox_coords(xyxy: np.ndarray, lb) -> np.ndarray:
+    """The forward map (original pixels -> network-input pixels), written here as the oracle that
+    scale_boxes_back must invert."""
+    out = np.asarray(xyxy, dtype=np.float32).copy()
+    out[:, [0, 2]] = out[:, [0, 2]] * lb.gain + lb.pad_x
+    out[:, [1, 3]] = out[:, [1, 3]] * lb.gain + lb.pad_y
+    return out
+
 
 def test_box_round_trip_and_clipping():
     img = np.zeros((427, 640, 3), np.uint8)

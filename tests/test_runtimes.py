@@ -1,8 +1,8 @@
 """The real yolov5n and yolov8n from the mirror through ONNX Runtime and OpenVINO on real COCO images."""
 import numpy as np
 import pytest
-
 from conftest import MIRROR, needs_mirror
+
 from stages.core import coco
 from stages.core.postprocess import Detections, match_rate, postprocess
 from stages.core.preprocess import preprocess, read_image
@@ -92,12 +92,12 @@ def test_corrupt_model_gives_clear_error(runtime, tmp_path):
 
 
 def test_bf16_variants_are_unsupported_without_cpu_bf16(monkeypatch):
-    from stages.core import runtimes
+    from stages.core import variants
 
-    assert set(runtimes.OV_PRECISIONS) == {"f32", "bf16", "int8", "int8_bf16"}
-    assert runtimes.OV_PRECISIONS["int8_bf16"] == ("int8_ir", "bf16")
-    monkeypatch.setattr(runtimes, "ov_supports_bf16", lambda: False)
-    unsupported = {n for n, v in runtimes.VARIANTS.items() if not v.supported()}
+    assert variants.OV_VARIANTS == ("ov_fp32", "ov_bf16", "ov_int8", "ov_int8_bf16")
+    assert variants.VARIANTS["ov_int8_bf16"].model_file is variants.VARIANTS["ov_int8"].model_file
+    monkeypatch.setattr(variants, "ov_supports_bf16", lambda: False)
+    unsupported = {n for n, v in variants.VARIANTS.items() if not v.supported()}
     assert unsupported == {"ov_bf16", "ov_int8_bf16"}
-    monkeypatch.setattr(runtimes, "ov_supports_bf16", lambda: True)
-    assert all(v.supported() for v in runtimes.VARIANTS.values())
+    monkeypatch.setattr(variants, "ov_supports_bf16", lambda: True)
+    assert all(v.supported() for v in variants.VARIANTS.values())

@@ -1,12 +1,26 @@
-"""DVC workflows on the tiny pipeline: no-op repro, what a param change reruns, metrics diff, experiments."""
+"""DVC workflows on the tiny pipeline: no-op repro, what a param change reruns, metrics diff,
+experiments, plots. Every test leaves the shared `pipeline` repo as it found it."""
+import contextlib
 import json
 import re
 
 from conftest import needs_mirror, set_params, sh
 
 pytestmark = needs_mirror
-ALL = ["download", "export-dynamic", "convert-IR", "calibrate", "fingerprint", "bench-ort", "bench-ov", "memory",
-       "eval-map", "report"]
+ALL = ["download", "export-dynamic", "convert-IR", "quantize-ov", "quantize-ort", "fingerprint", "bench-ort",
+       "bench-ov", "memory", "eval-map", "report"]
+OV_CONSUMERS = {"bench-ov", "memory", "eval-map", "report"}
+ORT_CONSUMERS = {"bench-ort", "memory", "eval-map", "report"}
+
+
+@contextlib.contextmanager
+def restored(repo):
+    """Put the repo back to its last commit (files and DVC outputs) afterwards, whatever happened."""
+    try:
+        yield repo
+    finally:
+        sh(["git", "reset", "-q", "--hard"], repo)
+        sh(["dvc", "checkout", "--force", "-q"], repo)
 
 
 def changed_stages(repo) -> set[str]:
@@ -21,6 +35,14 @@ def ran_stages(output: str) -> set[str]:
         "fingerprint"}
 
 
+def stale_after_rerunning(repo, stages: set[str]) -> set[str]:
+    """Rerun just `stages` (`dvc repro -s`), then what `dvc status` says changed: the stages that
+    consume their outputs, which a full `dvc repro` would run next."""
+    for s in sorted(stages):
+        sh(["dvc", "repro", "-s", s], repo)
+    return changed_stages(repo)
+
+
 def test_noop_repro_reruns_nothing(pipeline):
     assert changed_stages(pipeline) == set()
     out = sh(["dvc", "repro"], pipeline).stdout
@@ -28,59 +50,91 @@ def test_noop_repro_reruns_nothing(pipeline):
     assert "Stage 'bench-ort' didn't change, skipping" in out
 
 
-def test_calibration_param_reruns_calibration_and_downstream_only(pipeline):
-    set_params(pipeline, {"calibrate": {"subset_size": 10}})
-    try:
-        assert changed_stages(pipeline) == {"calibrate"}  # downstream stages change once calibrate has run
-        out = sh(["dvc", "repro"], pipeline).stdout
-        assert ran_stages(out) == {"calibrate", "bench-ort", "bench-ov", "memory", "eval-map", "report"}
-    finally:
-        sh(["git", "checkout", "params.yaml", "dvc.lock", "metrics", "plots"], pipeline)
-        sh(["dvc", "checkout", "--force"], pipeline)
-    set_params(pipeline, {"eval": {"iou": 0.6}})
-    try:
-        assert changed_stages(pipeline) == {"eval-map"}
-    finally:
-        sh(["git", "checkout", "params.yaml"], pipeline)
-    assert changed_stages(pipeline) == set()
+def test_ort_quantization_param_reruns_only_onnx_runtime_consumers(pipeline):
+    with restored(pipeline):
+        set_params(pipeline, {"quantize_ort": {"min_sqnr_db": 20.0}})
+        assert changed_stages(pipeline) == {"quantize-ort"}
+        assert stale_after_rerunning(pipeline, {"quantize-ort"}) == ORT_CONSUMERS
+
+
+def test_ov_quantization_param_reruns_only_openvino_consumers(pipeline):
+    with restored(pipeline):
+        set_params(pipeline, {"quantize_ov": {"preset": "performance"}})
+        assert changed_stages(pipeline) == {"quantize-ov"}
+        assert stale_after_rerunning(pipeline, {"quantize-ov"}) == OV_CONSUMERS
+
+
+def test_shared_calibration_param_reruns_both_quantizations_only(pipeline):
+    with restored(pipeline):
+        set_params(pipeline, {"calibration": {"images": 10}})
+        assert changed_stages(pipeline) == {"quantize-ov", "quantize-ort"}
+
+
+def test_where_the_bytes_come_from_reruns_nothing(pipeline):
+    with restored(pipeline):
+        set_params(pipeline, {"assets": {"timeout_s": 5, "retries": 0, "mirror": "/elsewhere"}})
+        assert changed_stages(pipeline) == set()
+
+
+def test_eval_params_rerun_only_eval_map(pipeline):
+    for change in ({"eval": {"iou": 0.6}}, {"eval_timing": {"prefetch": False}}):
+        with restored(pipeline):
+            set_params(pipeline, change)
+            assert changed_stages(pipeline) == {"eval-map"}
 
 
 def test_bench_param_change_reruns_only_that_benchmark_and_shows_in_metrics_diff(pipeline):
-    set_params(pipeline, {"bench_ort": {"intra_threads": 1}})
-    assert changed_stages(pipeline) == {"bench-ort"}
-    out = sh(["dvc", "repro"], pipeline).stdout
-    assert ran_stages(out) == {"bench-ort", "report"}
-    diff = json.loads(sh(["dvc", "metrics", "diff", "--json"], pipeline).stdout)
-    ort = diff["metrics/bench_ort.json"]
-    assert ort["intra_threads"] == {"old": 2, "new": 1, "diff": -1}
-    assert "fp32_b1_p50_ms" in ort and "metrics/eval_map.json" not in diff
-    params = json.loads(sh(["dvc", "params", "diff", "--json"], pipeline).stdout)
-    assert params["params.yaml"]["bench_ort.intra_threads"]["new"] == 1
-    sh(["git", "checkout", "params.yaml", "dvc.lock", "metrics", "plots"], pipeline)
+    with restored(pipeline):
+        set_params(pipeline, {"bench_ort": {"intra_threads": 1}})
+        assert changed_stages(pipeline) == {"bench-ort"}
+        out = sh(["dvc", "repro"], pipeline).stdout
+        assert ran_stages(out) == {"bench-ort", "report"}
+        diff = json.loads(sh(["dvc", "metrics", "diff", "--json"], pipeline).stdout)
+        assert set(diff) == {"metrics/bench_ort.json"}  # nothing else was measured again
+        assert "ort_fp32_b1_p50_ms" in diff["metrics/bench_ort.json"]
+        params = json.loads(sh(["dvc", "params", "diff", "--json"], pipeline).stdout)
+        assert params["params.yaml"]["bench_ort.intra_threads"]["new"] == 1
 
 
 def test_experiment_sweep_runs_only_the_benchmark(pipeline):
-    out = sh(["dvc", "exp", "run", "-S", "bench_ort.intra_threads=1", "-n", "one-thread"], pipeline).stdout
-    assert ran_stages(out) == {"bench-ort", "report"}
-    show = sh(["dvc", "exp", "show", "--md", "--no-pager"], pipeline).stdout
-    assert "one-thread" in show and "bench_ort.intra_threads" in show
-    sh(["dvc", "exp", "remove", "one-thread"], pipeline)
+    with restored(pipeline):
+        out = sh(["dvc", "exp", "run", "-S", "bench_ort.intra_threads=1", "-n", "one-thread"], pipeline).stdout
+        assert ran_stages(out) == {"bench-ort", "report"}
+        show = sh(["dvc", "exp", "show", "--md", "--no-pager"], pipeline).stdout
+        assert "one-thread" in show and "bench_ort.intra_threads" in show
+        sh(["dvc", "exp", "remove", "one-thread"], pipeline)
 
 
 def test_pull_request_diff_markdown(pipeline):
     """The local script prints what the PR workflow posts, for any two revisions."""
-    set_params(pipeline, {"bench_ort": {"intra_threads": 1}})
-    sh(["dvc", "repro", "bench-ort"], pipeline)
-    sh(["git", "commit", "-qam", "one thread"], pipeline)
-    try:
-        md = sh(["python", "-m", "stages.metrics_diff", "HEAD~1", "HEAD"], pipeline).stdout
-        assert "## Pipeline metrics: `HEAD~1` → `HEAD`" in md
-        assert re.search(r"\| params.yaml\s+\| bench_ort.intra_threads\s+\| 2\s+\| 1\s+\|", md), md
-        assert "metrics/bench_ort.json" in md and "intra_threads" in md and "fp32_b1_p50_ms" in md
-        same = sh(["python", "-m", "stages.metrics_diff", "HEAD"], pipeline).stdout
-        assert "_No parameter changed._" in same
-        bad = sh(["python", "-m", "stages.metrics_diff", "no-such-rev"], pipeline, check=False)
-        assert bad.returncode == 1 and "error: dvc metrics diff no-such-rev failed" in bad.stderr
-    finally:
-        sh(["git", "reset", "-q", "--hard", "HEAD~1"], pipeline)
-        sh(["dvc", "checkout", "--force"], pipeline)
+    with restored(pipeline):
+        set_params(pipeline, {"bench_ort": {"intra_threads": 1}})
+        sh(["dvc", "repro", "bench-ort"], pipeline)
+        sh(["git", "commit", "-qam", "one thread"], pipeline)
+        try:
+            md = sh(["python", "-m", "stages.metrics_diff", "HEAD~1", "HEAD"], pipeline).stdout
+            assert "## Pipeline metrics: `HEAD~1` → `HEAD`" in md
+            assert re.search(r"\| params.yaml\s+\| bench_ort.intra_threads\s+\| 2\s+\| 1\s+\|", md), md
+            assert "metrics/bench_ort.json" in md and "ort_fp32_b1_p50_ms" in md
+            same = sh(["python", "-m", "stages.metrics_diff", "HEAD"], pipeline).stdout
+            assert "_No parameter changed._" in same
+            bad = sh(["python", "-m", "stages.metrics_diff", "no-such-rev"], pipeline, check=False)
+            assert bad.returncode == 1 and "error: dvc metrics diff no-such-rev failed" in bad.stderr
+        finally:
+            sh(["git", "reset", "-q", "--hard", "HEAD~1"], pipeline)
+
+
+def test_plots_draw_one_series_per_variant(pipeline):
+    """`dvc plots show --json`: each variant is its own series (a line per y column, or a panel per
+    file), not one zig-zag line through all variants."""
+    shown = json.loads(sh(["dvc", "plots", "show", "--json"], pipeline).stdout)["data"]
+
+    def series(name: str, key: str) -> set[str]:
+        (render,) = [r for r in shown[name] if r["type"] == "vega"]
+        return {d[key] for d in render["content"]["data"]["values"]}
+
+    assert series("bench_ort_images_per_s", "field") == {"ort_fp32_fixed", "ort_fp32", "ort_int8"}
+    assert series("bench_ov_throughput", "field") == {"ov_fp32", "ov_bf16", "ov_int8", "ov_int8_bf16"}
+    assert series("per_class_ap", "filename") == {f"{v}.csv" for v in ("ort_fp32", "ort_int8", "ov_fp32",
+                                                                         "ov_bf16", "ov_int8", "ov_int8_bf16")}
+    assert series("memory_peak", "variant") >= {"ort_fp32", "ov_int8"}

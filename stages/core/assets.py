@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .errors import UserError
 from .io import atomic_path, sha256_file
 
 MIRROR_ENV = "YOLO_ASSETS_MIRROR"
@@ -27,7 +28,7 @@ MIRROR_LABELS = "coco/labels/val2017"
 MIRROR_ANNOTATIONS = "coco/annotations"
 
 
-class AssetError(RuntimeError):
+class AssetError(UserError):
     """A download or mirror file that failed; the message names the URL or file."""
 
 

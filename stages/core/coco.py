@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import UserError
+
 NAMES = (
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
     "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
@@ -26,7 +28,7 @@ CATEGORY_IDS = (
 CLASS_OF_CATEGORY = {c: i for i, c in enumerate(CATEGORY_IDS)}
 
 
-class LabelError(ValueError):
+class LabelError(UserError):
     """A YOLO label line that cannot be parsed."""
 
 
@@ -62,7 +64,7 @@ def image_id(path: Path) -> int:
     try:
         return int(Path(path).stem)
     except ValueError as e:
-        raise ValueError(f"{path}: file name is not a COCO image id") from e
+        raise LabelError(f"{path}: file name is not a COCO image id") from e
 
 
 def categories() -> list[dict[str, Any]]:
@@ -87,7 +89,7 @@ def gt_from_official(official: dict[str, Any], image_ids: list[int]) -> dict[str
     images = [im for im in official["images"] if im["id"] in wanted]
     missing = wanted - {im["id"] for im in images}
     if missing:
-        raise ValueError(f"official annotations lack {len(missing)} of the {len(wanted)} eval images "
+        raise UserError(f"official annotations lack {len(missing)} of the {len(wanted)} eval images "
                          f"(e.g. id {min(missing)}); use data.gt_source: labels")
     anns = [a for a in official["annotations"] if a["image_id"] in wanted]
     return {"images": images, "annotations": anns, "categories": official["categories"]}

@@ -1,4 +1,5 @@
-"""Seeded, disjoint eval/calibration splits with labels, a COCO ground-truth JSON and a class subset."""
+"""Seeded, disjoint eval/calibration splits with labels, a COCO ground-truth JSON, a class subset,
+and loading a split's images."""
 from __future__ import annotations
 
 import json
@@ -11,6 +12,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import coco
+from .errors import UserError
 from .preprocess import ImageReadError, read_image
 
 
@@ -22,7 +24,7 @@ class Source(Protocol):
     def read_official(self) -> bytes | None: ...
 
 
-class SplitError(ValueError):
+class SplitError(UserError):
     """A split request the source cannot satisfy."""
 
 
@@ -41,19 +43,10 @@ def choose_subset(size: int, seed: int, explicit: list[str]) -> list[str]:
     if explicit:
         bad = [n for n in explicit if n not in coco.NAMES]
         if bad:
-            raise SplitError(f"params.yaml: data.subset_classes has unknown class {bad[0]!r}")
+            raise SplitError(f"params.yaml: eval.class_subset_names has unknown class {bad[0]!r}")
         return list(dict.fromkeys(explicit))
     idx = np.sort(np.random.default_rng(seed).choice(len(coco.NAMES), size, replace=False))
     return [coco.NAMES[i] for i in idx]
-
-
-def read_subset(path: Path) -> list[int]:
-    """Class indices listed (one name per line) in a subset file."""
-    names = [n.strip() for n in Path(path).read_text().splitlines() if n.strip()]
-    bad = [n for n in names if n not in coco.NAMES]
-    if bad:
-        raise ValueError(f"{path}: unknown class name {bad[0]!r}")
-    return [coco.NAMES.index(n) for n in names]
 
 
 @dataclass
@@ -125,3 +118,15 @@ def load_images(paths: list[Path], bad_input: str = "error") -> tuple[list[np.nd
                 raise
             skipped.append(str(e))
     return imgs, kept, skipped
+
+
+def sample_batch(kind: str, n: int, size: int, split_dir: Path, seed: int = 0) -> np.ndarray:
+    """A benchmark input of n images: real preprocessed images of a split (repeated if it has fewer),
+    or seeded random values (kind='random')."""
+    from .preprocess import preprocess
+
+    if kind == "random":
+        return np.random.default_rng(seed).random((n, 3, size, size), dtype=np.float32)
+    paths = load_split(split_dir)
+    imgs, _, _ = load_images([paths[i % len(paths)] for i in range(n)])
+    return preprocess(imgs, size)[0]

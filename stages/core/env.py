@@ -1,7 +1,9 @@
 """The machine and library fingerprint stored in every metrics file (`env` block)."""
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
+import json
 import os
 import platform
 from pathlib import Path
@@ -59,3 +61,12 @@ def fingerprint() -> dict[str, Any]:
     env = environment()
     return {k: env[k] for k in ("cpu_model", "machine", "logical_cores", "affinity_cores", "memory_gib", "isa",
                                 "python", "versions", "thread_env")}
+
+
+def machine_id() -> dict[str, Any]:
+    """The compact machine id every headline metrics file carries: CPU model, logical cores and a
+    short hash of the fingerprint (CPU, ISA, memory, libraries), so a reader sees at once whether
+    two runs' timings may be compared."""
+    fp = fingerprint()
+    digest = hashlib.sha256(json.dumps(fp, sort_keys=True).encode()).hexdigest()[:10]
+    return {"cpu": fp["cpu_model"], "cores": fp["logical_cores"], "id": digest}

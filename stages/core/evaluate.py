@@ -1,296 +1,117 @@
-"""Run a variant over images and score it with pycocotools (all classes or a class subset)."""
+"""eval-map's library: a variant's detections on the evaluation split with model-only timing windows
+paired in, its speed figures, and the INT8 drop gate."""
 from __future__ import annotations
 
-import contextlib
-import gc
-import io
-import os
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
-from . import coco
-from .postprocess import Detections, postprocess, select_candidates, suppress
-from .preprocess import ImageReadError, Letterbox, letterbox, preprocess, read_image, to_tensor
+from .errors import UserError
+from .predict import (
+    Letterboxed,
+    PredictTimes,
+    letterbox_bytes,
+    letterbox_split,
+    predict,
+)
 from .runtimes import Runtime
+from .timing import interleaved
+from .variants import INT8_VARIANTS
+
+MODEL_ONLY_IMAGES = 32  # images per model-only timing window (at least 4 calls)
 
 
-@dataclass
-class PredictTimes:
-    """Seconds spent per phase over a whole prediction run."""
-
-    decode: float = 0.0
-    preprocess: float = 0.0
-    infer: float = 0.0
-    postprocess: float = 0.0
-    images: int = 0
-    wall: float = 0.0  # elapsed; less than the sum of phases when decoding overlaps inference
-    skipped: list[str] = field(default_factory=list)
-
-    @property
-    def total(self) -> float:
-        return self.decode + self.preprocess + self.infer + self.postprocess
-
-    def add(self, other: "PredictTimes") -> None:
-        """Accumulate another run's phases (a prediction run done in chunks)."""
-        for k in ("decode", "preprocess", "infer", "postprocess", "images", "wall"):
-            setattr(self, k, getattr(self, k) + getattr(other, k))
-        self.skipped += other.skipped
+class Int8DropError(UserError):
+    """An INT8 variant lost more mAP than eval.max_int8_drop allows."""
 
 
-@dataclass
-class _Prepared:
-    ids: list[int]
-    x: np.ndarray | None
-    letterboxes: list
-    skipped: list[str]
-    decode_s: float
-    preprocess_s: float
-    count: int
+def model_only_runs(batch: int) -> int:
+    """Timed model-only calls per window: about MODEL_ONLY_IMAGES images, whatever the batch size."""
+    return max(4, -(-MODEL_ONLY_IMAGES // batch))
 
 
-@dataclass
-class Letterboxed:
-    """A split decoded and letterboxed once (uint8, size x size), reused by every variant."""
-
-    ids: list[int]
-    images: list[np.ndarray]
-    letterboxes: list[Letterbox]
-    skipped: list[str]
-    decode_s: float
-    letterbox_s: float
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __getitem__(self, s: slice) -> "Letterboxed":
-        """A contiguous part of the split (images shared, not copied); decode times stay with the whole."""
-        return Letterboxed(self.ids[s], self.images[s], self.letterboxes[s], [], 0.0, 0.0)
+def timed_window(rt: Runtime, x: np.ndarray, runs: int, bar: tqdm) -> list[float]:
+    """One window of timed model-only calls on a real preprocessed batch of the evaluation batch
+    size, shown on the variant's progress bar while it runs."""
+    bar.set_postfix_str("timing model-only")
+    seconds = interleaved({"m": lambda: rt.infer(x, copy=False)}, warmup=1, runs=runs)["m"]
+    bar.set_postfix_str("")
+    return seconds
 
 
-def letterbox_bytes(n_images: int, imgsz: int) -> int:
-    """Memory a Letterboxed split of n_images holds."""
-    return n_images * imgsz * imgsz * 3
-
-
-def _decode_letterbox(path: Path, imgsz: int) -> tuple[np.ndarray, Letterbox, float, float] | ImageReadError:
-    """One image decoded and letterboxed, with both phases' seconds; a read error is returned, not raised."""
-    t0 = time.perf_counter()
-    try:
-        img = read_image(path)
-    except ImageReadError as e:
-        return e
-    t1 = time.perf_counter()
-    lb_img, lb = letterbox(img, imgsz)
-    return lb_img, lb, t1 - t0, time.perf_counter() - t1
-
-
-def letterbox_split(image_paths: Sequence[Path], imgsz: int = 640, bad_input: str = "error",
-                    desc: str | None = None, workers: int | None = None) -> Letterboxed:
-    """Decode and letterbox every image once (the first half of `preprocess`), on `workers` threads
-    (default: one per core; OpenCV releases the GIL). Images keep their input order."""
-    out = Letterboxed([], [], [], [], 0.0, 0.0)
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        done = pool.map(_decode_letterbox, image_paths, [imgsz] * len(image_paths))
-        for p, r in tqdm(zip(image_paths, done), total=len(image_paths), desc=desc, unit="img",
-                         disable=desc is None):
-            if isinstance(r, ImageReadError):
-                if bad_input == "error":
-                    raise r
-                out.skipped.append(str(r))
-                continue
-            lb_img, lb, decode_s, letterbox_s = r
-            out.decode_s += decode_s
-            out.letterbox_s += letterbox_s
-            out.ids.append(coco.image_id(p))
-            out.images.append(lb_img)
-            out.letterboxes.append(lb)
-    return out
-
-
-def _pad(x: np.ndarray, n: int, rt: Runtime, batch: int) -> np.ndarray:
-    """Pad a short last batch with zeros for a fixed-batch model."""
-    if rt.fixed_batch is not None and n < batch:
-        x = np.concatenate([x, np.zeros((batch - n, *x.shape[1:]), x.dtype)])
-    return x
-
-
-def _prepare(chunk: Sequence[Path], rt: Runtime, batch: int, imgsz: int, bad_input: str) -> _Prepared:
-    """Decode and preprocess one batch of image files."""
-    t0 = time.perf_counter()
-    imgs, ids, skipped = [], [], []
-    for p in chunk:
-        try:
-            imgs.append(read_image(p))
-            ids.append(coco.image_id(p))
-        except ImageReadError as e:
-            if bad_input == "error":
-                raise
-            skipped.append(str(e))
-    t1 = time.perf_counter()
-    x, lbs = preprocess(imgs, imgsz) if imgs else (None, [])
-    x = _pad(x, len(imgs), rt, batch) if x is not None else None
-    return _Prepared(ids, x, lbs, skipped, t1 - t0, time.perf_counter() - t1, len(chunk))
-
-
-def _prepare_letterboxed(src: Letterboxed, lo: int, hi: int, rt: Runtime, batch: int,
-                         out: np.ndarray) -> _Prepared:
-    """One batch of an already letterboxed split: only the tensor conversion (into `out`) is left."""
-    t0 = time.perf_counter()
-    x = _pad(to_tensor(src.images[lo:hi], out), hi - lo, rt, batch)
-    return _Prepared(src.ids[lo:hi], x, src.letterboxes[lo:hi], [], 0.0, time.perf_counter() - t0, hi - lo)
-
-
-@contextlib.contextmanager
-def gc_paused():
-    """Cyclic garbage collection off for a prediction run. It creates about 300 result dicts per
-    image, which hold no cycles (reference counting frees them), and every full collection it
-    triggers walks all live objects: about 0.2 s, 3% of an INT8 OpenVINO evaluation here."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def predict(rt: Runtime, images: Sequence[Path] | Letterboxed, batch: int = 8, conf: float = 0.001,
-            iou: float = 0.65, max_det: int = 300, bad_input: str = "error", desc: str | None = None,
-            imgsz: int = 640, prefetch: bool = False, progress: tqdm | None = None
-            ) -> tuple[list[dict[str, Any]], PredictTimes]:
-    """COCO-format detections (category ids 1-90, xywh boxes) for every image, with phase timings.
-
-    `images` is a list of files (decoded here) or a Letterboxed split (decoded once for all variants).
-    prefetch=True prepares the next batch and finishes (NMS) the previous one in threads while
-    this one is inferred. `progress`: an open progress bar to advance instead of a new one (`desc`)."""
-    if rt.fixed_batch is not None:
-        batch = rt.fixed_batch
-    if isinstance(images, Letterboxed):
-        # Two input buffers in turn: one is inferred while the next batch is written to the other.
-        size = images.images[0].shape[0] if len(images) else imgsz
-        bufs = [np.empty((batch, 3, size, size), np.float32) for _ in range(2 if len(images) > batch else 1)]
-        jobs = [(_prepare_letterboxed, (images, i, min(i + batch, len(images)), rt, batch, bufs[k % len(bufs)]))
-                for k, i in enumerate(range(0, len(images), batch))]
-    else:
-        jobs = [(_prepare, (images[i : i + batch], rt, batch, imgsz, bad_input))
-                for i in range(0, len(images), batch)]
-    dets: list[dict[str, Any]] = []
+def evaluate_paired(rt: Runtime, source: Sequence[Path] | Letterboxed, e: dict[str, Any], x: np.ndarray,
+                    desc: str | None, size: int) -> tuple[list, PredictTimes, list[float]]:
+    """Predict in chunks with model-only timing windows before, between and after them, so the two
+    figures sample the same minutes of this shared machine (its slow spells last seconds to minutes).
+    `e` holds conf, iou, max_det, batch, prefetch and model_only_windows. Returns detections, summed
+    prediction times and every model-only call's seconds."""
+    # Chunk bounds on whole batches, so every batch holds the same images as in one unchunked run.
+    n_batches = -(-len(source) // e["batch"])
+    bounds = np.minimum(np.linspace(0, n_batches, e["model_only_windows"], dtype=int) * e["batch"], len(source))
+    dets: list = []
     times = PredictTimes()
-
-    def finish(cands: list, prep: _Prepared) -> float:
-        """NMS + COCO conversion of one batch; returns its seconds."""
-        t0 = time.perf_counter()
-        for img_id, d in zip(prep.ids, suppress(cands, prep.letterboxes, iou, max_det)):
-            dets.extend(to_coco(img_id, d))
-        return time.perf_counter() - t0
-
-    wall0 = time.perf_counter()
-    bar_cm = contextlib.nullcontext(progress) if progress is not None else \
-        tqdm(total=len(images), desc=desc, unit="img", disable=desc is None)
-    with gc_paused(), bar_cm as bar, \
-            ThreadPoolExecutor(max_workers=1) as pre_pool, ThreadPoolExecutor(max_workers=1) as post_pool:
-        pending = pre_pool.submit(jobs[0][0], *jobs[0][1]) if prefetch and jobs else None
-        finishing = None
-        for i, (fn, args) in enumerate(jobs):
-            if pending is not None:
-                prep = pending.result()
-                pending = pre_pool.submit(jobs[i + 1][0], *jobs[i + 1][1]) if i + 1 < len(jobs) else None
-            else:
-                prep = fn(*args)
-            times.decode += prep.decode_s
-            times.preprocess += prep.preprocess_s
-            times.skipped += prep.skipped
-            bar.update(prep.count)
-            if prep.x is None:
+    runs = model_only_runs(len(x))
+    with tqdm(total=len(source), desc=desc, unit="img", disable=desc is None) as bar:  # one bar per variant
+        model_only = timed_window(rt, x, runs, bar)
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            if hi == lo:
                 continue
-            t0 = time.perf_counter()
-            y = rt.infer(prep.x, copy=False)[: len(prep.ids)]
-            t1 = time.perf_counter()
-            cands = select_candidates(y, conf)  # copies what it keeps: y may be overwritten next call
-            times.infer += t1 - t0
-            times.postprocess += time.perf_counter() - t1
-            times.images += len(prep.ids)
-            if prefetch:  # NMS of this batch overlaps the next batch's inference
-                if finishing is not None:
-                    times.postprocess += finishing.result()
-                finishing = post_pool.submit(finish, cands, prep)
-            else:
-                times.postprocess += finish(cands, prep)
-        if finishing is not None:
-            times.postprocess += finishing.result()
-    times.wall = time.perf_counter() - wall0
-    return dets, times
+            d, t = predict(rt, source[lo:hi], e["batch"], e["conf"], e["iou"], e["max_det"], imgsz=size,
+                           prefetch=e["prefetch"], progress=bar)
+            dets += d
+            times.add(t)
+            model_only += timed_window(rt, x, runs, bar)
+    return dets, times, model_only
 
 
-def to_coco(img_id: int, d: Detections) -> list[dict[str, Any]]:
-    """One image's detections as COCO result dicts (xywh boxes, category ids 1-90)."""
-    xywh = d.boxes.astype(np.float64)
-    xywh[:, 2:] -= xywh[:, :2]
-    cats = np.asarray(coco.CATEGORY_IDS)[d.classes].tolist()
-    return [{"image_id": img_id, "category_id": c, "bbox": b, "score": s}
-            for b, s, c in zip(np.round(xywh, 3).tolist(), np.round(d.scores.astype(np.float64), 5).tolist(), cats)]
+def decode_once(images: list[Path], enabled: bool, size: int) -> tuple[list[Path] | Letterboxed, dict[str, Any]]:
+    """With `enabled` (and the letterboxed split fitting in a third of free memory), decode and
+    letterbox every image once for all variants. Returns the source for predict and what was done
+    (decode_once_seconds is the shared time to charge to the variants)."""
+    import psutil
+
+    need = letterbox_bytes(len(images), size)
+    free = psutil.virtual_memory().available
+    if not enabled or need > free / 3:
+        if enabled:
+            print(f"eval_timing.decode_once: {need / 2**20:.0f} MiB of letterboxed images would not fit in a "
+                  f"third of the {free / 2**20:.0f} MiB free; decoding per variant instead")
+        return images, {"decode_once_used": False, "decode_once_seconds": 0.0}
+    t0 = time.perf_counter()
+    lbx = letterbox_split(images, size, desc="decode + letterbox (once)")
+    shared_s = time.perf_counter() - t0
+    return lbx, {"decode_once_used": True, "decode_once_mib": round(need / 2**20, 1),
+                 "decode_once_seconds": round(shared_s, 3),
+                 "decode_once_decode_ms_per_image": round(1000 * lbx.decode_s / max(len(lbx), 1), 3),
+                 "decode_once_letterbox_ms_per_image": round(1000 * lbx.letterbox_s / max(len(lbx), 1), 3)}
 
 
-def coco_map(gt: dict[str, Any], dets: list[dict[str, Any]], class_indices: Sequence[int] | None = None,
-             per_class: bool = True) -> dict[str, Any]:
-    """pycocotools bbox evaluation. With class_indices, ground truth and detections are both
-    restricted to those classes. Returns mAP figures (0-1) and per-class AP50-95."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    if class_indices is not None:
-        gt = coco.restrict_gt(gt, list(class_indices))
-        keep = {coco.CATEGORY_IDS[i] for i in class_indices}
-        dets = [d for d in dets if d["category_id"] in keep]
-    keys = ("map50_95", "map50", "map75", "map_small", "map_medium", "map_large")
-    if not dets or not gt["annotations"]:
-        return {**{k: 0.0 for k in keys}, "per_class": {}}
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco_gt = COCO()
-        coco_gt.dataset = {"info": {}, **gt}
-        coco_gt.createIndex()
-        coco_dt = coco_gt.loadRes(dets)
-        ev = COCOeval(coco_gt, coco_dt, "bbox")
-        ev.params.imgIds = sorted(coco_gt.getImgIds())
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    out: dict[str, Any] = {k: float(max(v, 0.0)) for k, v in zip(keys, ev.stats[:6])}
-    if per_class:
-        prec = ev.eval["precision"]  # [iou, recall, class, area, maxdet]
-        out["per_class"] = {}
-        for k, cat_id in enumerate(ev.params.catIds):
-            p = prec[:, :, k, 0, -1]
-            p = p[p > -1]
-            if p.size:
-                out["per_class"][coco.NAMES[coco.CLASS_OF_CATEGORY[cat_id]]] = float(p.mean())
-    return out
+def speed_figures(v: str, t: PredictTimes, shared_s: float, model_only_ips: float) -> dict[str, float]:
+    """A variant's evaluation speed: images/s of the whole evaluation (the shared decode pass charged
+    in its part, shared_s), its ratio to model-only images/s, and seconds per phase."""
+    wall = t.wall + shared_s
+    ips = t.images / wall
+    return {
+        f"{v}_images_per_s": round(ips, 3),
+        f"{v}_model_only_images_per_s": round(model_only_ips, 3),
+        f"{v}_eval_vs_model_only": round(ips / model_only_ips, 3),
+        f"{v}_decode_ms_per_image": round(1000 * t.decode / t.images, 3),
+        f"{v}_preprocess_ms_per_image": round(1000 * t.preprocess / t.images, 3),
+        f"{v}_infer_ms_per_image": round(1000 * t.infer / t.images, 3),
+        f"{v}_postprocess_ms_per_image": round(1000 * t.postprocess / t.images, 3),
+        f"{v}_non_inference_share": round(1 - t.infer / wall, 3),
+    }
 
 
-def calibration_validator(held_out: list[Path], images: list[np.ndarray], size: int):
-    """(validation items, validate(compiled_model, items) -> mAP50-95) on held-out calibration images
-    (already decoded) with their labels, for NNCF's accuracy-controlled quantization. Never the
-    evaluation split."""
-    items, gt_items = [], []
-    for p, img in zip(held_out, images):
-        labels = coco.parse_labels(p.parent.parent / "labels" / f"{p.stem}.txt")
-        gt_items.append((coco.image_id(p), p.name, img.shape[1], img.shape[0], labels))
-        x, lbs = preprocess([img], size)
-        items.append((coco.image_id(p), x, lbs))
-    gt = coco.gt_from_labels(gt_items)
-
-    def validate(compiled_model, data) -> float:
-        dets = []
-        for img_id, x, lbs in data:
-            y = compiled_model(x)[0]
-            for d in postprocess(np.asarray(y), lbs, 0.001, 0.65, 300):
-                dets += to_coco(img_id, d)
-        return coco_map(gt, dets, per_class=False)["map50_95"]
-
-    return items, validate
+def check_int8_drop(metrics: dict[str, Any], max_drop: float | None) -> None:
+    """Raise naming the variant when an INT8 variant lost more mAP50-95 points than max_drop."""
+    if max_drop is None:
+        return
+    for v in INT8_VARIANTS:
+        drop = -metrics.get(f"{v}_delta_map50_95", 0.0)
+        if drop > max_drop:
+            raise Int8DropError(f"{v} loses {drop:.2f} mAP50-95 points against FP32, more than "
+                                f"eval.max_int8_drop={max_drop} (metrics were written)")

@@ -8,10 +8,12 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from .errors import UserError
+
 BATCH_DIM = "batch"
 
 
-class ExportError(ValueError):
+class ExportError(UserError):
     """A model that cannot be loaded or made dynamic; the message names the file or node."""
 
 

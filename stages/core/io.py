@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from .errors import MissingInputError, UserError
+
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file, streamed."""
@@ -64,11 +66,11 @@ def write_text(path: str | Path, text: str) -> None:
 def read_json(path: str | Path) -> Any:
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist (run the stage that makes it first: `dvc repro`)")
+        raise MissingInputError(f"{path} does not exist (run the stage that makes it first: `dvc repro`)")
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON: {e}") from e
+        raise UserError(f"{path} is not valid JSON: {e}") from e
 
 
 def _json_default(o: Any) -> Any:
@@ -89,7 +91,7 @@ def require_file(path: str | Path, what: str) -> Path:
     """Return `path` if it is a non-empty file, else raise an error that says what it should be."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{what} not found: {path} (run `dvc repro` for the stage that makes it)")
+        raise MissingInputError(f"{what} not found: {path} (run `dvc repro` for the stage that makes it)")
     if path.stat().st_size == 0:
-        raise ValueError(f"{what} is empty: {path}")
+        raise MissingInputError(f"{what} is empty: {path}")
     return path

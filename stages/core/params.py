@@ -7,14 +7,16 @@ from typing import Any
 
 import yaml
 
+from .errors import UserError
+from .variants import ORT_VARIANTS, OV_VARIANTS, VARIANTS
+
 PARAMS_FILE = Path("params.yaml")
 MODEL_NAMES = ("yolov5n", "yolov5s", "yolov5m", "yolov5l", "yolov5x")
-from .runtimes import OV_PRECISIONS, VARIANTS
-
 VARIANT_NAMES = tuple(VARIANTS)
+EVAL_VARIANTS = tuple(v for v in VARIANTS if v != "ort_fp32_fixed")  # same weights as ort_fp32
 
 
-class ParamError(ValueError):
+class ParamError(UserError):
     """A params.yaml value that is missing, unknown, mistyped or out of range."""
 
 
@@ -89,9 +91,6 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "eval_images": Key(int, min=1),
         "calib_images": Key(int, min=1),
         "split_seed": Key(int, min=0),
-        "subset_size": Key(int, min=1, max=80),
-        "subset_seed": Key(int, min=0),
-        "subset_classes": Key(list, item=str),
         "bad_input": Key(str, choices=("error", "skip")),
         "gt_source": Key(str, choices=("labels", "official")),
     },
@@ -106,20 +105,26 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "verify_batches": Key(list, item=int, min=1, nonempty=True),
         "tolerance": Key(float, min=0),
     },
-    "calibrate": {
-        "subset_size": Key(int, min=1),
+    "calibration": {
+        "images": Key(int, min=1),
+        "check_images": Key(int, min=1),
+        "normalize": Key(str, choices=("none", "imagenet")),
+    },
+    "quantize_ov": {
         "preset": Key(str, choices=("performance", "mixed")),
         "fast_bias_correction": Key(bool),
         "ignore_head": Key(bool),
         "ignore_head_convs": Key(bool),
-        "normalize": Key(str, choices=("none", "imagenet")),
-        "ort_method": Key(str, choices=("qdq_minmax", "qdq_entropy", "qdq_percentile", "nncf")),
-        "ort_min_sqnr_db": Key(float, min=0),
-        "ort_float_stem": Key(bool),
-        "ort_sqnr_images": Key(int, min=1),
         "accuracy_control": Key(bool),
         "max_drop": Key(float, min=0, max=1),
-        "check_images": Key(int, min=1),
+    },
+    "quantize_ort": {
+        "method": Key(str, choices=("qdq_minmax", "qdq_entropy", "qdq_percentile", "nncf")),
+        "ignore_head": Key(bool),
+        "ignore_head_convs": Key(bool),
+        "min_sqnr_db": Key(float, min=0),
+        "float_stem": Key(bool),
+        "sqnr_images": Key(int, min=1),
     },
     "bench": {
         "warmup": Key(int, min=0),
@@ -130,14 +135,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "e2e_images": Key(int, min=1),
     },
     "bench_ort": {
-        "models": Key(list, item=str, choices=("fixed", "fp32", "int8"), nonempty=True),
+        "variants": Key(list, item=str, choices=ORT_VARIANTS, nonempty=True),
         "intra_threads": Key(int, min=0),
         "inter_threads": Key(int, min=0),
         "execution_mode": Key(str, choices=("sequential", "parallel")),
         "graph_optimization": Key(str, choices=("disable", "basic", "extended", "all")),
     },
     "bench_ov": {
-        "precisions": Key(list, item=str, choices=tuple(OV_PRECISIONS), nonempty=True),
+        "variants": Key(list, item=str, choices=OV_VARIANTS, nonempty=True),
         "hints": Key(list, item=str, choices=("LATENCY", "THROUGHPUT"), nonempty=True),
         "threads": Key(int, min=0),
         "streams": Key(int, min=0),
@@ -145,16 +150,21 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "memory": {"variants": Key(list, item=str, choices=VARIANT_NAMES, nonempty=True), "warmup": Key(int, min=1)},
     "eval": {
-        "variants": Key(list, item=str, choices=VARIANT_NAMES, nonempty=True),
+        "variants": Key(list, item=str, choices=EVAL_VARIANTS, nonempty=True),
         "conf": Key(float, min=0, max=1),
         "iou": Key(float, min=0, max=1),
         "max_det": Key(int, min=1),
+        "class_subset_size": Key(int, min=1, max=80),
+        "class_subset_seed": Key(int, min=0),
+        "class_subset_names": Key(list, item=str),
+        "max_int8_drop": Key(float, min=0, nullable=True),
+    },
+    "eval_timing": {
         "batch": Key(int, min=1),
         "threads": Key(int, min=0),
         "prefetch": Key(bool),
         "decode_once": Key(bool),
         "model_only_windows": Key(int, min=2),
-        "max_int8_drop": Key(float, min=0, nullable=True),
     },
     "report": {"title": Key(str)},
 }

@@ -1,36 +1,41 @@
-"""Where each stage puts its outputs, so stages and variants agree on file names."""
+"""Where each stage puts its outputs, so stages and variants agree on file names. A model file's
+folder is named after the variant that owns its weights (ov_fp32, ov_int8, ort_int8)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 MODELS = Path("models")
 DATA = Path("data")
-METRICS = Path("metrics")
+METRICS = Path("metrics")  # headline metrics (dvc metrics)
+DETAILS = Path("details")  # everything else a stage measured, with the full env block
 PLOTS = Path("plots")
 
 EVAL_DIR = DATA / "eval"
 CALIB_DIR = DATA / "calib"
-SUBSET_FILE = DATA / "labels" / "classes_15.txt"
 EVAL_GT = EVAL_DIR / "instances.json"
+PREDICTIONS = DATA / "predictions"
 
 
 def fixed_onnx(name: str) -> Path:
-    """The release ONNX as downloaded (fixed batch 1)."""
+    """The release ONNX as downloaded (fixed batch 1): variant ort_fp32_fixed."""
     return MODELS / f"{name}.onnx"
 
 
 def dynamic_onnx(name: str) -> Path:
+    """The same model with a dynamic batch axis: variant ort_fp32."""
     return MODELS / f"{name}_dynamic.onnx"
 
 
-def ir_xml(name: str) -> Path:
-    return MODELS / "ir" / f"{name}.xml"
+def ov_fp32_xml(name: str) -> Path:
+    """OpenVINO IR with FP32 weights: variants ov_fp32 and ov_bf16."""
+    return MODELS / "ov_fp32" / f"{name}.xml"
 
 
-def int8_ir_xml(name: str) -> Path:
-    return MODELS / "int8" / f"{name}_int8.xml"
+def ov_int8_xml(name: str) -> Path:
+    """NNCF INT8 IR: variants ov_int8 and ov_int8_bf16."""
+    return MODELS / "ov_int8" / f"{name}.xml"
 
 
-def int8_onnx(name: str) -> Path:
-    return MODELS / "int8" / f"{name}_int8_ort.onnx"
-
+def ort_int8_onnx(name: str) -> Path:
+    """ONNX Runtime static QDQ INT8 ONNX: variant ort_int8."""
+    return MODELS / "ort_int8" / f"{name}.onnx"

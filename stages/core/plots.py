@@ -83,21 +83,13 @@ def _save(fig, path: str | Path) -> None:
     _pyplot().close(fig)
 
 
-def bench_pngs(rows: list[dict[str, Any]], stem: str, title: str) -> None:
-    """Latency-vs-batch and throughput-vs-batch PNGs from bench CSV rows (variant, batch, p50_ms, ...)."""
-    lat: dict[str, tuple[list[float], list[float]]] = {}
-    tput: dict[str, tuple[list[float], list[float]]] = {}
-    for r in rows:
-        if r.get("throughput_ips") in ("", None):
-            continue  # unsupported batch
-        if r.get("p50_ms") not in ("", None):
-            lat.setdefault(r["variant"], ([], []))
-            lat[r["variant"]][0].append(float(r["batch"]))
-            lat[r["variant"]][1].append(float(r["p50_ms"]))
-        tput.setdefault(r["variant"], ([], []))
-        tput[r["variant"]][0].append(float(r["batch"]))
-        tput[r["variant"]][1].append(float(r["throughput_ips"]))
-    if lat:
-        line_png(f"plots/{stem}_latency.png", lat, "batch size", "p50 latency per batch (ms)", f"{title}: latency",
-                 logx=True)
-    line_png(f"plots/{stem}_throughput.png", tput, "batch size", "images/s", f"{title}: throughput", logx=True)
+def write_series(stem: str | Path, x_name: str, xs: list, series: dict[str, list], ylabel: str, title: str) -> None:
+    """<stem>.csv in wide form (one x column, one column per series, so DVC draws each series as its
+    own line; missing values empty) and <stem>.png."""
+    rows = [{x_name: x, **{s: ("" if vals[i] is None else vals[i]) for s, vals in series.items()}}
+            for i, x in enumerate(xs)]
+    write_csv(f"{stem}.csv", rows, fieldnames=[x_name, *series])
+    lines = {s: ([float(x) for x, v in zip(xs, vals) if v is not None], [v for v in vals if v is not None])
+             for s, vals in series.items()}
+    line_png(f"{stem}.png", {s: xy for s, xy in lines.items() if xy[0]}, x_name, ylabel, title,
+             logx=len(xs) > 1 and all(isinstance(x, int) and x > 0 for x in xs))

@@ -8,6 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .errors import UserError
+
 PAD_VALUE = 114
 
 
@@ -22,7 +24,7 @@ class Letterbox:
     orig_w: int
 
 
-class ImageReadError(ValueError):
+class ImageReadError(UserError):
     """An image file that is missing or cannot be decoded."""
 
 
@@ -91,12 +93,4 @@ def scale_boxes_back(xyxy: np.ndarray, lb: Letterbox) -> np.ndarray:
     out[:, [1, 3]] = (xyxy[:, [1, 3]] - lb.pad_y) / lb.gain
     out[:, [0, 2]] = out[:, [0, 2]].clip(0, lb.orig_w)
     out[:, [1, 3]] = out[:, [1, 3]].clip(0, lb.orig_h)
-    return out
-
-
-def to_letterbox_coords(xyxy: np.ndarray, lb: Letterbox) -> np.ndarray:
-    """Inverse of scale_boxes_back (without clipping): original pixels -> network-input pixels."""
-    out = np.asarray(xyxy, dtype=np.float32).copy()
-    out[:, [0, 2]] = out[:, [0, 2]] * lb.gain + lb.pad_x
-    out[:, [1, 3]] = out[:, [1, 3]] * lb.gain + lb.pad_y
     return out

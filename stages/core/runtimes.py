@@ -1,21 +1,20 @@
-"""One small interface over ONNX Runtime and OpenVINO; a variant is a runtime + model + precision."""
+"""One small interface over ONNX Runtime and OpenVINO: load a model, tell its input, run a batch."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from . import paths
+from .errors import UserError
 
 
-class FixedBatchError(ValueError):
+class FixedBatchError(UserError):
     """A fixed-batch model asked to run another batch size."""
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(UserError):
     """A model file that is missing, corrupt or not a model."""
 
 
@@ -188,50 +187,3 @@ class OvRuntime(Runtime):
             value = self.compiled.get_property(prop)
             out[f"actual_{prop.lower()}"] = value.get_type_name() if hasattr(value, "get_type_name") else str(value).split(".")[-1]
         return out
-
-
-@dataclass(frozen=True)
-class Variant:
-    """A named runtime + model + precision, e.g. ov_int8."""
-
-    name: str
-    runtime: type[Runtime]
-    model: str  # key of MODEL_FILES
-    options: dict[str, Any] = field(default_factory=dict)
-
-    def model_path(self, model_name: str) -> Path:
-        return MODEL_FILES[self.model](model_name)
-
-    def load(self, model_name: str, **options: Any) -> Runtime:
-        return self.runtime(self.model_path(model_name), **{**self.options, **options})
-
-    def supported(self) -> bool:
-        """False when this CPU cannot run the variant (bf16 without CPU support)."""
-        return not (self.runtime is OvRuntime and self.options.get("precision") == "bf16" and not ov_supports_bf16())
-
-
-MODEL_FILES = {
-    "fixed": paths.fixed_onnx,
-    "fp32": paths.dynamic_onnx,
-    "ir": paths.ir_xml,
-    "int8_ir": paths.int8_ir_xml,
-    "int8_onnx": paths.int8_onnx,
-}
-
-VARIANTS: dict[str, Variant] = {
-    v.name: v
-    for v in (
-        Variant("ort_fp32", OrtRuntime, "fp32"),
-        Variant("ort_int8", OrtRuntime, "int8_onnx"),
-        Variant("ov_f32", OvRuntime, "ir", {"precision": "f32"}),
-        Variant("ov_bf16", OvRuntime, "ir", {"precision": "bf16"}),
-        Variant("ov_int8", OvRuntime, "int8_ir", {"precision": "f32"}),
-        # The INT8 IR with bf16 for the ops left float: OpenVINO's own default on a bf16 CPU.
-        Variant("ov_int8_bf16", OvRuntime, "int8_ir", {"precision": "bf16"}),
-    )
-}
-
-# bench-ov precision name -> (MODEL_FILES key, INFERENCE_PRECISION_HINT), one per OpenVINO variant.
-OV_PRECISIONS: dict[str, tuple[str, str]] = {
-    v.name.removeprefix("ov_"): (v.model, v.options["precision"]) for v in VARIANTS.values() if v.runtime is OvRuntime
-}

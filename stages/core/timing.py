@@ -1,16 +1,11 @@
-"""Timing harness: warm-up, interleaved timed runs, percentile statistics, harness overhead."""
+"""Timing harness: warm-up, interleaved timed runs, percentile statistics, harness overhead, and
+OpenVINO's asynchronous throughput."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-
-from .dataset import load_images, load_split
-from .preprocess import preprocess
-
-STATS = ("mean", "std", "min", "p50", "p90", "p99", "max")
 
 
 def summarize(seconds: list[float] | np.ndarray, batch: int) -> dict[str, float]:
@@ -74,34 +69,23 @@ def harness_overhead_s(runs: int = 20000) -> float:
     return max(harness - bare, 0.0) / runs
 
 
-def bench_inputs(kind: str, batch_sizes: list[int], size: int, split_dir: Path, seed: int = 0) -> np.ndarray:
-    """Inputs for the largest batch: real preprocessed eval images (default) or seeded random."""
-    n = max(batch_sizes)
-    if kind == "random":
-        return np.random.default_rng(seed).random((n, 3, size, size), dtype=np.float32)
-    paths = load_split(split_dir)
-    imgs, _, _ = load_images([paths[i % len(paths)] for i in range(n)])
-    return preprocess(imgs, size)[0]
+def async_throughput(compiled, x: np.ndarray, seconds: float) -> dict[str, Any]:
+    """Images/s of an OpenVINO compiled model with an AsyncInferQueue sized to its optimal number
+    of requests, after one warm-up round on every request."""
+    import openvino as ov
 
-
-def flat(prefix: str, stats: dict[str, Any]) -> dict[str, Any]:
-    """{'p50_ms': 3} -> {'<prefix>_p50_ms': 3}: flat, stable metric keys for `dvc metrics diff`."""
-    return {f"{prefix}_{k}": v for k, v in stats.items()}
-
-
-def end_to_end(rt, image_paths: list[Path], size: int) -> dict[str, float]:
-    """Batch-1 decoded-image-to-detections time per image, split by phase (deployment conf 0.25)."""
-    from .evaluate import predict
-
-    predict(rt, image_paths[:2], batch=1, conf=0.25, iou=0.45, imgsz=size)  # warm-up
-    _, t = predict(rt, image_paths, batch=1, conf=0.25, iou=0.45, imgsz=size)
-    n = max(t.images, 1)
-    return {
-        "e2e_decode_ms": round(1000 * t.decode / n, 3),
-        "e2e_preprocess_ms": round(1000 * t.preprocess / n, 3),
-        "e2e_infer_ms": round(1000 * t.infer / n, 3),
-        "e2e_postprocess_ms": round(1000 * t.postprocess / n, 3),
-        "e2e_total_ms": round(1000 * t.total / n, 3),
-        "e2e_total_without_decode_ms": round(1000 * (t.total - t.decode) / n, 3),
-        "e2e_images": t.images,
-    }
+    nreq = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+    queue = ov.AsyncInferQueue(compiled, nreq)
+    for _ in range(nreq):
+        queue.start_async({0: x}, share_inputs=True)
+    queue.wait_all()
+    done = 0
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for _ in range(nreq):
+            queue.start_async({0: x}, share_inputs=True)
+        done += nreq
+    queue.wait_all()
+    elapsed = time.perf_counter() - t0
+    return {"throughput_ips": round(done * x.shape[0] / elapsed, 3), "requests": nreq, "infers": done,
+            "streams": str(compiled.get_property("NUM_STREAMS"))}

@@ -1,0 +1,58 @@
+"""COCO-format detections and their pycocotools bbox mAP (all classes or a class subset)."""
+from __future__ import annotations
+
+import contextlib
+import io
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import coco
+from .postprocess import Detections
+
+MAP_KEYS = ("map50_95", "map50", "map75", "map_small", "map_medium", "map_large")
+
+
+def to_coco(img_id: int, d: Detections) -> list[dict[str, Any]]:
+    """One image's detections as COCO result dicts (xywh boxes, category ids 1-90)."""
+    xywh = d.boxes.astype(np.float64)
+    xywh[:, 2:] -= xywh[:, :2]
+    cats = np.asarray(coco.CATEGORY_IDS)[d.classes].tolist()
+    return [{"image_id": img_id, "category_id": c, "bbox": b, "score": s}
+            for b, s, c in zip(np.round(xywh, 3).tolist(), np.round(d.scores.astype(np.float64), 5).tolist(), cats)]
+
+
+def coco_map(gt: dict[str, Any], dets: list[dict[str, Any]], class_indices: Sequence[int] | None = None,
+             per_class: bool = True) -> dict[str, Any]:
+    """pycocotools bbox evaluation. With class_indices, ground truth and detections are both
+    restricted to those classes. Returns mAP figures (0-1) and per-class AP50-95."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    if class_indices is not None:
+        gt = coco.restrict_gt(gt, list(class_indices))
+        keep = {coco.CATEGORY_IDS[i] for i in class_indices}
+        dets = [d for d in dets if d["category_id"] in keep]
+    keys = MAP_KEYS
+    if not dets or not gt["annotations"]:
+        return {**{k: 0.0 for k in keys}, "per_class": {}}
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = {"info": {}, **gt}
+        coco_gt.createIndex()
+        coco_dt = coco_gt.loadRes(dets)
+        ev = COCOeval(coco_gt, coco_dt, "bbox")
+        ev.params.imgIds = sorted(coco_gt.getImgIds())
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    out: dict[str, Any] = {k: float(max(v, 0.0)) for k, v in zip(keys, ev.stats[:6])}
+    if per_class:
+        prec = ev.eval["precision"]  # [iou, recall, class, area, maxdet]
+        out["per_class"] = {}
+        for k, cat_id in enumerate(ev.params.catIds):
+            p = prec[:, :, k, 0, -1]
+            p = p[p > -1]
+            if p.size:
+                out["per_class"][coco.NAMES[coco.CLASS_OF_CATEGORY[cat_id]]] = float(p.mean())
+    return out

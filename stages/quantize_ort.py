@@ -1,0 +1,75 @@
+"""quantize-ort stage: an INT8 ONNX that ONNX Runtime runs fast (variant ort_int8), checked against
+the FP32 ONNX on held-out calibration images."""
+from __future__ import annotations
+
+import time
+
+import onnx
+
+from .core import calibration as cal
+from .core import params, paths
+from .core import quantize_ort as q
+from .core.io import atomic_path, require_file
+from .core.plots import write_csv
+from .core.runtimes import OrtRuntime
+from .core.stage import run, write_results
+
+
+def main() -> None:
+    started = time.perf_counter()
+    p = params.load("model", "calibration", "quantize_ort")
+    name, size, c, o = p["model"]["name"], p["model"]["imgsz"], p["calibration"], p["quantize_ort"]
+    q.check_memory(o["method"], c["images"])
+    used, held_out = cal.split_calibration(paths.CALIB_DIR, c["images"], c["check_images"], "calibration")
+    fp32 = require_file(paths.dynamic_onnx(name), "dynamic FP32 ONNX")
+    inputs = cal.calibration_inputs(used, size, c["normalize"])  # decoded once; errors name the file
+    names = [n.name for n in onnx.load(str(fp32), load_external_data=False).graph.node]
+    patterns = cal.head_patterns(names, o["ignore_head_convs"]) if o["ignore_head"] else []
+    head = cal.matching(names, patterns)
+    if o["ignore_head"] and not head:
+        raise cal.QuantizeError(f"quantize_ort.ignore_head is on but the head scope matched no node of {fp32}")
+    out = paths.ort_int8_onnx(name)
+    float_nodes: list[str] = []
+    sqnr: dict[str, float] = {}
+    with atomic_path(out.parent) as tmp:
+        tmp.mkdir(parents=True)
+        t0 = time.perf_counter()
+        head_nodes = len(head)
+        if o["method"] == "nncf":
+            q.quantize_nncf(fp32, tmp / out.name, inputs, head)
+        else:
+            kept = q.quantize_qdq(fp32, tmp / out.name, inputs, o["method"], patterns, o["min_sqnr_db"],
+                                  o["float_stem"], o["sqnr_images"])
+            float_nodes, sqnr = kept["float_nodes"], kept["sqnr_db"]
+            head_nodes = kept["head_nodes"]  # counted on the pre-processed graph the quantizer saw
+        seconds = time.perf_counter() - t0
+        print(f"ignored scope (detect head): {head_nodes} ONNX Runtime nodes; kept float for precision or "
+              f"speed: {len(float_nodes)} nodes")
+        agree = cal.agreement(OrtRuntime(fp32), OrtRuntime(tmp / out.name), held_out, size)
+        quantized = q.count_quantize_linear(tmp / out.name)
+        int8_bytes = (tmp / out.name).stat().st_size
+
+    floated = {n.rsplit("/", 1)[0] for n in float_nodes}
+    write_csv(paths.PLOTS / "ort_silu_sqnr.csv",
+              [{"layer": t.rsplit("/", 1)[0], "sqnr_db": v, "kept_float": t.rsplit("/", 1)[0] in floated}
+               for t, v in sqnr.items()], fieldnames=["layer", "sqnr_db", "kept_float"])
+    write_results("quantize_ort", {
+        "quantize_linear_nodes": quantized,
+        "float_nodes": len(float_nodes),
+        "silu_layers_below_min_sqnr": sum(v < o["min_sqnr_db"] for v in sqnr.values()),
+        "agreement_vs_fp32": round(agree, 4),
+    }, {
+        "calibration_images_asked": c["images"],
+        "calibration_images_used": len(used),
+        "check_images": len(held_out),
+        "head_nodes": head_nodes,
+        "float_layers": sorted({n.rsplit("/", 2)[0] for n in float_nodes if n.endswith("Conv")}),
+        "silu_sqnr_db_min": min(sqnr.values()) if sqnr else None,
+        "quantize_seconds": round(seconds, 2),
+        "bytes_fp32_onnx": fp32.stat().st_size,
+        "bytes_int8_onnx": int8_bytes,
+    }, started)
+
+
+if __name__ == "__main__":
+    run(main)

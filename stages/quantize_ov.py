@@ -1,0 +1,65 @@
+"""quantize-ov stage: NNCF INT8 IR for OpenVINO (variants ov_int8, ov_int8_bf16), checked against
+the FP32 IR on held-out calibration images."""
+from __future__ import annotations
+
+import time
+
+from .core import calibration as cal
+from .core import params, paths
+from .core import quantize_ov as q
+from .core.dataset import load_images
+from .core.io import atomic_path, require_file
+from .core.runtimes import OvRuntime, ov_core
+from .core.stage import run, write_results
+
+
+def main() -> None:
+    started = time.perf_counter()
+    p = params.load("model", "calibration", "quantize_ov")
+    name, size, c, o = p["model"]["name"], p["model"]["imgsz"], p["calibration"], p["quantize_ov"]
+    used, held_out = cal.split_calibration(paths.CALIB_DIR, c["images"], c["check_images"], "calibration")
+    ir = require_file(paths.ov_fp32_xml(name), "FP32 IR")
+    inputs = cal.calibration_inputs(used, size, c["normalize"])  # decoded once; errors name the file
+    import openvino as ov
+
+    fp32 = ov_core().read_model(str(ir))
+    ignored = q.head_ops(fp32, o["ignore_head_convs"]) if o["ignore_head"] else []
+    print(f"ignored scope (detect head): {len(ignored)} OpenVINO ops")
+    out = paths.ov_int8_xml(name)
+    detail = {}
+    with atomic_path(out.parent) as tmp:
+        tmp.mkdir(parents=True)
+        t0 = time.perf_counter()
+        if o["accuracy_control"]:
+            val_items, validate = q.validator(held_out, load_images(held_out)[0], size)
+            int8 = q.quantize_with_accuracy_control(fp32, inputs, val_items, validate, o["preset"], ignored,
+                                                    o["max_drop"])
+            for label, model in (("fp32", fp32), ("int8", int8)):
+                compiled = ov_core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+                detail[f"heldout_map50_95_{label}"] = round(100 * validate(compiled, val_items), 3)
+        else:
+            int8 = q.quantize(fp32, inputs, o["preset"], o["fast_bias_correction"], ignored)
+        seconds = time.perf_counter() - t0
+        ov.save_model(int8, str(tmp / out.name), compress_to_fp16=False)
+        agree = cal.agreement(OvRuntime(ir, precision="f32"), OvRuntime(tmp / out.name, precision="f32"),
+                              held_out, size)
+        int8_bytes = sum(f.stat().st_size for f in tmp.iterdir())
+
+    write_results("quantize_ov", {
+        "fake_quantize_nodes": q.count_fake_quantize(int8),
+        "agreement_vs_fp32": round(agree, 4),
+        **{f"accuracy_control_{k}": v for k, v in detail.items()},
+    }, {
+        "calibration_images_asked": c["images"],
+        "calibration_images_used": len(used),
+        "check_images": len(held_out),
+        "preprocessing": "letterbox 640, pad 114, BGR->RGB, CHW, /255 (shared preprocess)",
+        "ignored_ops": len(ignored),
+        "quantize_seconds": round(seconds, 2),
+        "bytes_fp32_ir": ir.stat().st_size + ir.with_suffix(".bin").stat().st_size,
+        "bytes_int8_ir": int8_bytes,
+    }, started)
+
+
+if __name__ == "__main__":
+    run(main)

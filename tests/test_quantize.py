@@ -1,0 +1,115 @@
+"""quantize-ov and quantize-ort on the real yolov5n with real calibration images (from the tiny
+pipeline run), and the calibration pieces they share."""
+import numpy as np
+import onnx
+import pytest
+from conftest import MIRROR, make_repo, needs_mirror, sh
+
+from stages.core import calibration as cal
+from stages.core import quantize_ort
+from stages.core.postprocess import match_rate, postprocess
+from stages.core.preprocess import preprocess, read_image
+from stages.core.runtimes import OrtRuntime, OvRuntime
+from stages.core.stage import read_results
+
+pytestmark = needs_mirror
+
+
+def test_head_scope_patterns_on_real_names():
+    names = [n.name for n in onnx.load(str(MIRROR / "models" / "yolov5n.onnx")).graph.node]
+    assert cal.head_index(names) == 24
+    decode = cal.matching(names, cal.head_patterns(names, include_convs=False))
+    assert "/model.24/Sigmoid" in decode and "/model.24/Pow" in decode and "/model.24/Concat" in decode
+    assert not any("Conv" in n for n in decode) and not any(n.startswith("/model.23/") for n in decode)
+    with_convs = cal.matching(names, cal.head_patterns(names, include_convs=True))
+    assert {"/model.24/m.0/Conv", "/model.24/m.2/Conv"} <= set(with_convs)
+    with pytest.raises(cal.QuantizeError, match="cannot locate the detect head"):
+        cal.head_index(["conv1", "relu1"])
+
+
+def test_imagenet_normalization_is_what_it_says():
+    img = sorted((MIRROR / "coco" / "images" / "val2017").glob("*.jpg"))[0]
+    plain = cal.calibration_input(img, 640, "none")
+    imnet = cal.calibration_input(img, 640, "imagenet")
+    np.testing.assert_allclose(imnet, (plain - cal.IMAGENET_MEAN) / cal.IMAGENET_STD, rtol=1e-5)
+    np.testing.assert_array_equal(plain, preprocess([read_image(img)])[0])  # the shared preprocessing
+
+
+def test_int8_models_made_and_agree_with_fp32(pipeline):
+    ov, ort = read_results("quantize_ov", pipeline), read_results("quantize_ort", pipeline)
+    for m in (ov, ort):
+        assert m["calibration_images_used"] == 12 and m["check_images"] == 4
+        assert m["agreement_vs_fp32"] >= 0.7
+    assert ov["ignored_ops"] > 0 and ort["head_nodes"] > 0
+    assert ov["fake_quantize_nodes"] > 20 and ort["quantize_linear_nodes"] > 20
+    assert ov["bytes_int8_ir"] < 0.6 * ov["bytes_fp32_ir"] and ort["bytes_int8_onnx"] < 0.6 * ort["bytes_fp32_onnx"]
+    # and on evaluation images (never seen by calibration)
+    imgs = sorted((pipeline / "data/eval/images").glob("*.jpg"))[:6]
+    x, lbs = preprocess([read_image(p) for p in imgs])
+    models = pipeline / "models"
+    pairs = [(OvRuntime(models / "ov_fp32/yolov5n.xml", precision="f32"), OvRuntime(models / "ov_int8/yolov5n.xml")),
+             (OrtRuntime(models / "yolov5n_dynamic.onnx"), OrtRuntime(models / "ort_int8/yolov5n.onnx"))]
+    for fp32, int8 in pairs:
+        assert match_rate(postprocess(fp32.infer(x), lbs), postprocess(int8.infer(x), lbs)) >= 0.7
+
+
+def test_subset_larger_than_split_warns_and_uses_what_exists(pipeline):
+    with pytest.warns(UserWarning, match="calibration.images=50 > 12 calibration images available"):
+        used, held = cal.split_calibration(pipeline / "data/calib", 50, 4, "calibration")
+    assert len(used) == 12 and len(held) == 4 and not set(used) & set(held)
+    with pytest.raises(cal.QuantizeError, match="has 16 images; need more than calibration.check_images=16"):
+        cal.split_calibration(pipeline / "data/calib", 10, 16, "calibration")
+
+
+@pytest.mark.parametrize("stage", ["quantize_ov", "quantize_ort"])
+def test_empty_calibration_split_is_a_clear_error(pipeline, stage):
+    images = pipeline / "data/calib/images"
+    moved = pipeline / "data/calib/images_moved"
+    images.rename(moved)
+    images.mkdir()
+    try:
+        proc = sh(["python", "-m", f"stages.{stage}"], pipeline, check=False)
+        assert proc.returncode == 1 and "error: split data/calib has no images" in proc.stderr
+        assert "Traceback" not in proc.stderr
+    finally:
+        images.rmdir()
+        moved.rename(images)
+
+
+@pytest.mark.slow
+def test_accuracy_control_validates_on_held_out_calibration_images(tmp_path):
+    repo = make_repo(tmp_path / "repo", {
+        "data": {"eval_images": 4, "calib_images": 24},
+        "calibration": {"images": 12, "check_images": 12},
+        "quantize_ov": {"accuracy_control": True, "max_drop": 0.01},
+        "export": {"verify_batches": [1]}, "convert": {"verify_batches": [1]}})
+    sh(["dvc", "repro", "quantize-ov"], repo)
+    m = read_results("quantize_ov", repo)
+    assert m["check_images"] == 12
+    f32, int8 = m["accuracy_control_heldout_map50_95_fp32"], m["accuracy_control_heldout_map50_95_int8"]
+    assert 5 < f32 < 80 and f32 - int8 <= 100 * 0.01 + 0.5  # NNCF kept the drop near max_drop
+    assert (repo / "models/ov_int8/yolov5n.xml").exists()
+
+
+def test_histogram_calibration_that_cannot_fit_in_memory_is_refused_up_front():
+    quantize_ort.check_memory("qdq_minmax", 100000)  # min/max keeps no activations
+    with pytest.raises(cal.QuantizeError, match=r"quantize_ort.method=qdq_entropy keeps all activations in memory.*"
+                                                r"quantize_ort.calibration_images=100000"):
+        quantize_ort.check_memory("qdq_entropy", 100000)
+
+
+def test_nncf_onnx_path_for_onnx_runtime(tmp_path):
+    """quantize_ort.method: nncf quantizes the ONNX model with NNCF's ONNX backend."""
+    from stages.core.export import load_onnx, make_batch_dynamic
+
+    src = tmp_path / "dyn.onnx"
+    onnx.save(make_batch_dynamic(load_onnx(MIRROR / "models" / "yolov5n.onnx"))[0], str(src))
+    names = [n.name for n in onnx.load(str(src)).graph.node]
+    exclude = cal.matching(names, cal.head_patterns(names, include_convs=True))
+    images = sorted((MIRROR / "coco" / "images" / "val2017").glob("*.jpg"))[:6]
+    out = tmp_path / "int8.onnx"
+    quantize_ort.quantize_nncf(src, out, cal.calibration_inputs(images[:4], 640, "none"), exclude)
+    assert quantize_ort.count_quantize_linear(out) > 20
+    x, lbs = preprocess([read_image(p) for p in images[4:]])
+    ref, got = OrtRuntime(src).infer(x), OrtRuntime(out).infer(x)
+    assert match_rate(postprocess(ref, lbs), postprocess(got, lbs)) >= 0.6
