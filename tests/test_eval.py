@@ -154,7 +154,9 @@ def test_eval_stage_small_real_run(pipeline):
         ([] if m["unsupported_variants"] else ["ov_bf16", "ov_int8_bf16"])
     for v in variants:
         assert 10 < m[f"{v}_map50_95"] < 70 and m[f"{v}_map50"] >= m[f"{v}_map50_95"]
-        assert 0 <= m[f"{v}_subset_map50_95"] <= 100 and m[f"{v}_images_per_s"] > 0
+        assert 0 <= m[f"{v}_subset_map50_95"] <= 100
+        assert m[f"{v}_eval_vs_model_only"] == pytest.approx(
+            m[f"{v}_images_per_s"] / m[f"{v}_model_only_images_per_s"], abs=2e-3)
         preds = json.loads((pipeline / f"data/predictions/{v}.json").read_text())
         assert preds and set(preds[0]) == {"image_id", "category_id", "bbox", "score"}
     assert abs(m["ort_fp32_map50_95"] - m["ov_fp32_map50_95"]) < 0.5

@@ -94,8 +94,6 @@ def test_corrupt_model_gives_clear_error(runtime, tmp_path):
 def test_bf16_variants_are_unsupported_without_cpu_bf16(monkeypatch):
     from stages.core import variants
 
-    assert variants.OV_VARIANTS == ("ov_fp32", "ov_bf16", "ov_int8", "ov_int8_bf16")
-    assert variants.VARIANTS["ov_int8_bf16"].model_file is variants.VARIANTS["ov_int8"].model_file
     monkeypatch.setattr(variants, "ov_supports_bf16", lambda: False)
     unsupported = {n for n, v in variants.VARIANTS.items() if not v.supported()}
     assert unsupported == {"ov_bf16", "ov_int8_bf16"}

@@ -1,0 +1,114 @@
+"""What eval-map's speed machinery buys today, measured side by side in one process on the real
+evaluation split (run after `dvc repro`):
+
+- prefetch threads (decode/tensor of the next batch and NMS of the previous one overlap inference)
+  and the paused cyclic GC: images/s of a whole prediction run, the four combinations alternating
+  over several rounds;
+- inside NMS: the bit-packed descending sort against a stable argsort, and the block fixpoint
+  against a plain sequential greedy loop (which must keep the same boxes).
+
+Usage: python scripts/eval_speed_ablation.py [--variant ov_int8] [--rounds 3] [--images 500]"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stages.core import params, paths  # noqa: E402
+from stages.core import postprocess as pp  # noqa: E402
+from stages.core import predict as pr  # noqa: E402
+from stages.core.dataset import load_split  # noqa: E402
+from stages.core.env import machine_id  # noqa: E402
+from stages.core.variants import VARIANTS  # noqa: E402
+
+
+def greedy_nms(boxes: np.ndarray, scores: np.ndarray, thr: float, max_det: int) -> np.ndarray:
+    """The textbook sequential greedy NMS (one kept box per step), as the reference."""
+    order = np.argsort(-scores, kind="stable")
+    keep = []
+    while order.size and len(keep) < max_det:
+        i, rest = order[0], order[1:]
+        keep.append(i)
+        order = rest[pp.box_iou(boxes[i : i + 1], boxes[rest])[0] <= thr]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def nms_with_argsort(boxes: np.ndarray, scores: np.ndarray, thr: float, max_det: int) -> np.ndarray:
+    """Today's NMS with the score order from a stable argsort instead of the bit-packed sort."""
+    saved = pp.descending_order
+    pp.descending_order = lambda s: np.argsort(-s, kind="stable")
+    try:
+        return pp.nms(boxes, scores, thr, max_det)
+    finally:
+        pp.descending_order = saved
+
+
+def run_predict(rt, lbx, batch: int, prefetch: bool, pause_gc: bool) -> float:
+    """Images/s of one prediction run over the letterboxed split."""
+    saved = pr.gc_paused
+    if not pause_gc:
+        pr.gc_paused = contextlib.nullcontext
+    try:
+        _, t = pr.predict(rt, lbx, batch, 0.001, 0.65, 300, prefetch=prefetch)
+    finally:
+        pr.gc_paused = saved
+    return t.images / t.wall
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--variant", default="ov_int8")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--images", type=int, default=500)
+    args = ap.parse_args()
+    p = params.load("model", "eval", "eval_timing")
+    name, batch = p["model"]["name"], p["eval_timing"]["batch"]
+    lbx = pr.letterbox_split(load_split(paths.EVAL_DIR, args.images), p["model"]["imgsz"])
+    rt = VARIANTS[args.variant].load(name, hint="LATENCY")
+    print(f"{machine_id()['cpu']}, {args.variant}, {len(lbx)} images, batch {batch}")
+
+    configs = {(pf, gc): [] for pf in (True, False) for gc in (True, False)}
+    run_predict(rt, lbx[:32], batch, True, True)  # warm-up
+    for r in range(args.rounds):
+        for cfg in (list(configs) if r % 2 == 0 else list(configs)[::-1]):
+            configs[cfg].append(run_predict(rt, lbx, batch, *cfg))
+    base = statistics.median(configs[(True, True)])
+    for (pf, gc), ips in configs.items():
+        m = statistics.median(ips)
+        print(f"  prefetch={pf!s:5} gc_paused={gc!s:5}: {m:7.2f} images/s (median of {len(ips)}), "
+              f"{m / base:.3f}x of both on")
+
+    # NMS on the real candidates of 100 images.
+    cands = []
+    x = pr.to_tensor(lbx.images[:100])
+    for i in range(0, 100, batch):
+        y = rt.infer(x[i : i + batch])
+        cands += pp.select_candidates(y, 0.001)
+    offset = [(b + (c[:, None] * pp.MAX_WH).astype(np.float32), s) for b, s, c in cands]
+    for b, s in offset:
+        assert np.array_equal(pp.nms(b, s, 0.65, 300), greedy_nms(b, s, 0.65, 300)), "NMS differs from greedy"
+    timings = {"block fixpoint + bit-packed sort (today)": pp.nms,
+               "block fixpoint + stable argsort": nms_with_argsort,
+               "sequential greedy loop": greedy_nms}
+    res = {k: [] for k in timings}
+    for _ in range(5):
+        for k, fn in timings.items():
+            t0 = time.perf_counter()
+            for b, s in offset:
+                fn(b, s, 0.65, 300)
+            res[k].append(1000 * (time.perf_counter() - t0) / len(offset))
+    n = statistics.mean(len(s) for _, s in offset)
+    print(f"NMS per image ({n:.0f} candidates on average, identical boxes from all three):")
+    for k, ms in res.items():
+        print(f"  {k:42s} {min(ms):6.3f} ms (min of 5)")
+
+
+if __name__ == "__main__":
+    main()
