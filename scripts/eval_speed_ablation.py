@@ -1,17 +1,14 @@
 """What eval-map's speed machinery buys today, measured side by side in one process on the real
 evaluation split (run after `dvc repro`):
 
-- prefetch threads (decode/tensor of the next batch and NMS of the previous one overlap inference)
-  and the paused cyclic GC: images/s of a whole prediction run, the four combinations alternating
-  over several rounds;
-- inside NMS: the bit-packed descending sort against a stable argsort, and the block fixpoint
-  against a plain sequential greedy loop (which must keep the same boxes).
+- prefetch threads (decode/tensor of the next batch and NMS of the previous one overlap inference):
+  images/s of a whole prediction run with and without, alternating over several rounds;
+- NMS: the block fixpoint against a plain sequential greedy loop (which must keep the same boxes).
 
 Usage: python scripts/eval_speed_ablation.py [--variant ov_int8] [--rounds 3] [--images 500]"""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import sys
 import time
@@ -40,25 +37,9 @@ def greedy_nms(boxes: np.ndarray, scores: np.ndarray, thr: float, max_det: int) 
     return np.asarray(keep, dtype=np.int64)
 
 
-def nms_with_argsort(boxes: np.ndarray, scores: np.ndarray, thr: float, max_det: int) -> np.ndarray:
-    """Today's NMS with the score order from a stable argsort instead of the bit-packed sort."""
-    saved = pp.descending_order
-    pp.descending_order = lambda s: np.argsort(-s, kind="stable")
-    try:
-        return pp.nms(boxes, scores, thr, max_det)
-    finally:
-        pp.descending_order = saved
-
-
-def run_predict(rt, lbx, batch: int, prefetch: bool, pause_gc: bool) -> float:
+def run_predict(rt, lbx, batch: int, prefetch: bool) -> float:
     """Images/s of one prediction run over the letterboxed split."""
-    saved = pr.gc_paused
-    if not pause_gc:
-        pr.gc_paused = contextlib.nullcontext
-    try:
-        _, t = pr.predict(rt, lbx, batch, 0.001, 0.65, 300, prefetch=prefetch)
-    finally:
-        pr.gc_paused = saved
+    _, t = pr.predict(rt, lbx, batch, 0.001, 0.65, 300, prefetch=prefetch)
     return t.images / t.wall
 
 
@@ -74,16 +55,15 @@ def main() -> None:
     rt = VARIANTS[args.variant].load(name, hint="LATENCY")
     print(f"{machine_id()['cpu']}, {args.variant}, {len(lbx)} images, batch {batch}")
 
-    configs = {(pf, gc): [] for pf in (True, False) for gc in (True, False)}
-    run_predict(rt, lbx[:32], batch, True, True)  # warm-up
+    configs: dict[bool, list[float]] = {True: [], False: []}
+    run_predict(rt, lbx[:32], batch, True)  # warm-up
     for r in range(args.rounds):
-        for cfg in (list(configs) if r % 2 == 0 else list(configs)[::-1]):
-            configs[cfg].append(run_predict(rt, lbx, batch, *cfg))
-    base = statistics.median(configs[(True, True)])
-    for (pf, gc), ips in configs.items():
+        for prefetch in ((True, False) if r % 2 == 0 else (False, True)):
+            configs[prefetch].append(run_predict(rt, lbx, batch, prefetch))
+    base = statistics.median(configs[True])
+    for prefetch, ips in configs.items():
         m = statistics.median(ips)
-        print(f"  prefetch={pf!s:5} gc_paused={gc!s:5}: {m:7.2f} images/s (median of {len(ips)}), "
-              f"{m / base:.3f}x of both on")
+        print(f"  prefetch={prefetch!s:5}: {m:7.2f} images/s (median of {len(ips)}), {m / base:.3f}x of prefetch on")
 
     # NMS on the real candidates of 100 images.
     cands = []
@@ -94,9 +74,7 @@ def main() -> None:
     offset = [(b + (c[:, None] * pp.MAX_WH).astype(np.float32), s) for b, s, c in cands]
     for b, s in offset:
         assert np.array_equal(pp.nms(b, s, 0.65, 300), greedy_nms(b, s, 0.65, 300)), "NMS differs from greedy"
-    timings = {"block fixpoint + bit-packed sort (today)": pp.nms,
-               "block fixpoint + stable argsort": nms_with_argsort,
-               "sequential greedy loop": greedy_nms}
+    timings = {"block fixpoint (today)": pp.nms, "sequential greedy loop": greedy_nms}
     res = {k: [] for k in timings}
     for _ in range(5):
         for k, fn in timings.items():
@@ -105,7 +83,7 @@ def main() -> None:
                 fn(b, s, 0.65, 300)
             res[k].append(1000 * (time.perf_counter() - t0) / len(offset))
     n = statistics.mean(len(s) for _, s in offset)
-    print(f"NMS per image ({n:.0f} candidates on average, identical boxes from all three):")
+    print(f"NMS per image ({n:.0f} candidates on average, identical boxes from both):")
     for k, ms in res.items():
         print(f"  {k:42s} {min(ms):6.3f} ms (min of 5)")
 

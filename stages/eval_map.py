@@ -17,7 +17,6 @@ from .core.stage import run, write_results
 from .core.timing import summarize
 from .core.variants import BASELINE, VARIANTS
 
-
 HEADLINE = ("map50_95", "subset_map50_95", "images_per_s", "eval_vs_model_only")  # per variant; the rest: detail
 
 

@@ -13,7 +13,7 @@ from stages.core.evaluate import (
     model_only_runs,
 )
 from stages.core.export import load_onnx, make_batch_dynamic
-from stages.core.predict import gc_paused, letterbox_split, predict
+from stages.core.predict import letterbox_split, predict
 from stages.core.preprocess import ImageReadError, to_tensor
 from stages.core.runtimes import OrtRuntime
 from stages.core.scoring import coco_map
@@ -117,27 +117,6 @@ def test_decoded_once_equals_decoding_per_batch(tmp_path):
     good_paths = [p for p in paths if p != bad]
     got, t, _ = evaluate_paired(rt, good_paths, e, x, "eval", 640)  # eval_timing.decode_once off: files
     assert got == ref and t.images == 11
-
-
-def test_gc_paused_restores_the_collector_state():
-    import gc
-
-    assert gc.isenabled()
-    with gc_paused():
-        assert not gc.isenabled()
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        with gc_paused():
-            pass
-        assert not gc.isenabled()  # a caller that had it off keeps it off
-        with pytest.raises(KeyError), gc_paused():
-            raise KeyError("boom")
-    finally:
-        gc.enable()
-    with pytest.raises(KeyError), gc_paused():
-        raise KeyError("boom")
-    assert gc.isenabled()  # restored after an error too
 
 
 def test_int8_gate():

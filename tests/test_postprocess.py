@@ -5,7 +5,6 @@ import pytest
 from stages.core.postprocess import (
     Detections,
     box_iou,
-    descending_order,
     detect_layout,
     match_rate,
     nms,
@@ -40,18 +39,6 @@ def test_nms_equals_brute_force(seed, n, thr, max_det, block):
     scores = rng.random(n).astype(np.float32)
     got = nms(boxes, scores, thr, max_det, block=block).tolist()
     assert got == brute_force_nms(boxes, scores, thr, max_det)
-
-
-def test_descending_order_is_a_stable_argsort():
-    """Same order as np.argsort(-scores, kind="stable"): ties in index order, signed zeros equal,
-    negatives and infinities in place."""
-    rng = np.random.default_rng(0)
-    specials = np.float32([0.0, -0.0, 1, -1, 0.5, -0.5, 3e-38, -3e-38, np.inf, -np.inf])
-    for n in (0, 1, 7, 300, 5000):
-        for scores in (rng.random(n).astype(np.float32), rng.choice(specials, n),
-                       rng.normal(size=n).astype(np.float32)):
-            assert np.array_equal(descending_order(scores), np.argsort(-scores, kind="stable"))
-    assert descending_order(np.float32([0.0, -0.0, 0.5, 0.0])).tolist() == [2, 0, 1, 3]
 
 
 def test_nms_empty():
