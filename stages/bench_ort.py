@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from .core import params, paths
+from .core import budget, params, paths
 from .core.benchmark import harness_and_end_to_end, latency_round, load_timed, speedups
 from .core.dataset import load_split, sample_batch
 from .core.io import require_file
@@ -21,6 +21,8 @@ def main() -> None:
     variants = list(o["variants"])
     for v in variants:
         require_file(VARIANTS[v].model_path(name), f"model for {v}")
+    budget.check("bench.batch_sizes", b["batch_sizes"], budget.inference_bytes(name, max(b["batch_sizes"])),
+                 "the largest benchmark batch")
     x = sample_batch(b["input"], max(b["batch_sizes"]), size, paths.EVAL_DIR)
     headline: dict = {}
     detail: dict = {"input": b["input"], "batch_sizes": b["batch_sizes"], **opts}

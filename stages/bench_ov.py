@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .core import params, paths
+from .core import budget, params, paths
 from .core.benchmark import harness_and_end_to_end, latency_round, load_timed, speedups
 from .core.dataset import load_split, sample_batch
 from .core.io import require_file
@@ -24,6 +24,8 @@ def main() -> None:
     variants = [v for v in o["variants"] if v not in unsupported]  # bf16 on a CPU without it: recorded
     for v in variants:
         require_file(VARIANTS[v].model_path(name), f"model for {v}")
+    budget.check("bench.batch_sizes", b["batch_sizes"], budget.inference_bytes(name, max(b["batch_sizes"])),
+                 "the largest benchmark batch")
     x = sample_batch(b["input"], max(b["batch_sizes"]), size, paths.EVAL_DIR)
     headline: dict[str, Any] = {}
     detail: dict[str, Any] = {"input": b["input"], "batch_sizes": b["batch_sizes"], "threads": o["threads"], "streams": o["streams"],

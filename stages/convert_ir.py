@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from .core import dataset, params, paths
+from .core import budget, dataset, params, paths
 from .core.errors import UserError
 from .core.io import atomic_path, require_file
 from .core.postprocess import match_rate, postprocess
@@ -18,6 +18,8 @@ def main() -> None:
     started = time.perf_counter()
     p = params.load("model", "convert")
     name, c = p["model"]["name"], p["convert"]
+    budget.check("convert.verify_batches", c["verify_batches"],
+                 budget.inference_bytes(name, max(c["verify_batches"]), sessions=2), "verifying the largest batch")
     src = require_file(paths.dynamic_onnx(name), "dynamic ONNX model")
     import openvino as ov
 

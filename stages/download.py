@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from .core import assets, dataset, params, paths
+from .core.export import check_yolo_onnx
 from .core.io import atomic_path, sha256_file, write_json
 from .core.stage import run, write_results
 
@@ -16,11 +17,14 @@ def main() -> None:
     m, a, d = p["model"], p["assets"], p["data"]
 
     mirror = assets.Mirror.find(a["mirror"])
-    model_src, model_sha, model_from = assets.fetch_model(m["name"], mirror, a["timeout_s"], a["retries"])
+    print(assets.where_from(mirror, a["mirror"]), flush=True)
+    net = {k: a[k] for k in ("timeout_s", "retries", "deadline_s")}
+    model_src, model_sha, model_from = assets.fetch_model(m["name"], mirror, net)
+    check_yolo_onnx(model_src, m["imgsz"])  # before any work: the file, what was expected, what was found
     if mirror is not None:
         source, data_from = assets.MirrorSource(mirror), "mirror"
     else:
-        zips = assets.fetch_coco_zips(a["timeout_s"], a["retries"], official=d["gt_source"] == "official")
+        zips = assets.fetch_coco_zips(net, official=d["gt_source"] == "official")
         source, data_from = assets.ZipSource(zips), "url"
 
     eval_names, calib_names = dataset.choose_split(source.image_names, d["eval_images"], d["calib_images"],
@@ -43,6 +47,9 @@ def main() -> None:
         "calib_images": len(ca.written),
         "eval_objects": ev.objects,
         "skipped_images": len(ev.skipped) + len(ca.skipped),
+        "images_without_labels": ev.without_labels + ca.without_labels,
+        "eval_split_sha256": ev.sha256,
+        "calib_split_sha256": ca.sha256,
     }, {
         "model": m["name"],
         "model_sha256": model_sha,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .core import coco, dataset, params, paths
+from .core import budget, coco, dataset, params, paths
 from .core.evaluate import check_int8_drop, decode_once, evaluate_paired, speed_figures
 from .core.io import atomic_path, read_json, require_file, write_json
 from .core.plots import bar_png, write_csv
@@ -24,6 +24,7 @@ def main() -> None:
     started = time.perf_counter()
     p = params.load("model", "eval", "eval_timing")
     name, size, e = p["model"]["name"], p["model"]["imgsz"], {**p["eval"], **p["eval_timing"]}
+    budget.check("eval_timing.batch", e["batch"], budget.inference_bytes(name, e["batch"]), "one evaluation batch")
     gt = read_json(require_file(paths.EVAL_GT, "evaluation ground truth"))
     subset = dataset.choose_subset(e["class_subset_size"], e["class_subset_seed"], e["class_subset_names"])
     subset_idx = [coco.NAMES.index(c) for c in subset]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import onnx
 
-from .core import dataset, params, paths
+from .core import budget, dataset, params, paths
 from .core.export import (
     ExportError,
     load_onnx,
@@ -24,6 +24,8 @@ def main() -> None:
     started = time.perf_counter()
     p = params.load("model", "export")
     name, e = p["model"]["name"], p["export"]
+    budget.check("export.verify_batches", e["verify_batches"],
+                 budget.inference_bytes(name, max(e["verify_batches"]), sessions=2), "verifying the largest batch")
     src = paths.fixed_onnx(name)
     out = paths.dynamic_onnx(name)
     with atomic_path(out, ".onnx") as tmp, tempfile.TemporaryDirectory() as work:

@@ -6,8 +6,8 @@ import time
 
 import onnx
 
+from .core import budget, params, paths
 from .core import calibration as cal
-from .core import params, paths
 from .core import quantize_ort as q
 from .core.io import atomic_path, require_file
 from .core.plots import write_csv
@@ -21,6 +21,8 @@ def main() -> None:
     name, size, c, o = p["model"]["name"], p["model"]["imgsz"], p["calibration"], p["quantize_ort"]
     q.check_memory(o["method"], c["images"])
     used, held_out = cal.split_calibration(paths.CALIB_DIR, c["images"], c["check_images"], "calibration")
+    budget.check("calibration.images", c["images"], budget.inference_bytes(name, 1) +
+                 budget.input_bytes(len(used), size), "the preprocessed calibration images")
     fp32 = require_file(paths.dynamic_onnx(name), "dynamic FP32 ONNX")
     inputs = cal.calibration_inputs(used, size, c["normalize"])  # decoded once; errors name the file
     names = [n.name for n in onnx.load(str(fp32), load_external_data=False).graph.node]

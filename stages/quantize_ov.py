@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
+from .core import budget, params, paths
 from .core import calibration as cal
-from .core import params, paths
 from .core import quantize_ov as q
 from .core.dataset import load_images
 from .core.io import atomic_path, require_file
@@ -18,6 +18,8 @@ def main() -> None:
     p = params.load("model", "calibration", "quantize_ov")
     name, size, c, o = p["model"]["name"], p["model"]["imgsz"], p["calibration"], p["quantize_ov"]
     used, held_out = cal.split_calibration(paths.CALIB_DIR, c["images"], c["check_images"], "calibration")
+    budget.check("calibration.images", c["images"], budget.inference_bytes(name, 1) +
+                 budget.input_bytes(len(used), size), "the preprocessed calibration images")
     ir = require_file(paths.ov_fp32_xml(name), "FP32 IR")
     inputs = cal.calibration_inputs(used, size, c["normalize"])  # decoded once; errors name the file
     import openvino as ov

@@ -91,6 +91,6 @@ def test_offline_url_download_fails_cleanly(tmp_path):
 
     dest = tmp_path / "x.onnx"
     with pytest.raises(assets.AssetError) as e:
-        assets.fetch_url("http://127.0.0.1:9/yolov5n.onnx", dest, timeout_s=2, retries=1)
+        assets.fetch_url("http://127.0.0.1:9/yolov5n.onnx", dest, timeout_s=2, retries=1, deadline_s=5)
     assert "http://127.0.0.1:9/yolov5n.onnx" in str(e.value) and "YOLO_ASSETS_MIRROR" in str(e.value)
     assert not dest.exists() and not list(tmp_path.iterdir())

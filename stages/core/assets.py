@@ -3,6 +3,7 @@ or the public release URLs (streamed, retried, checksummed). The bytes are the s
 from __future__ import annotations
 
 import os
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -32,30 +33,76 @@ class AssetError(UserError):
     """A download or mirror file that failed; the message names the URL or file."""
 
 
-def fetch_url(url: str, dest: Path, timeout_s: float, retries: int) -> str:
+def _open(url: str, timeout_s: float, deadline: float, bar: tqdm):
+    """urlopen in a daemon thread, so the wait shows on `bar` each second and ends at `deadline`
+    (the thread, blocked until its socket timeout, never keeps the process alive)."""
+    result: dict = {}
+
+    def target() -> None:
+        try:
+            result["resp"] = urllib.request.urlopen(url, timeout=timeout_s)
+        except BaseException as e:  # handed to the caller
+            result["error"] = e
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    while thread.is_alive():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no answer before the assets.deadline_s deadline")
+        bar.set_postfix_str(f"waiting for an answer, {left:.0f} s left")
+        thread.join(min(1.0, left))
+    bar.set_postfix_str("")
+    if "error" in result:
+        raise result["error"]
+    return result["resp"]
+
+
+def fetch_url(url: str, dest: Path, timeout_s: float, retries: int, deadline_s: float) -> str:
     """Stream `url` to `dest` through a temp file with a progress bar; return its sha256.
 
-    A failed download leaves nothing behind."""
+    Tries up to 1 + retries times while the server has not answered for less than deadline_s seconds
+    in all (a transfer that started resets it); each wait shows on the progress bar. A failed
+    download leaves nothing behind."""
     last: Exception | None = None
+    deadline = time.monotonic() + deadline_s
     for attempt in range(retries + 1):
         try:
-            with atomic_path(dest, ".partial") as tmp:
-                with urllib.request.urlopen(url, timeout=timeout_s) as resp, open(tmp, "wb") as out:
-                    total = int(resp.headers.get("Content-Length") or 0) or None
-                    with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {dest.name}") as bar:
-                        while chunk := resp.read(1 << 20):
-                            out.write(chunk)
-                            bar.update(len(chunk))
+            with atomic_path(dest, ".partial") as tmp, \
+                    tqdm(unit="B", unit_scale=True, desc=f"download {dest.name}") as bar:
+                left = deadline - time.monotonic()
+                with _open(url, min(timeout_s, max(left, 0.1)), deadline, bar) as resp, open(tmp, "wb") as out:
+                    deadline = time.monotonic() + deadline_s  # it answered: the deadline counts waiting only
+                    bar.total = int(resp.headers.get("Content-Length") or 0) or None
+                    while chunk := resp.read(1 << 20):
+                        out.write(chunk)
+                        bar.update(len(chunk))
             return sha256_file(dest)
         except (urllib.error.URLError, OSError, TimeoutError) as e:
             last = e
-            if attempt < retries:
-                time.sleep(min(2**attempt, 10))
+            pause = min(2**attempt, 10)
+            if attempt == retries or time.monotonic() + pause >= deadline:
+                break
+            time.sleep(pause)
     raise AssetError(
-        f"download failed after {retries + 1} attempts: {url} ({last}). Without internet, point "
-        f"{MIRROR_ENV}=/path/to/mirror (or params.yaml assets.mirror) at a folder laid out like "
-        "../shared/assets (see README)"
+        f"download failed: {url} ({last}; {attempt + 1} attempt(s) within assets.deadline_s={deadline_s:g} s). "
+        f"Without internet, point {MIRROR_ENV}=/path/to/mirror (or params.yaml assets.mirror) at a folder "
+        "laid out like ../shared/assets (see README)"
     )
+
+
+def parse_sums(path: Path) -> dict[str, str]:
+    """{relative path: sha256} from a `sha256sum` listing; a malformed line is an error naming the
+    file, the line number and the line."""
+    sums = {}
+    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2 or len(parts[0]) != 64 or any(c not in "0123456789abcdefABCDEF" for c in parts[0]):
+            raise AssetError(f"{path}:{n}: {line.strip()!r} is not '<64 hex digits>  <relative path>'")
+        sums[parts[1].strip().lstrip("*")] = parts[0].lower()
+    return sums
 
 
 @dataclass
@@ -79,15 +126,32 @@ class Mirror:
         sums_file = root / "SHA256SUMS"
         if not sums_file.is_file():
             raise AssetError(f"mirror {root} has no SHA256SUMS file")
-        sums = {}
-        for line in sums_file.read_text().splitlines():
-            if line.strip():
-                digest, rel = line.split(maxsplit=1)
-                sums[rel.strip().lstrip("*")] = digest
-        return cls(root.resolve(), sums)
+        return cls(root.resolve(), parse_sums(sums_file))
 
     def has(self, rel: str) -> bool:
-        return (self.root / rel).is_file()
+        """Whether the mirror has `rel`; a file listed in SHA256SUMS but missing is an error."""
+        if (self.root / rel).is_file():
+            return True
+        if rel in self.sums:
+            raise AssetError(f"mirror file {self.root / rel} is listed in {self.root / 'SHA256SUMS'} but missing")
+        return False
+
+    def listed(self, rel_dir: str, suffix: str) -> list[str]:
+        """Names of the files listed in SHA256SUMS directly under rel_dir. Files listed but missing,
+        and files present but not listed, are errors: the set of files never changes silently."""
+        listed = {r.split("/")[-1] for r in self.sums if r.startswith(f"{rel_dir}/") and r.endswith(suffix)
+                  and "/" not in r[len(rel_dir) + 1:]}
+        present = {p.name for p in (self.root / rel_dir).glob(f"*{suffix}")}
+        if listed - present:
+            first = sorted(listed - present)[0]
+            raise AssetError(f"mirror file {self.root / rel_dir / first} is listed in {self.root / 'SHA256SUMS'} but "
+                             f"missing ({len(listed - present)} listed file(s) missing in {self.root / rel_dir})")
+        if present - listed:
+            first = sorted(present - listed)[0]
+            raise AssetError(f"mirror file {self.root / rel_dir / first} is not listed in "
+                             f"{self.root / 'SHA256SUMS'} ({len(present - listed)} unlisted file(s) in "
+                             f"{self.root / rel_dir})")
+        return sorted(listed)
 
     def verified(self, rel: str) -> tuple[Path, str]:
         """Path of a mirror file and its sha256, after checking it against SHA256SUMS."""
@@ -104,7 +168,18 @@ class Mirror:
         return sorted(f"{rel}/{p.name}" for p in (self.root / rel).glob(pattern))
 
 
-def fetch_model(name: str, mirror: Mirror | None, timeout_s: float, retries: int) -> tuple[Path, str, str]:
+def where_from(mirror: Mirror | None, param_path: str) -> str:
+    """One line saying where the download stage reads from, and why."""
+    if mirror is not None:
+        via = MIRROR_ENV if os.environ.get(MIRROR_ENV) else "assets.mirror"
+        return f"download: reading the offline mirror {mirror.root} ({via})"
+    if param_path:
+        return (f"download: the mirror folder {Path(param_path).expanduser()} (assets.mirror) does not exist: "
+                f"fetching from the public URLs instead")
+    return "download: assets.mirror is empty: fetching from the public URLs"
+
+
+def fetch_model(name: str, mirror: Mirror | None, net: dict[str, float]) -> tuple[Path, str, str]:
     """(path, sha256, source) of the release ONNX for `name`, from the mirror when it has it."""
     rel = MIRROR_MODEL.format(name=name)
     if mirror is not None and mirror.has(rel):
@@ -112,11 +187,11 @@ def fetch_model(name: str, mirror: Mirror | None, timeout_s: float, retries: int
         return path, digest, "mirror"
     url = MODEL_URL.format(name=name)
     dest = DOWNLOAD_CACHE / f"{name}.onnx"
-    digest = sha256_file(dest) if dest.is_file() else fetch_url(url, dest, timeout_s, retries)
+    digest = sha256_file(dest) if dest.is_file() else fetch_url(url, dest, **net)
     return dest, digest, "url"
 
 
-def fetch_coco_zips(timeout_s: float, retries: int, official: bool) -> dict[str, Path]:
+def fetch_coco_zips(net: dict[str, float], official: bool) -> dict[str, Path]:
     """Download (once, into downloads/) the COCO val2017 image zip and the YOLO labels zip."""
     urls = {"images": COCO_IMAGES_URL, "labels": COCO_LABELS_URL}
     if official:
@@ -125,7 +200,7 @@ def fetch_coco_zips(timeout_s: float, retries: int, official: bool) -> dict[str,
     for key, url in urls.items():
         dest = DOWNLOAD_CACHE / Path(url).name
         if not dest.is_file():
-            fetch_url(url, dest, timeout_s, retries)
+            fetch_url(url, dest, **net)
         out[key] = dest
     return out
 
@@ -148,8 +223,11 @@ class ZipSource:
         member = self.label_names.get(f"{stem}.txt")
         return None if member is None else self.labels.read(member).decode()
 
-    def read_official(self) -> bytes | None:
-        return None if self.annotations is None else self.annotations.read("annotations/instances_val2017.json")
+    def read_official(self) -> tuple[str, bytes] | None:
+        if self.annotations is None:
+            return None
+        member = "annotations/instances_val2017.json"
+        return f"{self.annotations.filename}:{member}", self.annotations.read(member)
 
 
 class MirrorSource:
@@ -157,7 +235,7 @@ class MirrorSource:
 
     def __init__(self, mirror: Mirror) -> None:
         self.mirror = mirror
-        self.image_names = [r.split("/")[-1] for r in mirror.list_dir(MIRROR_IMAGES, "*.jpg")]
+        self.image_names = mirror.listed(MIRROR_IMAGES, ".jpg")
         if not self.image_names:
             raise AssetError(f"mirror {mirror.root} has no images in {MIRROR_IMAGES}")
 
@@ -168,6 +246,9 @@ class MirrorSource:
         rel = f"{MIRROR_LABELS}/{stem}.txt"
         return self.mirror.verified(rel)[0].read_text() if self.mirror.has(rel) else None
 
-    def read_official(self) -> bytes | None:
+    def read_official(self) -> tuple[str, bytes] | None:
         rels = self.mirror.list_dir(MIRROR_ANNOTATIONS, "instances_val2017*.json")
-        return self.mirror.verified(rels[0])[0].read_bytes() if rels else None
+        if not rels:
+            return None
+        path = self.mirror.verified(rels[0])[0]
+        return str(path), path.read_bytes()

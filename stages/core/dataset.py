@@ -2,6 +2,7 @@
 and loading a split's images."""
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ class Source(Protocol):
 
     def read_image(self, name: str) -> bytes: ...
     def read_label(self, stem: str) -> str | None: ...
-    def read_official(self) -> bytes | None: ...
+    def read_official(self) -> tuple[str, bytes] | None: ...
 
 
 class SplitError(UserError):
@@ -55,6 +56,14 @@ class SplitResult:
     skipped: list[str] = field(default_factory=list)
     gt_items: list[tuple[int, str, int, int, np.ndarray]] = field(default_factory=list)
     objects: int = 0
+    without_labels: int = 0  # images with no label file: "no objects", as COCO has
+    content: "hashlib._Hash" = field(default_factory=hashlib.sha256)  # image names + label bytes
+
+    @property
+    def sha256(self) -> str:
+        """Content hash of the split (each image's name and label bytes, in order): any change to
+        which images it holds or to their labels changes it."""
+        return self.content.hexdigest()
 
 
 def write_split(source: Source, names: list[str], out_dir: Path, bad_input: str, desc: str) -> SplitResult:
@@ -72,7 +81,8 @@ def write_split(source: Source, names: list[str], out_dir: Path, bad_input: str,
             img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
             if img is None:
                 raise ImageReadError(f"image cannot be decoded (corrupt or not an image): {name}")
-            label_text = source.read_label(stem) or ""
+            label = source.read_label(stem)
+            label_text = label or ""
             labels = coco.parse_label_text(label_text, f"labels/{stem}.txt")
         except (ImageReadError, coco.LabelError) as e:
             if bad_input == "error":
@@ -84,6 +94,8 @@ def write_split(source: Source, names: list[str], out_dir: Path, bad_input: str,
         h, w = img.shape[:2]
         res.gt_items.append((coco.image_id(Path(name)), name, w, h, labels))
         res.objects += len(labels)
+        res.without_labels += label is None
+        res.content.update(f"{name}\0{label_text}\0".encode())
         res.written.append(name)
     return res
 
@@ -92,10 +104,15 @@ def build_ground_truth(res: SplitResult, source: Source, gt_source: str) -> dict
     """COCO GT for the eval split: from the official annotations, or built from YOLO labels."""
     if gt_source == "labels":
         return coco.gt_from_labels(res.gt_items)
-    raw = source.read_official()
-    if raw is None:
+    found = source.read_official()
+    if found is None:
         raise SplitError("data.gt_source: official, but the source has no official instances annotations")
-    return coco.gt_from_official(json.loads(raw), [it[0] for it in res.gt_items])
+    name, raw = found
+    try:
+        official = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise SplitError(f"{name} is not valid JSON (truncated or corrupt?): {e}") from e
+    return coco.gt_from_official(official, [it[0] for it in res.gt_items])
 
 
 def load_split(split_dir: Path, limit: int | None = None) -> list[Path]:

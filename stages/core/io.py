@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import hashlib
 import json
 import os
@@ -22,14 +24,32 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def remove_stale_temps(dest: Path) -> None:
+    """Remove what an earlier run killed mid-write left beside `dest` (its temp siblings and the old
+    copy of a replaced directory); a normal run removes its own, so anything found is stale."""
+    for stale in [*dest.parent.glob(f".{glob.escape(dest.name)}.*.tmp"), dest.with_name(f".{dest.name}.old")]:
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        elif stale.exists() or stale.is_symlink():
+            stale.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(dest: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temp path next to `dest`; rename it onto `dest` only if the block succeeds.
 
     Works for files and directories (a directory replaces the old one whole)."""
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix + ".tmp", dir=dest.parent)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(dest)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix + ".tmp", dir=dest.parent)
+    except PermissionError as e:
+        raise UserError(f"cannot write {dest}: the folder {dest.parent.resolve()} is not writable ({e.strerror})") from e
+    except OSError as e:
+        if e.errno != errno.EROFS:
+            raise
+        raise UserError(f"cannot write {dest}: {dest.parent.resolve()} is on a read-only file system") from e
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.unlink()

@@ -86,7 +86,8 @@ def _check(section: str, name: str, value: Any, key: Key) -> None:
 
 SCHEMA: dict[str, dict[str, Key]] = {
     "model": {"name": Key(str, choices=MODEL_NAMES), "imgsz": Key(int, choices=(640,))},
-    "assets": {"mirror": Key(str), "timeout_s": Key(float, min=1), "retries": Key(int, min=0, max=10)},
+    "assets": {"mirror": Key(str), "timeout_s": Key(float, min=1), "retries": Key(int, min=0, max=10),
+               "deadline_s": Key(float, min=1)},
     "data": {
         "eval_images": Key(int, min=1),
         "calib_images": Key(int, min=1),

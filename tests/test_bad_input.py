@@ -1,0 +1,216 @@
+"""Bad input never changes a result silently, never hangs without a word, and no param can get a
+stage killed for memory: each case on real inputs (a mirror copy, the real model)."""
+import hashlib
+import socket
+import subprocess
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import onnx
+import pytest
+from conftest import (
+    MIRROR,
+    ROOT,
+    make_mirror,
+    make_repo,
+    needs_mirror,
+    set_params,
+    sh,
+    write_sums,
+)
+
+from stages.core.stage import read_results
+
+pytestmark = needs_mirror
+
+
+def repro_download(repo, mirror, check=False, env=None):
+    return sh(["dvc", "repro", "download"], repo, check, env={"YOLO_ASSETS_MIRROR": str(mirror), **(env or {})})
+
+
+def assert_untouched(repo):
+    """A failed download leaves no output and no temp file behind."""
+    for rel in ("models/yolov5n.onnx", "data/eval", "data/calib", "metrics/download.json"):
+        assert not (repo / rel).exists(), f"output left behind: {rel}"
+    for folder in ("data", "models"):
+        assert not list((repo / folder).glob(".*tmp*")) if (repo / folder).exists() else True
+
+
+@pytest.fixture
+def mirror(tmp_path):
+    return make_mirror(tmp_path / "mirror", 40)
+
+
+def split_hash(split: Path) -> str:
+    """The split's content hash computed from the written files (image names and label bytes)."""
+    h = hashlib.sha256()
+    for img in sorted((split / "images").iterdir()):
+        label = split / "labels" / f"{img.stem}.txt"
+        h.update(f"{img.name}\0{label.read_text() if label.exists() else ''}\0".encode())
+    return h.hexdigest()
+
+
+def test_listed_file_missing_from_the_mirror_is_an_error_and_splits_are_hashed(mirror, tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    repro_download(repo, mirror, check=True)
+    m = read_results("download", repo)
+    assert m["eval_split_sha256"] == split_hash(repo / "data/eval")
+    assert m["calib_split_sha256"] == split_hash(repo / "data/calib")
+    victim = sorted((mirror / "coco/images/val2017").iterdir())[7]
+    victim.unlink()
+    other = make_repo(tmp_path / "other")
+    proc = repro_download(other, mirror)
+    assert proc.returncode != 0 and f"mirror file {victim} is listed in" in proc.stderr and "but missing" in proc.stderr
+    assert_untouched(other)
+
+
+def test_missing_label_is_an_error_unless_unlisted(mirror, tmp_path):
+    label = sorted((mirror / "coco/labels/val2017").iterdir())[3]
+    text = label.read_text()
+    label.unlink()
+    repo = make_repo(tmp_path / "repo", {"data": {"eval_images": 20, "calib_images": 20}})
+    proc = repro_download(repo, mirror)
+    assert proc.returncode != 0 and f"mirror file {label} is listed in" in proc.stderr
+    assert_untouched(repo)
+    write_sums(mirror)  # no longer listed: a real "no objects" image, counted
+    repro_download(repo, mirror, check=True)
+    m = read_results("download", repo)
+    assert m["images_without_labels"] == 1
+    objects = sum(len(p.read_text().splitlines()) for p in (repo / "data/eval/labels").iterdir())
+    assert m["eval_objects"] == objects and len(text.splitlines()) > 0
+
+
+@pytest.mark.parametrize("key,value,stage", [
+    ("eval_timing", {"batch": 100000}, "eval_map"),
+    ("bench", {"batch_sizes": [1, 100000]}, "bench_ort"),
+    ("export", {"verify_batches": [1, 100000]}, "export_dynamic"),
+])
+def test_a_batch_that_cannot_fit_is_refused_before_any_allocation(pipeline, key, value, stage):
+    set_params(pipeline, {key: value})
+    try:
+        t0 = time.perf_counter()
+        proc = sh(["python", "-m", f"stages.{stage}"], pipeline, check=False)
+        took = time.perf_counter() - t0
+    finally:
+        sh(["git", "checkout", "params.yaml"], pipeline)
+    name = f"{key}.{next(iter(value))}"
+    assert proc.returncode == 1 and f"params.yaml: {name} = " in proc.stderr, proc.stderr
+    assert "GiB for" in proc.stderr and "GiB limit" in proc.stderr and "Traceback" not in proc.stderr
+    assert took < 30  # refused at stage start, not after trying
+
+
+@contextmanager
+def stalled_server():
+    """A TCP server on 127.0.0.1 that accepts connections and never answers; yields its port."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    conns, stop = [], threading.Event()
+
+    def accept():
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conns.append(srv.accept()[0])
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield srv.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(2)
+        for c in conns:
+            c.close()
+        srv.close()
+
+
+def test_stalled_network_says_where_and_why_then_fails_by_the_deadline(tmp_path):
+    """No mirror folder, and a network that accepts but never answers (a local proxy that stalls):
+    one line at once says where the stage fetches from and why, and a clear error comes by the deadline."""
+    repo = make_repo(tmp_path / "repo", {"assets": {"mirror": str(tmp_path / "no-mirror"), "timeout_s": 20,
+                                                    "retries": 3, "deadline_s": 4}})
+    with stalled_server() as port:
+        proxy = f"http://127.0.0.1:{port}"
+        env = {"YOLO_ASSETS_MIRROR": "", "https_proxy": proxy, "http_proxy": proxy, "no_proxy": ""}
+        t0 = time.perf_counter()
+        proc = sh(["python", "-m", "stages.download"], repo, check=False, env=env)
+        took = time.perf_counter() - t0
+    first = proc.stdout.splitlines()[0]
+    assert first == (f"download: the mirror folder {tmp_path / 'no-mirror'} (assets.mirror) does not exist: "
+                     "fetching from the public URLs instead")
+    assert proc.returncode == 1 and "download failed: https://github.com/ultralytics/yolov5" in proc.stderr
+    assert "assets.deadline_s=4 s" in proc.stderr and "waiting for an answer" in proc.stderr
+    assert took < 15, f"took {took:.1f} s with a 4 s deadline"
+    assert not list((repo / "downloads").glob("*")) if (repo / "downloads").exists() else True
+
+
+def test_a_model_that_is_not_a_yolo_detector_is_refused_by_download(mirror, tmp_path):
+    model = onnx.load(str(MIRROR / "models/yolov5n.onnx"))
+    for d in model.graph.input[0].type.tensor_type.shape.dim[2:]:
+        d.dim_value = 320
+    onnx.save(model, str(mirror / "models/yolov5n.onnx"))
+    write_sums(mirror)
+    repo = make_repo(tmp_path / "repo")
+    proc = repro_download(repo, mirror)
+    assert proc.returncode != 0 and "models/yolov5n.onnx: input 'images' is [1, 3, 320, 320]; expected " \
+        "['N', 3, 640, 640] (model.imgsz=640)" in proc.stderr
+    assert_untouched(repo)
+    (mirror / "models/yolov5n.onnx").write_text("this is a text file, not a model\n")
+    write_sums(mirror)
+    proc = repro_download(repo, mirror)
+    assert proc.returncode != 0 and "models/yolov5n.onnx is not a valid ONNX model" in proc.stderr
+    assert_untouched(repo)
+
+
+def test_malformed_checksum_line_and_truncated_annotations_are_named(mirror, tmp_path):
+    sums = mirror / "SHA256SUMS"
+    good = sums.read_text()
+    sums.write_text(good + "not-a-digest coco/images/val2017/x.jpg\n")
+    repo = make_repo(tmp_path / "repo")
+    proc = repro_download(repo, mirror)
+    line = len(good.splitlines()) + 1
+    assert proc.returncode != 0 and f"{sums}:{line}: 'not-a-digest coco/images/val2017/x.jpg' is not" in proc.stderr
+    official = mirror / "coco/annotations/instances_val2017_subset206.json"
+    official.parent.mkdir(parents=True, exist_ok=True)
+    official.write_text((MIRROR / "coco/annotations/instances_val2017_subset206.json").read_text()[:5000])
+    write_sums(mirror)
+    set_params(repo, {"data": {"gt_source": "official"}})
+    proc = repro_download(repo, mirror)
+    assert proc.returncode != 0 and f"{official} is not valid JSON (truncated or corrupt?)" in proc.stderr
+    assert_untouched(repo)
+
+
+def test_unwritable_output_folder_is_named(pipeline):
+    models = pipeline / "models"
+    if subprocess.run(["chattr", "+i", str(models)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here (needed to make a folder unwritable even for root)")
+    try:
+        proc = sh(["python", "-m", "stages.export_dynamic"], pipeline, check=False)
+    finally:
+        subprocess.run(["chattr", "-i", str(models)], check=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"cannot write models/yolov5n_dynamic.onnx: the folder {models} is not writable" in proc.stderr
+
+
+def test_dev_refuses_a_python_that_does_not_exist():
+    proc = subprocess.run(["./dev", "repro"], cwd=ROOT, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "PYTHON": "/no/such/python"})
+    assert proc.returncode == 1 and "PYTHON=/no/such/python is not an executable Python" in proc.stderr
+
+
+def test_stale_temp_files_of_a_killed_run_are_removed(mirror, tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    stale = [repo / "data/.eval.k1ll3d.tmp", repo / "data/.calib.k1ll3d.tmp", repo / "data/.eval.old"]
+    for s in stale:
+        (s / "images").mkdir(parents=True)
+        (s / "images/000000000001.jpg").write_bytes(b"x" * 1000)
+    (repo / "models").mkdir()
+    (repo / "models/.yolov5n.onnx.k1ll3d.tmp").write_bytes(b"partial")
+    repro_download(repo, mirror, check=True)
+    assert not any(s.exists() for s in stale) and not (repo / "models/.yolov5n.onnx.k1ll3d.tmp").exists()
+    assert (repo / "data/eval/images").is_dir()
