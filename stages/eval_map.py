@@ -33,8 +33,8 @@ def main() -> None:
     variants = [v for v in e["variants"] if v not in unsupported]
     for v in variants:
         require_file(VARIANTS[v].model_path(name), f"model for {v}")
-    headline: dict[str, Any] = {"images": len(images)}
-    detail: dict[str, Any] = {"unsupported_variants": unsupported, "class_subset": subset,
+    headline: dict[str, Any] = {}
+    detail: dict[str, Any] = {"images": len(images), "unsupported_variants": unsupported, "class_subset": subset,
                               **{k: e[k] for k in ("conf", "iou", "max_det", "batch")}}
     source, shared = decode_once(images, e["decode_once"], size)
     detail.update(shared)

@@ -1,21 +1,27 @@
-"""report stage: metrics/report.md and the mAP-against-latency figure, from the results files alone."""
+"""report stage: metrics/report.md, the mAP-against-latency figure and the recommendation for this
+machine, from the results files alone."""
 from __future__ import annotations
 
 from .core import params, paths
 from .core.io import write_text
 from .core.plots import scatter_png
+from .core.recommend import as_metrics, map_drops, recommend
 from .core.report import SOURCES, build, map_vs_latency
-from .core.stage import read_results, run
+from .core.stage import read_results, run, write_results
 
 
 def main() -> None:
-    title = params.load("report")["report"]["title"]
+    r = params.load("report")["report"]
     results = {s: read_results(s) for s in SOURCES}
+    rec = recommend(results, r["max_map_drop"])
+    results["recommendation"] = {"max_map_drop": r["max_map_drop"], "map_drops": map_drops(results),
+                                 "objectives": rec}
     points = map_vs_latency(results)
     if points:
         scatter_png(paths.PLOTS / "map_vs_latency.png", points, "batch-1 p50 latency (ms)", "mAP50-95 (%)",
                     "Accuracy against latency per variant")
-    write_text(paths.METRICS / "report.md", build(results, title))
+    write_text(paths.METRICS / "report.md", build(results, r["title"]))
+    write_results("recommendation", as_metrics(rec), results["recommendation"])
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def test_openvino_table_has_a_column_per_measured_variant():
 def test_report_stage_output(pipeline):
     md = (pipeline / "metrics/report.md").read_text()
     ev = read_results("eval_map", pipeline)
-    for section in ("## Environment", "## Model-only latency", "## Dynamic batching",
+    for section in ("## Environment", "## Recommendation for this machine", "## Model-only latency", "## Dynamic batching",
                     "## OpenVINO ov_fp32 / ov_bf16 / ov_int8 / ov_int8_bf16", "## ONNX Runtime FP32 / INT8",
                     "## Memory", "## mAP before and after INT8", "## Quoted"):
         assert section in md

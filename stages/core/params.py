@@ -167,7 +167,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "decode_once": Key(bool),
         "model_only_windows": Key(int, min=2),
     },
-    "report": {"title": Key(str)},
+    "report": {"title": Key(str), "max_map_drop": Key(float, min=0)},
 }
 
 

@@ -163,13 +163,30 @@ def _accuracy(m: dict[str, Any]) -> list[str]:
             "![mAP against latency](../plots/map_vs_latency.png)", ""]
 
 
+def _recommendation(m: dict[str, Any]) -> list[str]:
+    """m["recommendation"]: {"max_map_drop": budget, "map_drops": {variant: drop}, "objectives":
+    recommend.recommend(...)}."""
+    rec = m.get("recommendation")
+    if rec is None:
+        return []
+    budget = rec["max_map_drop"]
+    rows = [[r["what"], r["variant"], f"{_fmt(r['figure'])} {r['unit']}", round(r["map_drop"], 2) + 0.0]
+            for r in rec["objectives"].values()]
+    over = [f"{v} (-{d:.2f})" for v, d in rec["map_drops"].items() if d > budget]
+    return ["## Recommendation for this machine", "",
+            f"For each objective, the best variant measured on this machine whose mAP50-95 drop against FP32 "
+            f"is at most {budget} points (`report.max_map_drop`)."
+            + (f" Over the budget: {', '.join(over)}." if over else ""), "",
+            table(["objective", "variant", "figure", "mAP50-95 drop"], rows), ""]
+
+
 def build(m: dict[str, Any], title: str) -> str:
     """Markdown report from {'bench_ort': {...}, 'bench_ov': {...}, 'memory': ..., 'eval_map': ..., ...}."""
     parts = [f"# {title}: results", "",
              "Every figure below is read from this commit's `metrics/*.json` and `details/*.json` (regenerate "
              "with `dvc repro report`), measured on the machine in *Environment*. Figures quoted from elsewhere "
              "are only in the last section.", ""]
-    for section in (_environment, _latency, _openvino, _onnxruntime, _memory, _accuracy):
+    for section in (_environment, _recommendation, _latency, _openvino, _onnxruntime, _memory, _accuracy):
         parts += section(m)
     parts += ["## Quoted from elsewhere (not measured here)", "",
               table(["figure", "value", "source"], [list(q) for q in QUOTED]), ""]

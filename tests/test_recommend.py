@@ -1,0 +1,54 @@
+"""The per-machine recommendation: the best variant per objective within the mAP budget."""
+import pytest
+from conftest import needs_mirror
+
+from stages.core.recommend import as_metrics, map_drops, recommend
+from stages.core.stage import read_results
+
+
+def results(int8_map: float = 25.0) -> dict:
+    """Two runtimes, FP32 25.3 mAP; ov_int8 fastest and smallest, ov_bf16 best at batch 2 only."""
+    return {
+        "bench_ort": {"batch_sizes": [1, 2], "ort_fp32_b1_p50_ms": 20.0, "ort_fp32_b1_p99_ms": 30.0,
+                      "ort_fp32_b1_ips": 50.0, "ort_fp32_b2_ips": 52.0,
+                      "ort_fp32_fixed_b1_p50_ms": 5.0, "ort_fp32_fixed_b1_ips": 200.0},  # not evaluated
+        "bench_ov": {"batch_sizes": [1, 2], "ov_fp32_latency_b1_p50_ms": 21.0, "ov_fp32_latency_b1_p99_ms": 22.0,
+                     "ov_int8_latency_b1_p50_ms": 10.0, "ov_int8_latency_b1_p99_ms": 25.0,
+                     "ov_bf16_latency_b1_p50_ms": 11.0, "ov_bf16_latency_b1_p99_ms": 12.0,
+                     "ov_fp32_throughput_b1_ips": 49.0, "ov_fp32_throughput_b2_ips": 48.0,
+                     "ov_int8_throughput_b1_ips": 95.0, "ov_int8_throughput_b2_ips": 96.0,
+                     "ov_bf16_throughput_b1_ips": 90.0, "ov_bf16_throughput_b2_ips": 101.0},
+        "memory": {"ort_fp32_rss_peak_mb": 120.0, "ov_fp32_rss_peak_mb": 180.0, "ov_int8_rss_peak_mb": 110.0,
+                   "ov_bf16_rss_peak_mb": 175.0},
+        "eval_map": {"ort_fp32_map50_95": 25.3, "ov_fp32_map50_95": 25.3, "ov_bf16_map50_95": 25.29,
+                     "ov_int8_map50_95": int8_map},
+    }
+
+
+def test_best_variant_per_objective_within_the_budget():
+    m = results(int8_map=25.1)  # ov_int8 loses 0.2: within 0.3
+    rec = recommend(m, 0.3)
+    assert {k: r["variant"] for k, r in rec.items()} == {
+        "latency_p50": "ov_int8", "latency_p99": "ov_bf16", "throughput": "ov_bf16", "memory": "ov_int8"}
+    assert rec["throughput"]["figure"] == 101.0 and rec["latency_p50"]["map_drop"] == pytest.approx(0.2)
+    assert map_drops(m) == {"ort_fp32": 0.0, "ov_fp32": 0.0, "ov_bf16": 0.01, "ov_int8": 0.2}
+
+
+def test_a_variant_over_the_budget_is_never_recommended():
+    m = results(int8_map=24.9)  # ov_int8 loses 0.4
+    rec = recommend(m, 0.3)
+    assert all(r["variant"] != "ov_int8" for r in rec.values())
+    assert rec["latency_p50"]["variant"] == "ov_bf16" and rec["memory"]["variant"] == "ort_fp32"
+    assert recommend(m, 0.5)["latency_p50"]["variant"] == "ov_int8"  # a wider budget lets it in
+    assert as_metrics(rec)["memory_figure"] == 120.0 and "memory_what" not in as_metrics(rec)
+
+
+@needs_mirror
+def test_recommendation_stage_output_agrees_with_the_measurements(pipeline):
+    rec = read_results("recommendation", pipeline)
+    ev, ov, ort = (read_results(s, pipeline) for s in ("eval_map", "bench_ov", "bench_ort"))
+    v = rec["latency_p50_variant"]
+    b1 = ov.get(f"{v}_latency_b1_p50_ms") or ort.get(f"{v}_b1_p50_ms")
+    assert rec["latency_p50_figure"] == b1
+    assert rec["latency_p50_map_drop"] == pytest.approx(-ev.get(f"{v}_delta_map50_95", 0.0), abs=2e-3)
+    assert "## Recommendation for this machine" in (pipeline / "metrics/report.md").read_text()
