@@ -6,7 +6,7 @@ has slow and fast spells lasting seconds to minutes (bf16 batch-1 latency: 11.9 
 process, 9.8 ms in processes a few minutes later, 12.1 then 10.4 ms within another), so the headline figure is the median of the per-round ratios (a paired comparison); the
 median of each tool's rounds and the best round of each are reported too.
 
-Usage (after `dvc repro convert-IR calibrate`):
+Usage (after `dvc repro quantize-ov`):
   python scripts/compare_benchmark_app.py [--variants ov_fp32 ov_bf16 ov_int8 ov_int8_bf16] [--rounds 8] [--seconds 3]
 Writes the headline (median of the paired ratios per variant and hint) to
 metrics/benchmark_app_compare.json (batch 1) or metrics/benchmark_app_compare_b<N>.json, and every
