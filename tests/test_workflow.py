@@ -106,18 +106,31 @@ def test_experiment_sweep_runs_only_the_benchmark(pipeline):
 
 
 def test_pull_request_diff_markdown(pipeline):
-    """The local script prints what the PR workflow posts, for any two revisions."""
+    """The local script prints what the PR workflow posts: headline tables first, every changed metric
+    folded away, absolute timings only between runs on the same machine."""
     with restored(pipeline):
         set_params(pipeline, {"bench_ort": {"intra_threads": 1}})
-        sh(["dvc", "repro", "bench-ort"], pipeline)
+        sh(["dvc", "repro"], pipeline)
         sh(["git", "commit", "-qam", "one thread"], pipeline)
         try:
             md = sh(["python", "-m", "stages.metrics_diff", "HEAD~1", "HEAD"], pipeline).stdout
             assert "## Pipeline metrics: `HEAD~1` → `HEAD`" in md
-            assert re.search(r"\| params.yaml\s+\| bench_ort.intra_threads\s+\| 2\s+\| 1\s+\|", md), md
-            assert "metrics/bench_ort.json" in md and "ort_fp32_b1_p50_ms" in md
-            same = sh(["python", "-m", "stages.metrics_diff", "HEAD"], pipeline).stdout
-            assert "_No parameter changed._" in same
+            assert "Both ran on the same machine (" in md and "absolute timings are compared" in md
+            ev = json.loads((pipeline / "metrics/eval_map.json").read_text())
+            assert f"| ov_int8 | {ev['ov_int8_map50_95']:.3f}".rstrip("0").rstrip(".") in md  # mAP table, unchanged
+            assert re.search(r"\| bench_ort.intra_threads \| 2 \| 1 \|", md), md
+            assert "| ort_int8_speedup_b1_p50 |" in md and "### Recommendation" in md
+            details = md[md.index("<details>"):]
+            assert "| metrics/bench_ort.json | ort_fp32_b1_p50_ms |" in details
+            assert "eval_map.json" not in details  # nothing else was measured again
+
+            # The same revision measured again as if on another machine: timings are not compared.
+            sh(["dvc", "repro"], pipeline, env={"YOLO_SIMULATE_MACHINE": "second machine"})
+            other = sh(["python", "-m", "stages.metrics_diff", "HEAD"], pipeline).stdout
+            assert "Different machines (base: " in other and "absolute timings are left out" in other
+            details = other[other.index("<details>"):]
+            assert "_p50_ms |" not in details and "_ips |" not in details and "_rss_peak_mb |" not in details
+            assert "| ort_int8_speedup_b1_p50 |" in other  # ratios are still compared
             bad = sh(["python", "-m", "stages.metrics_diff", "no-such-rev"], pipeline, check=False)
             assert bad.returncode == 1 and "error: dvc metrics diff no-such-rev failed" in bad.stderr
         finally:

@@ -56,11 +56,19 @@ def environment() -> dict[str, Any]:
     }
 
 
+SIMULATE_ENV = "YOLO_SIMULATE_MACHINE"  # tests only: a name that makes this machine count as another
+
+
 def fingerprint() -> dict[str, Any]:
-    """What must change for timings to be stale: CPU, cores, memory, libraries (no volatile values)."""
+    """What must change for timings to be stale: CPU, cores, memory, libraries (no volatile values).
+    With $YOLO_SIMULATE_MACHINE set (tests only), its value is part of it, so this machine counts
+    as another one: its timing stages rerun and its machine id differs."""
     env = environment()
-    return {k: env[k] for k in ("cpu_model", "machine", "logical_cores", "affinity_cores", "memory_gib", "isa",
-                                "python", "versions", "thread_env")}
+    fp = {k: env[k] for k in ("cpu_model", "machine", "logical_cores", "affinity_cores", "memory_gib", "isa",
+                              "python", "versions", "thread_env")}
+    if os.environ.get(SIMULATE_ENV):
+        fp["simulated_machine"] = os.environ[SIMULATE_ENV]
+    return fp
 
 
 def machine_id() -> dict[str, Any]:
