@@ -28,7 +28,7 @@ def main() -> None:
     ignored = q.head_ops(fp32, o["ignore_head_convs"]) if o["ignore_head"] else []
     print(f"ignored scope (detect head): {len(ignored)} OpenVINO ops")
     out = paths.ov_int8_xml(name)
-    detail = {}
+    heldout = {}  # accuracy control only: mAP on the held-out images
     with atomic_path(out.parent) as tmp:
         tmp.mkdir(parents=True)
         t0 = time.perf_counter()
@@ -38,7 +38,7 @@ def main() -> None:
                                                     o["max_drop"])
             for label, model in (("fp32", fp32), ("int8", int8)):
                 compiled = ov_core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-                detail[f"heldout_map50_95_{label}"] = round(100 * validate(compiled, val_items), 3)
+                heldout[f"heldout_map50_95_{label}"] = round(100 * validate(compiled, val_items), 3)
         else:
             int8 = q.quantize(fp32, inputs, o["preset"], o["fast_bias_correction"], ignored)
         seconds = time.perf_counter() - t0
@@ -50,7 +50,7 @@ def main() -> None:
     write_results("quantize_ov", {
         "fake_quantize_nodes": q.count_fake_quantize(int8),
         "agreement_vs_fp32": round(agree, 4),
-        **{f"accuracy_control_{k}": v for k, v in detail.items()},
+        **{f"accuracy_control_{k}": v for k, v in heldout.items()},
     }, {
         "calibration_images_asked": c["images"],
         "calibration_images_used": len(used),

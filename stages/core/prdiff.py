@@ -13,7 +13,6 @@ from .variants import VARIANTS
 
 # Figures that depend on the machine: shown across revisions only when the machine ids match.
 ABSOLUTE = re.compile(r"(_p50_ms|_p90_ms|_p99_ms|_ips|_images_per_s|_rss_peak_mb|_figure)$")
-RATIO = re.compile(r"(_speedup_|_eval_vs_model_only$|_ratio_paired$)")
 
 
 def dvc_json(kind: str, revs: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -29,9 +28,10 @@ def machines(metrics: dict[str, dict[str, dict[str, Any]]]) -> tuple[str | None,
     for f in ("metrics/bench_ov.json", "metrics/bench_ort.json", "metrics/eval_map.json"):
         m = metrics.get(f, {})
         if "machine.id" in m:
-            return tuple(None if m["machine.id"].get(side) is None else
-                         f"{m['machine.cpu'][side]}, {m['machine.cores'][side]} cores, id {m['machine.id'][side]}"
-                         for side in ("old", "new"))  # type: ignore[return-value]
+            old, new = (None if m["machine.id"].get(side) is None else
+                        f"{m['machine.cpu'][side]}, {m['machine.cores'][side]} cores, id {m['machine.id'][side]}"
+                        for side in ("old", "new"))
+            return old, new
     return None, None
 
 

@@ -17,8 +17,8 @@ class Variant:
     name: str
     runtime: type[Runtime]
     model_file: Callable[[str], Path]  # model name -> file
-    precision: str  # the weights' precision; OpenVINO also gets it as INFERENCE_PRECISION_HINT (f32/bf16)
-    hint_precision: str | None = None  # OpenVINO only: INFERENCE_PRECISION_HINT
+    precision: str  # the weights' precision: fp32 or int8
+    hint_precision: str | None = None  # OpenVINO only: INFERENCE_PRECISION_HINT (f32 or bf16)
 
     def model_path(self, model_name: str) -> Path:
         return self.model_file(model_name)
