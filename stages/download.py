@@ -1,12 +1,21 @@
-"""download stage: the model, seeded disjoint eval/calibration splits with labels, the eval ground truth."""
+"""download stage: the model (a release, a file, a URL or an exported .pt), seeded disjoint
+eval/calibration splits with labels from COCO or a data YAML, and the eval ground truth."""
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
-from .core import assets, dataset, params, paths
-from .core.export import check_yolo_onnx
+from .core import (
+    assets,
+    dataset,
+    dataset_source,
+    model_info,
+    model_source,
+    params,
+    paths,
+)
 from .core.io import atomic_path, sha256_file, write_json
 from .core.stage import run, write_results
 
@@ -19,28 +28,29 @@ def main() -> None:
     mirror = assets.Mirror.find(a["mirror"])
     print(assets.where_from(mirror, a["mirror"]), flush=True)
     net = {k: a[k] for k in ("timeout_s", "retries", "deadline_s")}
-    model_src, model_sha, model_from = assets.fetch_model(m["name"], mirror, net)
-    check_yolo_onnx(model_src, m["imgsz"])  # before any work: the file, what was expected, what was found
-    if mirror is not None:
-        source, data_from = assets.MirrorSource(mirror), "mirror"
-    else:
-        zips = assets.fetch_coco_zips(net, official=d["gt_source"] == "official")
-        source, data_from = assets.ZipSource(zips), "url"
-
-    eval_names, calib_names = dataset.choose_split(source.image_names, d["eval_images"], d["calib_images"],
-                                                   d["split_seed"])
-    # Build everything in temp locations; rename into place only when all of it succeeded.
-    with atomic_path(paths.EVAL_DIR) as eval_tmp, atomic_path(paths.CALIB_DIR) as calib_tmp:
-        ev = dataset.write_split(source, eval_names, eval_tmp, d["bad_input"], "eval split")
-        ca = dataset.write_split(source, calib_names, calib_tmp, d["bad_input"], "calib split")
-        if not ev.written or not ca.written:
-            raise dataset.SplitError("a split is empty after skipping bad inputs")
-        gt = dataset.build_ground_truth(ev, source, d["gt_source"])
-        write_json(eval_tmp / paths.EVAL_GT.name, gt)
-        with atomic_path(paths.fixed_onnx(m["name"])) as model_tmp:
-            shutil.copyfile(model_src, model_tmp)
-            if sha256_file(model_tmp) != model_sha:
-                raise assets.AssetError(f"copy of {model_src} does not match its sha256")
+    with tempfile.TemporaryDirectory() as work:
+        model_src, model_sha, model_from = model_source.acquire(m["name"], m["source"], mirror, net, m["imgsz"],
+                                                                Path(work))
+        info = model_info.inspect(model_src, m["imgsz"])  # before any work: the file, expected, found
+        source, classes, data_from = dataset_source.open_source(d["dataset"], d["gt_source"], mirror, net)
+        name_notes = dataset_source.check_classes(info, m["source"] or model_src, classes, d["dataset"])
+        eval_names, calib_names, calib_from = dataset.plan_split(source, d["eval_images"], d["calib_images"],
+                                                                 d["split_seed"])
+        # Build everything in temp locations; rename into place only when all of it succeeded.
+        with atomic_path(paths.EVAL_DIR) as eval_tmp, atomic_path(paths.CALIB_DIR) as calib_tmp:
+            ev = dataset.write_split(source, eval_names, eval_tmp, d["bad_input"], "eval split", len(classes))
+            ca = dataset.write_split(source, calib_names, calib_tmp, d["bad_input"], "calib split", len(classes))
+            if not ev.written or not ca.written:
+                raise dataset.SplitError("a split is empty after skipping bad inputs")
+            gt = dataset.build_ground_truth(ev, source, d["gt_source"], classes)
+            write_json(eval_tmp / paths.EVAL_GT.name, gt)
+            write_json(calib_tmp / paths.CALIB_CLASSES.name, classes.categories())
+            for res, tmp in ((ev, eval_tmp), (ca, calib_tmp)):
+                dataset.write_originals(source, res.written, tmp)
+            with atomic_path(paths.fixed_onnx(m["name"])) as model_tmp:
+                shutil.copyfile(model_src, model_tmp)
+                if m["source"] == "" and sha256_file(model_tmp) != model_sha:
+                    raise assets.AssetError(f"copy of {model_src} does not match its sha256")
 
     write_results("download", {
         "eval_images": len(ev.written),
@@ -52,10 +62,19 @@ def main() -> None:
         "calib_split_sha256": ca.sha256,
     }, {
         "model": m["name"],
-        "model_sha256": model_sha,
+        "model_layout": info.family,
+        "classes": len(classes),
+        "model_source": m["source"] or "release",
+        "model_source_sha256": model_sha,
+        "model_fetched_from": model_from,
         "model_bytes": paths.fixed_onnx(m["name"]).stat().st_size,
-        "model_source": model_from,
+        "model_class_names": list(info.names) if info.names else None,
+        "class_name_differences": name_notes,
+        "dataset": d["dataset"],
         "data_source": data_from,
+        "class_names": list(classes.names),
+        "calibration_from": calib_from,
+        "train_val_overlap_left_out": getattr(source, "train_val_overlap", 0),
         "source_images": len(source.image_names),
         "split_seed": d["split_seed"],
         "calib_objects": ca.objects,
@@ -64,6 +83,8 @@ def main() -> None:
         "skipped": ev.skipped + ca.skipped,
         "eval_bytes": sum(f.stat().st_size for f in Path(paths.EVAL_DIR).rglob("*") if f.is_file()),
     }, started)
+    for note in name_notes[:5]:
+        print(f"note: class names differ, the dataset's are used: {note}")
 
 
 if __name__ == "__main__":

@@ -26,8 +26,10 @@ def main() -> None:
     name, size, e = p["model"]["name"], p["model"]["imgsz"], {**p["eval"], **p["eval_timing"]}
     budget.check("eval_timing.batch", e["batch"], budget.inference_bytes(name, e["batch"]), "one evaluation batch")
     gt = read_json(require_file(paths.EVAL_GT, "evaluation ground truth"))
-    subset = dataset.choose_subset(e["class_subset_size"], e["class_subset_seed"], e["class_subset_names"])
-    subset_idx = [coco.NAMES.index(c) for c in subset]
+    classes = coco.Classes.from_gt(gt)  # COCO's 80 with ids 1-90, or a data YAML's own
+    subset = dataset.choose_subset(e["class_subset_size"], e["class_subset_seed"], e["class_subset_names"],
+                                   classes.names)
+    subset_idx = [classes.names.index(c) for c in subset]
     images = dataset.load_split(paths.EVAL_DIR)
     unsupported = [v for v in e["variants"] if not VARIANTS[v].supported()]  # bf16 without CPU support
     variants = [v for v in e["variants"] if v not in unsupported]
@@ -48,7 +50,7 @@ def main() -> None:
             {"intra_threads": e["threads"]}
         rt = VARIANTS[v].load(name, **opts)
         xv = x[: rt.fixed_batch] if rt.fixed_batch is not None else x
-        dets, t, model_only = evaluate_paired(rt, source, e, xv, f"eval {v}", size)
+        dets, t, model_only = evaluate_paired(rt, source, e, xv, f"eval {v}", size, classes.ids)
         write_json(paths.PREDICTIONS / f"{v}.json", dets)
         full, sub = coco_map(gt, dets), coco_map(gt, dets, subset_idx)
         figures = {f"{v}_{k}": round(100 * full[k], 3) for k in MAP_KEYS}
@@ -62,12 +64,12 @@ def main() -> None:
         if v in variants and base in variants:
             for k in ("map50_95", "subset_map50_95"):
                 headline[f"{v}_delta_{k}"] = round(headline[f"{v}_{k}"] - headline[f"{base}_{k}"], 3)
-    classes = [c for c in coco.NAMES if any(c in pc for pc in per_class.values())]
+    names = [c for c in classes.names if any(c in pc for pc in per_class.values())]
     with atomic_path(paths.PLOTS / "per_class_ap") as tmp:  # one file per variant: one DVC plot panel each
         for v, pc in per_class.items():
             write_csv(tmp / f"{v}.csv", [{"class": c, "ap50_95": ap} for c, ap in pc.items()])
-    bar_png(paths.PLOTS / "per_class_ap.png", classes,
-            {v: [pc.get(c, 0.0) for c in classes] for v, pc in per_class.items()}, "AP50-95 (%)", "Per-class AP")
+    bar_png(paths.PLOTS / "per_class_ap.png", names,
+            {v: [pc.get(c, 0.0) for c in names] for v, pc in per_class.items()}, "AP50-95 (%)", "Per-class AP")
     write_results("eval_map", headline, detail, started)
     check_int8_drop(headline, e["max_int8_drop"])
 

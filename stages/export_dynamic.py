@@ -10,6 +10,7 @@ import onnx
 from .core import budget, dataset, params, paths
 from .core.export import (
     ExportError,
+    RewriteInfo,
     load_onnx,
     make_batch_dynamic,
     max_abs_diff_batched,
@@ -20,23 +21,33 @@ from .core.runtimes import OrtRuntime
 from .core.stage import run, write_results
 
 
+def _opset_nodes(path: Path) -> tuple[int, int]:
+    model = onnx.load(str(path), load_external_data=False)
+    return max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), len(model.graph.node)
+
+
 def main() -> None:
     started = time.perf_counter()
-    p = params.load("model", "export")
+    p = params.load("model", "export")  # model.source: the .pt for export.method ultralytics
     name, e = p["model"]["name"], p["export"]
     budget.check("export.verify_batches", e["verify_batches"],
                  budget.inference_bytes(name, max(e["verify_batches"]), sessions=2), "verifying the largest batch")
     src = paths.fixed_onnx(name)
     out = paths.dynamic_onnx(name)
     with atomic_path(out, ".onnx") as tmp, tempfile.TemporaryDirectory() as work:
+        fixed_path = src  # the model as downloaded or exported at batch 1: the reference
         if e["method"] == "ultralytics":
-            from .core.ultralytics_export import export_checkpoint
+            from .core.ultralytics_export import export_onnx
 
-            info, fixed_path = export_checkpoint(e["checkpoint"], tmp, p["model"]["imgsz"], Path(work))
+            checkpoint = p["model"]["source"]
+            if not checkpoint.endswith(".pt"):
+                raise ExportError(f"export.method = ultralytics needs model.source to be an Ultralytics .pt "
+                                  f"checkpoint, got {checkpoint!r}; use export.method: rewrite for an ONNX")
+            export_onnx(checkpoint, tmp, p["model"]["imgsz"], dynamic=True, work=Path(work))
+            info = RewriteInfo(True, 0, *_opset_nodes(src))
         else:
             dyn, info = make_batch_dynamic(load_onnx(src))
             onnx.save(dyn, str(tmp))
-            fixed_path = src
         imgs, _, _ = dataset.load_images(dataset.load_split(paths.EVAL_DIR, max(e["verify_batches"])))
         batch, _ = preprocess(imgs, p["model"]["imgsz"])
         diffs = max_abs_diff_batched(OrtRuntime(fixed_path).infer, OrtRuntime(tmp).infer, batch,
@@ -48,7 +59,7 @@ def main() -> None:
         bytes_fixed = fixed_path.stat().st_size
     write_results("export", {"max_abs_diff": worst}, {
         "method": e["method"],
-        "source_model": str(e["checkpoint"] if e["method"] == "ultralytics" else src),
+        "source_model": str(p["model"]["source"] if e["method"] == "ultralytics" else src),
         "opset": info.opset,
         "already_dynamic": info.already_dynamic,
         "reshapes_rewritten": info.reshapes_rewritten,

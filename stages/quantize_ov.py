@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-from .core import budget, params, paths
+from .core import budget, coco, params, paths
 from .core import calibration as cal
 from .core import quantize_ov as q
 from .core.dataset import load_images
-from .core.io import atomic_path, require_file
+from .core.io import atomic_path, read_json, require_file
 from .core.runtimes import OvRuntime, ov_core
 from .core.stage import run, write_results
 
@@ -33,7 +33,8 @@ def main() -> None:
         tmp.mkdir(parents=True)
         t0 = time.perf_counter()
         if o["accuracy_control"]:
-            val_items, validate = q.validator(held_out, load_images(held_out)[0], size)
+            classes = coco.Classes.from_gt({"categories": read_json(paths.CALIB_CLASSES)})
+            val_items, validate = q.validator(held_out, load_images(held_out)[0], size, classes)
             int8 = q.quantize_with_accuracy_control(fp32, inputs, val_items, validate, o["preset"], ignored,
                                                     o["max_drop"])
             for label, model in (("fp32", fp32), ("int8", int8)):

@@ -26,7 +26,7 @@ TINY = {
     "bench": {"warmup": 1, "runs": 3, "batch_sizes": [1, 2], "e2e_images": 2},
     "bench_ov": {"throughput_seconds": 0.3},
     "memory": {"warmup": 1},
-    "eval_timing": {"batch": 4},
+    "eval_timing": {"batch": 4, "model_only_windows": 2},
     "export": {"verify_batches": [1, 2]},
     "convert": {"verify_batches": [1, 2]},
 }
@@ -69,7 +69,8 @@ def make_repo(dest: Path, params: dict | None = None) -> Path:
         else:
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
-    set_params(dest, {**TINY, **(params or {})})
+    params = params or {}
+    set_params(dest, {s: {**TINY.get(s, {}), **params.get(s, {})} for s in {*TINY, *params}})
     sh(["git", "init", "-q", "-b", "main"], dest)
     sh(["git", "config", "user.name", "yolo-cpu tests"], dest)
     sh(["git", "config", "user.email", "tests@example.invalid"], dest)

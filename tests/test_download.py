@@ -32,7 +32,7 @@ def test_download_produces_seeded_disjoint_splits(tmp_path):
     assert {im["file_name"] for im in gt["images"]} == set(ev)
     assert len(gt["categories"]) == 80 and all(a["category_id"] <= 90 for a in gt["annotations"])
     m = read_results("download", repo)
-    assert m["model_source"] == "mirror" and m["eval_images"] == 12 and len(m["model_sha256"]) == 64
+    assert m["model_fetched_from"] == "mirror" and m["eval_images"] == 12 and len(m["model_source_sha256"]) == 64
     assert m["eval_objects"] == sum(len(p.read_text().splitlines()) for p in (repo / "data/eval/labels").iterdir())
     # same seed in a second repo: same split; another seed: another split
     other = make_repo(tmp_path / "other", {"data": {"eval_images": 12, "calib_images": 16, "split_seed": 5}})

@@ -149,9 +149,9 @@ def test_eval_stage_small_real_run(pipeline):
 
 
 def test_class_subset_is_seeded_or_named():
-    names = dataset.choose_subset(15, 0, [])
-    assert len(set(names)) == 15 and names == dataset.choose_subset(15, 0, [])
-    assert names != dataset.choose_subset(15, 1, [])
-    assert dataset.choose_subset(15, 0, ["dog", "person", "dog"]) == ["dog", "person"]
+    names = dataset.choose_subset(15, 0, [], coco.NAMES)
+    assert len(set(names)) == 15 and names == dataset.choose_subset(15, 0, [], coco.NAMES)
+    assert names != dataset.choose_subset(15, 1, [], coco.NAMES)
+    assert dataset.choose_subset(15, 0, ["dog", "person", "dog"], coco.NAMES) == ["dog", "person"]
     with pytest.raises(dataset.SplitError, match="unknown class 'unicorn'"):
-        dataset.choose_subset(15, 0, ["person", "unicorn"])
+        dataset.choose_subset(15, 0, ["person", "unicorn"], coco.NAMES)

@@ -1,5 +1,6 @@
 """export-dynamic (graph rewrite and Ultralytics paths) and convert-IR, on the real yolov5n."""
 import importlib.util
+import json
 
 import numpy as np
 import onnx
@@ -94,15 +95,25 @@ def test_export_stage_on_corrupt_model_leaves_no_output(downloaded):
 
 @pytest.mark.skipif(importlib.util.find_spec("ultralytics") is None,
                     reason="export extra not installed (./dev export-extra installs torch + ultralytics)")
-def test_ultralytics_export_path(downloaded):
-    set_params(downloaded, {"export": {"method": "ultralytics", "checkpoint": "yolov8n.yaml",
-                                       "verify_batches": [1, 2]}})
-    try:
-        sh(["python", "-m", "stages.export_dynamic"], downloaded)
-        e = read_results("export", downloaded)
-        assert e["method"] == "ultralytics" and e["max_abs_diff"] <= 0.001
-        rt = OrtRuntime(downloaded / "models/yolov5n_dynamic.onnx")
+def test_pt_checkpoint_is_exported_at_batch_1_then_made_dynamic_both_ways(tmp_path):
+    """model.source: a .pt. No trained .pt is available offline, so this one is YOLOv8n's real
+    architecture with untrained weights: it tests the door (export, layout, verification), while the
+    accuracy oracles run on the mirror's trained ONNX models."""
+    from ultralytics import YOLO
+
+    pt = tmp_path / "mine.pt"
+    YOLO("yolov8n.yaml").save(pt)
+    repo = make_repo(tmp_path / "repo", {"model": {"name": "mine", "source": str(pt), "imgsz": 640}})
+    sh(["python", "-m", "stages.inputs"], repo)
+    sh(["python", "-m", "stages.download"], repo)
+    d = read_results("download", repo)
+    assert d["model_layout"].startswith("YOLOv8") and d["classes"] == 80 and ".pt" in d["model_fetched_from"]
+    assert json.loads((repo / "data/inputs.json").read_text())["model"]["sha256"] == d["model_source_sha256"]
+    for method in ("rewrite", "ultralytics"):
+        set_params(repo, {"export": {"method": method}})
+        sh(["python", "-m", "stages.export_dynamic"], repo)
+        e = read_results("export", repo)
+        assert e["method"] == method and e["max_abs_diff"] <= 0.001
+        rt = OrtRuntime(repo / "models/mine_dynamic.onnx")
         assert rt.fixed_batch is None
         assert rt.infer(np.zeros((2, 3, 640, 640), np.float32)).shape == (2, 84, 8400)
-    finally:
-        set_params(downloaded, {"export": {"method": "rewrite", "checkpoint": ""}})

@@ -219,6 +219,15 @@ class ZipSource:
     def read_image(self, name: str) -> bytes:
         return self.images.read(f"val2017/{name}")
 
+    val_names = property(lambda self: self.image_names)
+    train_names = None
+
+    def origin(self, name: str) -> str:
+        return f"{self.images.filename}:val2017/{name}"
+
+    def label_file(self, stem: str) -> str:
+        return f"{self.labels.filename}:{self.label_names.get(f'{stem}.txt', f'labels/val2017/{stem}.txt')}"
+
     def read_label(self, stem: str) -> str | None:
         member = self.label_names.get(f"{stem}.txt")
         return None if member is None else self.labels.read(member).decode()
@@ -241,6 +250,15 @@ class MirrorSource:
 
     def read_image(self, name: str) -> bytes:
         return self.mirror.verified(f"{MIRROR_IMAGES}/{name}")[0].read_bytes()
+
+    val_names = property(lambda self: self.image_names)
+    train_names = None
+
+    def origin(self, name: str) -> str:
+        return str(self.mirror.root / MIRROR_IMAGES / name)
+
+    def label_file(self, stem: str) -> str:
+        return str(self.mirror.root / MIRROR_LABELS / f"{stem}.txt")
 
     def read_label(self, stem: str) -> str | None:
         rel = f"{MIRROR_LABELS}/{stem}.txt"

@@ -63,11 +63,17 @@ def head_index(node_names: Iterable[str]) -> int:
 
 def head_patterns(node_names: Iterable[str], include_convs: bool) -> list[str]:
     """Regexes for the detect head's decode arithmetic (ops directly under /model.N/: sigmoid, mul,
-    add, pow, concat, ...) and optionally its convolutions. Same names in static and dynamic exports."""
-    n = head_index(node_names)
+    add, pow, concat, ...), a YOLOv8/YOLO11 head's DFL (reshape, softmax, the fixed 1x1 conv), and
+    optionally the head's final 1x1 convolutions (YOLOv5: m.i; YOLOv8/11: cv2.i.2 boxes, cv3.i.2 classes).
+    Node names are the same in static and dynamic exports, ONNX and OpenVINO (which may add suffixes)."""
+    names = list(node_names)
+    n = head_index(names)
     pats = [rf"^/model\.{n}/[^/]+$"]
+    dfl = any(x.startswith(f"/model.{n}/dfl/") for x in names)
+    if dfl:
+        pats.append(rf"^/model\.{n}/dfl/")
     if include_convs:
-        pats.append(rf"^/model\.{n}/.*Conv.*$")
+        pats.append(rf"^/model\.{n}/cv[23]\.\d+/cv[23]\.\d+\.2/Conv" if dfl else rf"^/model\.{n}/.*Conv.*$")
     return pats
 
 

@@ -1,6 +1,8 @@
-"""COCO class names, the 80-to-91 category id map, YOLO label parsing and ground-truth JSON."""
+"""Class names and category ids (COCO's 80 classes with ids 1-90, or a custom dataset's own classes
+with ids 0..nc-1), YOLO label parsing and ground-truth JSON."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,36 +27,76 @@ CATEGORY_IDS = (
     35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63,
     64, 65, 67, 70, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 84, 85, 86, 87, 88, 89, 90,
 )
-CLASS_OF_CATEGORY = {c: i for i, c in enumerate(CATEGORY_IDS)}
+
+
+
+
+@dataclass(frozen=True)
+class Classes:
+    """A dataset's classes: names by class index, and the category id each index has in COCO JSON."""
+
+    names: tuple[str, ...]
+    ids: tuple[int, ...]
+
+    @classmethod
+    def coco(cls) -> "Classes":
+        return cls(NAMES, CATEGORY_IDS)
+
+    @classmethod
+    def custom(cls, names: list[str] | tuple[str, ...]) -> "Classes":
+        """A custom dataset's classes keep their own ids: the class index."""
+        return cls(tuple(names), tuple(range(len(names))))
+
+    @classmethod
+    def from_gt(cls, gt: dict[str, Any]) -> "Classes":
+        """The classes of a ground-truth JSON, in class-index order (its categories' order)."""
+        cats = gt["categories"]
+        return cls(tuple(c["name"] for c in cats), tuple(c["id"] for c in cats))
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def categories(self) -> list[dict[str, Any]]:
+        return [{"id": cid, "name": name, "supercategory": ""} for cid, name in zip(self.ids, self.names)]
 
 
 class LabelError(UserError):
     """A YOLO label line that cannot be parsed."""
 
 
-def parse_labels(path: Path) -> np.ndarray:
+def parse_labels(path: Path, nc: int = len(NAMES)) -> np.ndarray:
     """YOLO label file -> [K, 5] float array (class, xc, yc, w, h normalised). Missing file: no objects."""
-    return parse_label_text(path.read_text() if path.exists() else "", str(path))
+    return parse_label_text(path.read_text() if path.exists() else "", str(path), nc)
 
 
-def parse_label_text(text: str, source: str) -> np.ndarray:
-    """Parse YOLO label text; raises LabelError naming `source` and the line for anything malformed."""
+def parse_label_text(text: str, source: str, nc: int = len(NAMES)) -> np.ndarray:
+    """Parse YOLO label text: 'class xc yc w h' boxes, or 'class x1 y1 x2 y2 x3 y3 ...' polygons
+    (Ultralytics segment labels; their bounding box is taken, as Ultralytics does for detection).
+    Raises LabelError naming `source` and the line for anything malformed or a class >= nc."""
     rows = []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split()
-        where = f"{source}:{n}: {line.strip()!r}"
-        if len(parts) != 5:
-            raise LabelError(f"{where}: expected 5 fields 'class xc yc w h', got {len(parts)}")
+        where = f"{source}:{n}: {line.strip()[:80]!r}"
+        if len(parts) != 5 and (len(parts) < 7 or len(parts) % 2 == 0):
+            raise LabelError(f"{where}: expected 'class xc yc w h' (5 fields) or a polygon 'class x1 y1 x2 y2 "
+                             f"x3 y3 ...' (an odd number, at least 7), got {len(parts)} fields")
         try:
             vals = [float(p) for p in parts]
         except ValueError as e:
             raise LabelError(f"{where}: not a number ({e})") from e
-        if not vals[0].is_integer() or not 0 <= vals[0] < len(NAMES):
-            raise LabelError(f"{where}: class must be an integer 0-{len(NAMES) - 1}")
-        if not all(0.0 <= v <= 1.0 for v in vals[1:]) or vals[3] <= 0 or vals[4] <= 0:
-            raise LabelError(f"{where}: box values must be normalised to [0, 1] with positive size")
+        if not vals[0].is_integer() or vals[0] < 0:
+            raise LabelError(f"{where}: class must be an integer 0-{nc - 1}")
+        if vals[0] >= nc:
+            raise LabelError(f"{where}: class {int(vals[0])} is outside the {nc} class names (0-{nc - 1})")
+        if not all(0.0 <= v <= 1.0 for v in vals[1:]):
+            raise LabelError(f"{where}: coordinates must be normalised to [0, 1]")
+        if len(parts) > 5:  # polygon -> its bounding box
+            xs, ys = vals[1::2], vals[2::2]
+            vals = [vals[0], (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2, max(xs) - min(xs), max(ys) - min(ys)]
+        if vals[3] <= 0 or vals[4] <= 0:
+            raise LabelError(f"{where}: box must have positive width and height")
         rows.append(vals)
     return np.array(rows, dtype=np.float64).reshape(-1, 5)
 
@@ -67,20 +109,19 @@ def image_id(path: Path) -> int:
         raise LabelError(f"{path}: file name is not a COCO image id") from e
 
 
-def categories() -> list[dict[str, Any]]:
-    return [{"id": cid, "name": name, "supercategory": ""} for cid, name in zip(CATEGORY_IDS, NAMES)]
-
-
-def gt_from_labels(items: list[tuple[int, str, int, int, np.ndarray]]) -> dict[str, Any]:
-    """COCO ground truth from (image_id, file_name, width, height, yolo_labels) tuples."""
+def gt_from_labels(items: list[tuple[int, str, int, int, np.ndarray]],
+                   classes: Classes | None = None) -> dict[str, Any]:
+    """COCO ground truth from (image_id, file_name, width, height, yolo_labels) tuples; category ids
+    from `classes` (default: COCO's)."""
+    classes = classes or Classes.coco()
     images, anns = [], []
     for img_id, fname, w, h, labels in items:
         images.append({"id": img_id, "file_name": fname, "width": w, "height": h})
         for cls, xc, yc, bw, bh in labels:
             box = [(xc - bw / 2) * w, (yc - bh / 2) * h, bw * w, bh * h]
-            anns.append({"id": len(anns) + 1, "image_id": img_id, "category_id": CATEGORY_IDS[int(cls)],
+            anns.append({"id": len(anns) + 1, "image_id": img_id, "category_id": classes.ids[int(cls)],
                          "bbox": [round(v, 3) for v in box], "area": round(box[2] * box[3], 3), "iscrowd": 0})
-    return {"images": images, "annotations": anns, "categories": categories()}
+    return {"images": images, "annotations": anns, "categories": classes.categories()}
 
 
 def gt_from_official(official: dict[str, Any], image_ids: list[int]) -> dict[str, Any]:
@@ -96,7 +137,8 @@ def gt_from_official(official: dict[str, Any], image_ids: list[int]) -> dict[str
 
 
 def restrict_gt(gt: dict[str, Any], class_indices: list[int]) -> dict[str, Any]:
-    """Ground truth with only the given classes' annotations and categories."""
-    cats = {CATEGORY_IDS[i] for i in class_indices}
+    """Ground truth with only the given classes' (indices into its categories) annotations and categories."""
+    ids = Classes.from_gt(gt).ids
+    cats = {ids[i] for i in class_indices}
     return {"images": gt["images"], "annotations": [a for a in gt["annotations"] if a["category_id"] in cats],
             "categories": [c for c in gt["categories"] if c["id"] in cats]}

@@ -13,15 +13,20 @@ import numpy as np
 from tqdm import tqdm
 
 from . import coco
+from .data_yaml import IMAGE_SUFFIXES, YamlSource
 from .errors import UserError
 from .preprocess import ImageReadError, read_image
 
 
 class Source(Protocol):
     image_names: list[str]
+    val_names: list[str]  # evaluation pool
+    train_names: list[str] | None  # calibration pool, when the dataset has one apart from val
 
     def read_image(self, name: str) -> bytes: ...
     def read_label(self, stem: str) -> str | None: ...
+    def origin(self, name: str) -> str: ...
+    def label_file(self, stem: str) -> str: ...
     def read_official(self) -> tuple[str, bytes] | None: ...
 
 
@@ -39,15 +44,39 @@ def choose_split(names: list[str], eval_n: int, calib_n: int, seed: int) -> tupl
     return sorted(pick[:eval_n]), sorted(pick[eval_n:])
 
 
-def choose_subset(size: int, seed: int, explicit: list[str]) -> list[str]:
-    """The class subset: the explicit names (checked), or `size` names drawn with `seed`."""
+def plan_split(source: Source, eval_n: int, calib_n: int, seed: int) -> tuple[list[str], list[str], str]:
+    """(eval names, calibration names, the pool calibration came from: 'train' or 'val').
+
+    With train images (a data YAML that has them), evaluation draws up to eval_n of the val images and
+    calibration up to calib_n of the train images. Otherwise both come from val, disjoint (choose_split);
+    a data YAML's eval split is then capped at what calibration leaves."""
+    if source.train_names:
+        val, train = source.val_names, source.train_names
+        ev = np.random.default_rng(seed).permutation(len(val))[: min(eval_n, len(val))]
+        ca = np.random.default_rng(seed).permutation(len(train))[: min(calib_n, len(train))]
+        return sorted(val[i] for i in ev), sorted(train[i] for i in ca), "train"
+    pool = source.val_names
+    if isinstance(source, YamlSource) and eval_n + calib_n > len(pool):  # a data YAML: cap eval
+        if len(pool) - calib_n < 1:
+            raise SplitError(f"the dataset's val has {len(pool)} images and no train images: too few for "
+                             f"data.calib_images={calib_n} calibration images plus evaluation (lower "
+                             "data.calib_images, or give train images in the data YAML)")
+        eval_n = len(pool) - calib_n
+    ev, ca = choose_split(pool, eval_n, calib_n, seed)
+    return ev, ca, "val"
+
+
+def choose_subset(size: int, seed: int, explicit: list[str], names: tuple[str, ...]) -> list[str]:
+    """The class subset: the explicit names (checked against `names`), or min(size, classes) names
+    drawn with `seed`."""
     if explicit:
-        bad = [n for n in explicit if n not in coco.NAMES]
+        bad = [n for n in explicit if n not in names]
         if bad:
-            raise SplitError(f"params.yaml: eval.class_subset_names has unknown class {bad[0]!r}")
+            raise SplitError(f"params.yaml: eval.class_subset_names has unknown class {bad[0]!r} "
+                             f"(the dataset's classes: {list(names)[:10]}{'...' if len(names) > 10 else ''})")
         return list(dict.fromkeys(explicit))
-    idx = np.sort(np.random.default_rng(seed).choice(len(coco.NAMES), size, replace=False))
-    return [coco.NAMES[i] for i in idx]
+    idx = np.sort(np.random.default_rng(seed).choice(len(names), min(size, len(names)), replace=False))
+    return [names[i] for i in idx]
 
 
 @dataclass
@@ -66,8 +95,9 @@ class SplitResult:
         return self.content.hexdigest()
 
 
-def write_split(source: Source, names: list[str], out_dir: Path, bad_input: str, desc: str) -> SplitResult:
-    """Copy images and labels into out_dir/images and out_dir/labels, validating each.
+def write_split(source: Source, names: list[str], out_dir: Path, bad_input: str, desc: str,
+                nc: int = len(coco.NAMES)) -> SplitResult:
+    """Copy images and labels into out_dir/images and out_dir/labels, validating each (classes 0..nc-1).
 
     A corrupt image or malformed label raises (naming the file), or with bad_input=skip is left out
     and counted."""
@@ -80,10 +110,10 @@ def write_split(source: Source, names: list[str], out_dir: Path, bad_input: str,
             data = source.read_image(name)
             img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
             if img is None:
-                raise ImageReadError(f"image cannot be decoded (corrupt or not an image): {name}")
+                raise ImageReadError(f"image cannot be decoded (corrupt or not an image): {source.origin(name)}")
             label = source.read_label(stem)
             label_text = label or ""
-            labels = coco.parse_label_text(label_text, f"labels/{stem}.txt")
+            labels = coco.parse_label_text(label_text, source.label_file(stem), nc)
         except (ImageReadError, coco.LabelError) as e:
             if bad_input == "error":
                 raise
@@ -100,10 +130,10 @@ def write_split(source: Source, names: list[str], out_dir: Path, bad_input: str,
     return res
 
 
-def build_ground_truth(res: SplitResult, source: Source, gt_source: str) -> dict[str, Any]:
+def build_ground_truth(res: SplitResult, source: Source, gt_source: str, classes: coco.Classes) -> dict[str, Any]:
     """COCO GT for the eval split: from the official annotations, or built from YOLO labels."""
     if gt_source == "labels":
-        return coco.gt_from_labels(res.gt_items)
+        return coco.gt_from_labels(res.gt_items, classes)
     found = source.read_official()
     if found is None:
         raise SplitError("data.gt_source: official, but the source has no official instances annotations")
@@ -117,7 +147,8 @@ def build_ground_truth(res: SplitResult, source: Source, gt_source: str) -> dict
 
 def load_split(split_dir: Path, limit: int | None = None) -> list[Path]:
     """Image paths of a split (sorted); error if the split is empty."""
-    imgs = sorted((Path(split_dir) / "images").glob("*.jpg"))
+    imgs = sorted(p for p in (Path(split_dir) / "images").iterdir() if p.suffix in IMAGE_SUFFIXES) \
+        if (Path(split_dir) / "images").is_dir() else []
     if not imgs:
         raise SplitError(f"split {split_dir} has no images (run `dvc repro download`)")
     return imgs[:limit] if limit else imgs
@@ -147,3 +178,9 @@ def sample_batch(kind: str, n: int, size: int, split_dir: Path, seed: int = 0) -
     paths = load_split(split_dir)
     imgs, _, _ = load_images([paths[i % len(paths)] for i in range(n)])
     return preprocess(imgs, size)[0]
+
+
+def write_originals(source: Source, names: list[str], out_dir: Path) -> None:
+    """For a data YAML, `originals.tsv` in the split folder: each synthetic image name and its original file."""
+    if isinstance(source, YamlSource):
+        (out_dir / "originals.tsv").write_text("".join(f"{n}\t{source.origin(n)}\n" for n in names))

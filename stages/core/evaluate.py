@@ -43,10 +43,10 @@ def timed_window(rt: Runtime, x: np.ndarray, runs: int, bar: tqdm) -> list[float
 
 
 def evaluate_paired(rt: Runtime, source: Sequence[Path] | Letterboxed, e: dict[str, Any], x: np.ndarray,
-                    desc: str | None, size: int) -> tuple[list, PredictTimes, list[float]]:
+                    desc: str | None, size: int, category_ids: Sequence[int]) -> tuple[list, PredictTimes, list[float]]:
     """Predict in chunks with model-only timing windows before, between and after them, so the two
     figures sample the same minutes of this shared machine (its slow spells last seconds to minutes).
-    `e` holds conf, iou, max_det, batch, prefetch and model_only_windows. Returns detections, summed
+    Detections carry `category_ids` (the ground truth's, by class index). `e` holds conf, iou, max_det, batch, prefetch and model_only_windows. Returns detections, summed
     prediction times and every model-only call's seconds."""
     # Chunk bounds on whole batches, so every batch holds the same images as in one unchunked run.
     n_batches = -(-len(source) // e["batch"])
@@ -60,7 +60,7 @@ def evaluate_paired(rt: Runtime, source: Sequence[Path] | Letterboxed, e: dict[s
             if hi == lo:
                 continue
             d, t = predict(rt, source[lo:hi], e["batch"], e["conf"], e["iou"], e["max_det"], imgsz=size,
-                           prefetch=e["prefetch"], progress=bar)
+                           prefetch=e["prefetch"], progress=bar, category_ids=category_ids)
             dets += d
             times.add(t)
             model_only += timed_window(rt, x, runs, bar)

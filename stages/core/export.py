@@ -40,30 +40,6 @@ def load_onnx(path: str | Path) -> onnx.ModelProto:
     return model
 
 
-def _dims(vi: onnx.ValueInfoProto) -> list[int | str]:
-    """A value's shape: ints where static, the symbolic name (or '?') where dynamic."""
-    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in vi.type.tensor_type.shape.dim]
-
-
-def check_yolo_onnx(path: str | Path, imgsz: int) -> None:
-    """A YOLO detector ONNX: valid, one image input [N, 3, imgsz, imgsz], a first output of rank 3
-    ([N, anchors, 5 + classes] or [N, 4 + classes, anchors]). Errors name the file, what was
-    expected and what was found."""
-    model = load_onnx(path)
-    weights = {i.name for i in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in weights]
-    if len(inputs) != 1:
-        raise ExportError(f"{path}: expected one image input, found {len(inputs)}: {[i.name for i in inputs]}")
-    shape = _dims(inputs[0])
-    want = ["N", 3, imgsz, imgsz]
-    if len(shape) != 4 or shape[1] != 3 or any(isinstance(d, int) and d != imgsz for d in shape[2:]):
-        raise ExportError(f"{path}: input {inputs[0].name!r} is {shape}; expected {want} (model.imgsz={imgsz})")
-    out = _dims(model.graph.output[0])
-    if len(out) != 3 or any(isinstance(d, int) and d < 5 for d in out[1:]):
-        raise ExportError(f"{path}: output {model.graph.output[0].name!r} is {out}; expected a YOLO detection "
-                          "output [N, anchors, 5 + classes] (YOLOv5) or [N, 4 + classes, anchors] (YOLOv8/11)")
-
-
 def _is_dynamic(vi: onnx.ValueInfoProto) -> bool:
     dims = vi.type.tensor_type.shape.dim
     return bool(dims) and not dims[0].HasField("dim_value")

@@ -1,6 +1,7 @@
 """Read params.yaml and validate one section against its schema before a stage does any work."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from .errors import UserError
 from .variants import ORT_VARIANTS, OV_VARIANTS, VARIANTS
 
 PARAMS_FILE = Path("params.yaml")
-MODEL_NAMES = ("yolov5n", "yolov5s", "yolov5m", "yolov5l", "yolov5x")
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"  # model.name is a file name under models/
 VARIANT_NAMES = tuple(VARIANTS)
 EVAL_VARIANTS = tuple(v for v in VARIANTS if v != "ort_fp32_fixed")  # same weights as ort_fp32
 
@@ -31,6 +32,7 @@ class Key:
     item: type | None = None
     nonempty: bool = False
     nullable: bool = False
+    pattern: str | None = None
 
     def describe(self) -> str:
         if self.item is not None:
@@ -42,6 +44,8 @@ class Key:
             return what + (", not empty" if self.nonempty else "")
         names = self.kind.__name__ if isinstance(self.kind, type) else " or ".join(k.__name__ for k in self.kind)
         what = f"one of {list(self.choices)}" if self.choices else names
+        if self.pattern is not None:
+            what += f" matching {self.pattern}"
         if self.min is not None:
             what += f" >= {self.min}"
         if self.max is not None:
@@ -61,6 +65,8 @@ def _ok_scalar(value: Any, kind: type | tuple, key: Key) -> bool:
     if key.min is not None and value < key.min:
         return False
     if key.max is not None and value > key.max:
+        return False
+    if key.pattern is not None and not re.fullmatch(key.pattern, value):
         return False
     return True
 
@@ -85,19 +91,19 @@ def _check(section: str, name: str, value: Any, key: Key) -> None:
 
 
 SCHEMA: dict[str, dict[str, Key]] = {
-    "model": {"name": Key(str, choices=MODEL_NAMES), "imgsz": Key(int, choices=(640,))},
+    "model": {"name": Key(str, pattern=NAME_PATTERN), "source": Key(str), "imgsz": Key(int, choices=(640,))},
     "assets": {"mirror": Key(str), "timeout_s": Key(float, min=1), "retries": Key(int, min=0, max=10),
                "deadline_s": Key(float, min=1)},
     "data": {
         "eval_images": Key(int, min=1),
         "calib_images": Key(int, min=1),
+        "dataset": Key(str, pattern=r".+"),  # coco, or the path of an Ultralytics data YAML
         "split_seed": Key(int, min=0),
         "bad_input": Key(str, choices=("error", "skip")),
         "gt_source": Key(str, choices=("labels", "official")),
     },
     "export": {
         "method": Key(str, choices=("rewrite", "ultralytics")),
-        "checkpoint": Key(str),
         "verify_batches": Key(list, item=int, min=1, nonempty=True),
         "tolerance": Key(float, min=0),
     },
@@ -155,7 +161,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "conf": Key(float, min=0, max=1),
         "iou": Key(float, min=0, max=1),
         "max_det": Key(int, min=1),
-        "class_subset_size": Key(int, min=1, max=80),
+        "class_subset_size": Key(int, min=1),
         "class_subset_seed": Key(int, min=0),
         "class_subset_names": Key(list, item=str),
         "max_int8_drop": Key(float, min=0, nullable=True),

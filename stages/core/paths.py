@@ -10,9 +10,11 @@ METRICS = Path("metrics")  # headline metrics (dvc metrics)
 DETAILS = Path("details")  # everything else a stage measured, with the full env block
 PLOTS = Path("plots")
 
+INPUTS = DATA / "inputs.json"  # the user's model and dataset files as they are now (inputs stage)
 EVAL_DIR = DATA / "eval"
 CALIB_DIR = DATA / "calib"
 EVAL_GT = EVAL_DIR / "instances.json"
+CALIB_CLASSES = CALIB_DIR / "classes.json"  # the dataset's categories, for labels of calibration images
 PREDICTIONS = DATA / "predictions"
 
 

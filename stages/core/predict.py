@@ -155,9 +155,10 @@ def _prepare_letterboxed(src: Letterboxed, lo: int, hi: int, rt: Runtime, batch:
 
 def predict(rt: Runtime, images: Sequence[Path] | Letterboxed, batch: int = 8, conf: float = 0.001,
             iou: float = 0.65, max_det: int = 300, bad_input: str = "error", desc: str | None = None,
-            imgsz: int = 640, prefetch: bool = False, progress: tqdm | None = None
-            ) -> tuple[list[dict[str, Any]], PredictTimes]:
-    """COCO-format detections (category ids 1-90, xywh boxes) for every image, with phase timings.
+            imgsz: int = 640, prefetch: bool = False, progress: tqdm | None = None,
+            category_ids: Sequence[int] | None = None) -> tuple[list[dict[str, Any]], PredictTimes]:
+    """COCO-format detections (xywh boxes; class index -> category_ids[index], or the index itself
+    when None) for every image, with phase timings.
 
     `images` is a list of files (decoded here) or a Letterboxed split (decoded once for all variants).
     prefetch=True prepares the next batch and finishes (NMS) the previous one in threads while
@@ -180,7 +181,7 @@ def predict(rt: Runtime, images: Sequence[Path] | Letterboxed, batch: int = 8, c
         """NMS + COCO conversion of one batch; returns its seconds."""
         t0 = time.perf_counter()
         for img_id, d in zip(prep.ids, suppress(cands, prep.letterboxes, iou, max_det)):
-            dets.extend(to_coco(img_id, d))
+            dets.extend(to_coco(img_id, d, category_ids))
         return time.perf_counter() - t0
 
     wall0 = time.perf_counter()

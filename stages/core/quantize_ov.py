@@ -56,23 +56,23 @@ def quantize_with_accuracy_control(model, inputs: list[np.ndarray], val_items: l
     )
 
 
-def validator(held_out: list[Path], images: list[np.ndarray], size: int):
+def validator(held_out: list[Path], images: list[np.ndarray], size: int, classes: coco.Classes):
     """(validation items, validate(compiled_model, items) -> mAP50-95) on held-out calibration images
     (already decoded) with their labels, for accuracy-controlled quantization."""
     items, gt_items = [], []
     for p, img in zip(held_out, images):
-        labels = coco.parse_labels(p.parent.parent / "labels" / f"{p.stem}.txt")
+        labels = coco.parse_labels(p.parent.parent / "labels" / f"{p.stem}.txt", len(classes))
         gt_items.append((coco.image_id(p), p.name, img.shape[1], img.shape[0], labels))
         x, lbs = preprocess([img], size)
         items.append((coco.image_id(p), x, lbs))
-    gt = coco.gt_from_labels(gt_items)
+    gt = coco.gt_from_labels(gt_items, classes)
 
     def validate(compiled_model, data) -> float:
         dets = []
         for img_id, x, lbs in data:
             y = compiled_model(x)[0]
             for d in postprocess(np.asarray(y), lbs, 0.001, 0.65, 300):
-                dets += to_coco(img_id, d)
+                dets += to_coco(img_id, d, classes.ids)
         return coco_map(gt, dets, per_class=False)["map50_95"]
 
     return items, validate

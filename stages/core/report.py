@@ -73,6 +73,25 @@ def _environment(m: dict[str, Any]) -> list[str]:
             f"- Libraries: {vers}", f"- Python {env.get('python')}, {env.get('os')}", ""]
 
 
+def _dataset_name(m: dict[str, Any]) -> str:
+    d = m.get("download", {}).get("dataset", "coco")
+    return "COCO val2017" if d == "coco" else f"`{d}`"
+
+
+def _model_and_data(m: dict[str, Any]) -> list[str]:
+    d = m.get("download", {})
+    if not d:
+        return []
+    calib = {"train": "its train images", "val": "val images disjoint from the evaluation images"}
+    return ["## Model and data", "",
+            f"- Model: {d.get('model')} from {d.get('model_source')} ({d.get('model_fetched_from')}); "
+            f"{d.get('model_layout')}, {d.get('classes')} classes",
+            f"- Dataset: {_dataset_name(m)}: {d.get('eval_images')} evaluation images "
+            f"({d.get('eval_objects')} objects), {d.get('calib_images')} calibration images from "
+            f"{calib.get(d.get('calibration_from'), d.get('calibration_from'))}; "
+            f"{d.get('images_without_labels')} images without a label file (no objects)", ""]
+
+
 def _latency(m: dict[str, Any]) -> list[str]:
     ort = m.get("bench_ort", {})
     rows = [[v, *(latency_figure(m, v, 1, f) for f in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "throughput_ips"))]
@@ -153,7 +172,7 @@ def _accuracy(m: dict[str, Any]) -> list[str]:
         return []
     subset = ev.get("class_subset") or []
     return ["## mAP before and after INT8", "",
-            f"pycocotools on {ev.get('images')} COCO val2017 images (conf {ev.get('conf')}, IoU {ev.get('iou')}, "
+            f"pycocotools on {ev.get('images')} {_dataset_name(m)} images (conf {ev.get('conf')}, IoU {ev.get('iou')}, "
             f"max_det {ev.get('max_det')}, batch {ev.get('batch')}); the subset is {len(subset)} classes: "
             f"{', '.join(subset)}. Deltas are against FP32 of the same runtime. Eval images/s covers the whole "
             "evaluation (decode share, preprocessing, inference, NMS); model-only images/s is the same model at "
@@ -186,7 +205,7 @@ def build(m: dict[str, Any], title: str) -> str:
              "Every figure below is read from this commit's `metrics/*.json` and `details/*.json` (regenerate "
              "with `dvc repro report`), measured on the machine in *Environment*. Figures quoted from elsewhere "
              "are only in the last section.", ""]
-    for section in (_environment, _recommendation, _latency, _openvino, _onnxruntime, _memory, _accuracy):
+    for section in (_environment, _model_and_data, _recommendation, _latency, _openvino, _onnxruntime, _memory, _accuracy):
         parts += section(m)
     parts += ["## Quoted from elsewhere (not measured here)", "",
               table(["figure", "value", "source"], [list(q) for q in QUOTED]), ""]

@@ -13,25 +13,29 @@ from .postprocess import Detections
 MAP_KEYS = ("map50_95", "map50", "map75", "map_small", "map_medium", "map_large")
 
 
-def to_coco(img_id: int, d: Detections) -> list[dict[str, Any]]:
-    """One image's detections as COCO result dicts (xywh boxes, category ids 1-90)."""
+def to_coco(img_id: int, d: Detections, category_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """One image's detections as COCO result dicts (xywh boxes); class index -> category_ids[index]
+    (None: the index itself, a custom dataset's own ids)."""
     xywh = d.boxes.astype(np.float64)
     xywh[:, 2:] -= xywh[:, :2]
-    cats = np.asarray(coco.CATEGORY_IDS)[d.classes].tolist()
+    cats = (d.classes if category_ids is None else np.asarray(category_ids)[d.classes]).tolist()
     return [{"image_id": img_id, "category_id": c, "bbox": b, "score": s}
             for b, s, c in zip(np.round(xywh, 3).tolist(), np.round(d.scores.astype(np.float64), 5).tolist(), cats)]
 
 
 def coco_map(gt: dict[str, Any], dets: list[dict[str, Any]], class_indices: Sequence[int] | None = None,
              per_class: bool = True) -> dict[str, Any]:
-    """pycocotools bbox evaluation. With class_indices, ground truth and detections are both
-    restricted to those classes. Returns mAP figures (0-1) and per-class AP50-95."""
+    """pycocotools bbox evaluation. With class_indices (indices into the ground truth's categories),
+    ground truth and detections are both restricted to those classes. Returns mAP figures (0-1) and
+    per-class AP50-95 by class name."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
+    name_of = {c["id"]: c["name"] for c in gt["categories"]}
     if class_indices is not None:
+        ids = coco.Classes.from_gt(gt).ids
+        keep = {ids[i] for i in class_indices}
         gt = coco.restrict_gt(gt, list(class_indices))
-        keep = {coco.CATEGORY_IDS[i] for i in class_indices}
         dets = [d for d in dets if d["category_id"] in keep]
     keys = MAP_KEYS
     if not dets or not gt["annotations"]:
@@ -54,5 +58,5 @@ def coco_map(gt: dict[str, Any], dets: list[dict[str, Any]], class_indices: Sequ
             p = prec[:, :, k, 0, -1]
             p = p[p > -1]
             if p.size:
-                out["per_class"][coco.NAMES[coco.CLASS_OF_CATEGORY[cat_id]]] = float(p.mean())
+                out["per_class"][name_of[cat_id]] = float(p.mean())
     return out

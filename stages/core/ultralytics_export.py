@@ -1,4 +1,5 @@
-"""Optional export path: an Ultralytics checkpoint (.pt) or model yaml exported with dynamic=True.
+"""Optional path for Ultralytics checkpoints: a `.pt` (YOLOv5u/YOLOv8/YOLO11, any class count) or a
+model .yaml exported to ONNX by Ultralytics itself, at a fixed batch of 1 or with a dynamic batch.
 
 Needs the export extra (`./dev export-extra`: torch CPU, torchvision, ultralytics)."""
 from __future__ import annotations
@@ -9,9 +10,9 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
-import onnx
+from .export import ExportError
 
-from .export import ExportError, RewriteInfo, load_onnx
+OPSET = 13  # per-channel QDQ needs >= 13; the same for the fixed and the dynamic export
 
 
 @contextlib.contextmanager
@@ -24,40 +25,25 @@ def _chdir(path: Path) -> Iterator[None]:
         os.chdir(old)
 
 
-def export_checkpoint(checkpoint: str, dest: Path, imgsz: int, work: Path) -> tuple[RewriteInfo, Path]:
-    """Export `checkpoint` twice in `work`: dynamic batch (copied to `dest`) and fixed batch 1
-    (returned, as the reference for verification)."""
+def export_onnx(checkpoint: str | Path, dest: Path, imgsz: int, dynamic: bool, work: Path) -> None:
+    """Export `checkpoint` with Ultralytics (working in `work`, so nothing lands beside the
+    checkpoint) and write the ONNX to `dest`. Errors name the checkpoint."""
     os.environ.setdefault("YOLO_OFFLINE", "1")
-    if not checkpoint:
-        raise ExportError("export.method is 'ultralytics' but export.checkpoint is empty "
-                          "(give a .pt checkpoint or a model .yaml such as yolov8n.yaml)")
+    src = Path(checkpoint)
+    if src.suffix == ".pt" and not src.is_file():
+        raise ExportError(f"checkpoint not found: {src}")
     try:
         from ultralytics import YOLO
     except ImportError as e:
-        raise ExportError("export.method: ultralytics needs the export extra: run `./dev export-extra`") from e
-    src = Path(checkpoint)
-    if src.suffix == ".pt" and not src.is_file():
-        raise ExportError(f"export.checkpoint not found: {src}")
+        raise ExportError(f"{src} is an Ultralytics checkpoint: exporting it needs the export extra "
+                          "(run `./dev export-extra`), or export it to ONNX yourself and give the .onnx") from e
     work.mkdir(parents=True, exist_ok=True)
-    local = str(src.name)
     if src.is_file():
         shutil.copyfile(src, work / src.name)
-    outputs = {}
     with _chdir(work):
-        for dynamic in (True, False):
-            try:
-                out = YOLO(local).export(format="onnx", dynamic=dynamic, imgsz=imgsz, simplify=False, opset=13,
-                                         batch=1)
-            except Exception as e:
-                raise ExportError(f"Ultralytics export of {checkpoint} failed: {e}") from e
-            target = work / f"{'dynamic' if dynamic else 'fixed'}.onnx"
-            shutil.move(work / out if not Path(out).is_absolute() else out, target)
-            outputs[dynamic] = target
-    model = load_onnx(outputs[True])
-    dims = model.graph.input[0].type.tensor_type.shape.dim
-    if dims[0].HasField("dim_value"):
-        raise ExportError(f"Ultralytics export of {checkpoint} has a fixed batch of {dims[0].dim_value}")
-    shutil.copyfile(outputs[True], dest)
-    opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-    fixed_nodes = len(onnx.load(str(outputs[False])).graph.node)
-    return RewriteInfo(True, 0, opset, fixed_nodes), outputs[False]
+        try:
+            out = YOLO(src.name).export(format="onnx", dynamic=dynamic, imgsz=imgsz, simplify=False, opset=OPSET,
+                                        batch=1)
+        except Exception as e:
+            raise ExportError(f"Ultralytics export of {src} failed: {e}") from e
+    shutil.move(Path(out) if Path(out).is_absolute() else work / out, dest)

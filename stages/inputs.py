@@ -1,0 +1,26 @@
+"""inputs stage (always runs): what the user's model and dataset files are now. A local model file is
+recorded with its sha256 and a data YAML with a listing hash (every image and label file's path, size
+and mtime), so replacing a file at the same path reruns download and what follows; when nothing
+changed, the file is byte-identical and nothing reruns."""
+from __future__ import annotations
+
+import json
+
+from .core import model_source, params, paths
+from .core.data_yaml import COCO, DataYaml
+from .core.io import write_text
+from .core.stage import run
+
+
+def main() -> None:
+    p = params.load("model", "data")
+    m, d = p["model"], p["data"]
+    data = {"dataset": d["dataset"]}
+    if d["dataset"] != COCO:  # COCO comes from the checksummed mirror or the release zips
+        data["listing_sha256"] = DataYaml.load(d["dataset"]).listing_sha256()
+    record = {"model": model_source.describe(m["name"], m["source"]), "data": data}
+    write_text(paths.INPUTS, json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    run(main)
