@@ -155,3 +155,10 @@ def test_class_subset_is_seeded_or_named():
     assert dataset.choose_subset(15, 0, ["dog", "person", "dog"], coco.NAMES) == ["dog", "person"]
     with pytest.raises(dataset.SplitError, match="unknown class 'unicorn'"):
         dataset.choose_subset(15, 0, ["person", "unicorn"], coco.NAMES)
+
+
+def test_no_detections_score_zero_for_every_class_with_ground_truth(label_gt):
+    r = coco_map(label_gt, [])
+    present = {a["category_id"] for a in label_gt["annotations"]}
+    assert r["map50_95"] == 0.0 and len(r["per_class"]) == len(present) > 10
+    assert set(r["per_class"].values()) == {0.0} and "person" in r["per_class"]

@@ -20,6 +20,7 @@ from stages.core.stage import read_results
 
 pytestmark = needs_mirror
 V5 = MIRROR / "models" / "yolov5n.onnx"
+V8 = MIRROR / "models" / "yolov8n.onnx"
 
 
 @pytest.fixture(scope="module")
@@ -95,19 +96,21 @@ def test_export_stage_on_corrupt_model_leaves_no_output(downloaded):
 
 @pytest.mark.skipif(importlib.util.find_spec("ultralytics") is None,
                     reason="export extra not installed (./dev export-extra installs torch + ultralytics)")
-def test_pt_checkpoint_is_exported_at_batch_1_then_made_dynamic_both_ways(tmp_path):
-    """model.source: a .pt. No trained .pt is available offline, so this one is YOLOv8n's real
-    architecture with untrained weights: it tests the door (export, layout, verification), while the
-    accuracy oracles run on the mirror's trained ONNX models."""
-    from ultralytics import YOLO
+def test_pt_checkpoint_door_gives_the_onnx_door_s_exact_outputs(tmp_path, real_batch):
+    """model.source: a trained .pt. Built here from the mirror's trained YOLOv8n ONNX (its weights
+    copied into Ultralytics' YOLOv8n module), so the ONNX Ultralytics exports from it must give the
+    mirror model's outputs; then both export methods make it dynamic, verified."""
+    from own_data import pt_from_onnx
 
-    pt = tmp_path / "mine.pt"
-    YOLO("yolov8n.yaml").save(pt)
+    pt = pt_from_onnx(V8, "yolov8n.yaml", tmp_path / "mine.pt")
     repo = make_repo(tmp_path / "repo", {"model": {"name": "mine", "source": str(pt), "imgsz": 640}})
     sh(["python", "-m", "stages.inputs"], repo)
     sh(["python", "-m", "stages.download"], repo)
     d = read_results("download", repo)
     assert d["model_layout"].startswith("YOLOv8") and d["classes"] == 80 and ".pt" in d["model_fetched_from"]
+    assert d["model_class_names"][:2] == ["person", "bicycle"]
+    x = real_batch[:1]
+    assert np.array_equal(OrtRuntime(repo / "models/mine.onnx").infer(x), OrtRuntime(V8).infer(x))
     assert json.loads((repo / "data/inputs.json").read_text())["model"]["sha256"] == d["model_source_sha256"]
     for method in ("rewrite", "ultralytics"):
         set_params(repo, {"export": {"method": method}})

@@ -1,11 +1,15 @@
 """Your own model and data: YOLOv8 end to end, a real 3-class detector and dataset cut from the COCO ones
 (oracle: the 80-class model's mAP restricted to those classes), COCO through two doors, and the errors
 for a model and dataset that do not fit or a malformed data YAML."""
+import importlib.util
 import json
+import os
 import shutil
 from pathlib import Path
 
 import cv2
+import numpy as np
+import onnx
 import pytest
 import yaml
 from conftest import MIRROR, make_repo, needs_mirror, set_params, sh
@@ -199,3 +203,96 @@ def test_images_without_label_files_are_counted_as_no_objects(three_class_pipeli
         len(list((repo / "data/calib/images").iterdir()))
     unlabelled = sum(not label_path(Path(original)).exists() for _, original in originals)
     assert read_results("download", repo)["images_without_labels"] == unlabelled > 0
+
+
+@pytest.mark.slow
+def test_a_label_or_model_replaced_at_the_same_path_reruns_download_and_nothing_else_changes(
+        three_class_pipeline, three_class):
+    """The inputs stage records the user's files: editing one at the same path makes download stale;
+    rerunning inputs with nothing changed leaves every stage up to date."""
+    repo = three_class_pipeline
+    data, models = three_class
+
+    def stale_after_inputs() -> set[str]:
+        sh(["dvc", "repro", "-s", "inputs"], repo)
+        status = json.loads(sh(["dvc", "status", "--json"], repo).stdout or "{}")
+        return {k.split(":")[-1] for k in status} - {"inputs", "fingerprint"}
+
+    assert stale_after_inputs() == set()
+    label = sorted((data.parent / "labels" / "val").glob("*.txt"))[0]
+    model = models["yolov8n"]
+    saved_label, saved_model, label_stat = label.read_text(), model.read_bytes(), label.stat()
+    try:
+        label.write_text(saved_label + saved_label.splitlines()[0] + "\n")  # one more box
+        assert stale_after_inputs() == {"download"}
+        label.write_text(saved_label)
+        os.utime(label, ns=(label_stat.st_atime_ns, label_stat.st_mtime_ns))
+        assert stale_after_inputs() == set()
+        model.write_bytes(saved_model)  # same bytes, new mtime: the sha256 is what counts
+        assert stale_after_inputs() == set()
+        m = onnx.load(str(model))
+        onnx.helper.set_model_props(m, {"author": "retrained"})
+        onnx.save(m, str(model))
+        assert stale_after_inputs() == {"download"}
+    finally:
+        model.write_bytes(saved_model)
+        label.write_text(saved_label)
+        os.utime(label, ns=(label_stat.st_atime_ns, label_stat.st_mtime_ns))
+    assert stale_after_inputs() == set()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ultralytics") is None,
+                    reason="export extra not installed (./dev export-extra installs torch + ultralytics)")
+@pytest.mark.parametrize("arch,dynamic", [("yolov8n.yaml", False), ("yolo11n.yaml", False), ("yolo11n.yaml", True)])
+def test_head_scope_fits_yolov8_and_yolo11_exports_static_and_dynamic(arch, dynamic, tmp_path):
+    """Ultralytics' own exports of the architectures (untrained weights: only node names and shapes
+    matter here): the decode ops, the DFL and the six final 1x1 convs, in ONNX and in OpenVINO."""
+    import openvino as ov
+
+    from stages.core.calibration import head_patterns, matching
+    from stages.core.model_info import inspect
+    from stages.core.quantize_ov import head_ops
+    from stages.core.ultralytics_export import export_onnx
+
+    path = tmp_path / "m.onnx"
+    export_onnx(arch, path, 640, dynamic=dynamic, work=tmp_path / "work")
+    info = inspect(path, 640)
+    assert info.layout == "v8" and info.classes == 80
+    names = [n.name for n in onnx.load(str(path)).graph.node]
+    decode, full = matching(names, head_patterns(names, False)), matching(names, head_patterns(names, True))
+    finals = sorted(set(full) - set(decode))
+    assert len(finals) == 6 and all(n.endswith(".2/Conv") for n in finals), finals
+    assert any(n.endswith("/dfl/Softmax") for n in decode) and any(n.endswith("/dfl/conv/Conv") for n in decode)
+    assert not any("/cv2.0.0/" in n or "/cv3.0.0/" in n for n in full)  # the 3x3 head convs stay INT8
+    ov_ops = head_ops(ov.convert_model(str(path)), include_convs=True)
+    assert sum("/dfl/" in n for n in ov_ops) >= 3 and sum(".2/Conv" in n for n in ov_ops) >= 6
+
+
+def test_calibration_comes_from_train_when_the_yaml_has_it_and_never_from_val(tmp_path):
+    from stages.core.data_yaml import DataYaml, YamlSource
+    from stages.core.dataset import plan_split
+
+    files = sorted((MIRROR / "coco/images/val2017").glob("*.jpg"))[:80]
+    for sub, chunk in (("val", files[:40]), ("train", files[40:])):
+        (tmp_path / "images" / sub).mkdir(parents=True)
+        for f in chunk:
+            (tmp_path / "images" / sub / f.name).symlink_to(f)
+    # train as a .txt list: its own 40 images plus 5 val images, which calibration must leave out
+    listed = [f"./images/train/{f.name}" for f in files[40:]] + [f"./images/val/{f.name}" for f in files[:5]]
+    (tmp_path / "train.txt").write_text("\n".join(listed) + "\n")
+    f = _yaml(tmp_path, {"path": ".", "val": "images/val", "train": "train.txt", "names": ["a", "b"]})
+    src = YamlSource(DataYaml.load(f))
+    assert src.train_val_overlap == 5 and len(src.train_names) == 40
+    ev, ca, used = plan_split(src, 30, 20, 0)
+    assert used == "train" and len(ev) == 30 and len(ca) == 20 and not set(ev) & set(ca)
+    assert set(ca) <= set(src.train_names) and set(ev) <= set(src.val_names)
+    assert all(src.origin(n).startswith(str(tmp_path / "images" / "train")) for n in ca)
+    ev, ca, _ = plan_split(src, 500, 20, 0)  # evaluation capped at the val images
+    assert len(ev) == 40
+
+
+def test_polygon_labels_give_their_bounding_box():
+    boxes = coco.parse_label_text("2 0.1 0.2 0.5 0.2 0.3 0.6\n0 0.5 0.5 0.2 0.2\n", "x.txt", nc=3)
+    assert np.allclose(boxes, [[2, 0.3, 0.4, 0.4, 0.4], [0, 0.5, 0.5, 0.2, 0.2]])
+    with pytest.raises(coco.LabelError, match="x.txt:1: .*got 6 fields"):
+        coco.parse_label_text("0 0.1 0.2 0.5 0.2 0.3\n", "x.txt", nc=3)

@@ -25,7 +25,7 @@ def test_committed_params_validate():
     [
         ("bench", "batch_sizes", [1, 0], "bench.batch_sizes"),
         ("bench", "runs", 0, "bench.runs = 0"),
-        ("model", "name", "yolov9z", "one of ['yolov5n'"),
+        ("model", "name", "../elsewhere", "model.name = '../elsewhere': must be str matching"),
         ("bench_ort", "intra_threads", "two", "bench_ort.intra_threads = 'two'"),
         ("eval", "variants", ["ort_fp32", "tensorrt"], "'tensorrt' is not allowed"),
         ("bench_ort", "variants", ["ov_int8"], "'ov_int8' is not allowed"),
@@ -56,3 +56,17 @@ def test_ints_accepted_for_floats_and_null_where_allowed():
     out = params.validate_section("eval", {**data, "conf": 0, "max_int8_drop": 1})
     assert isinstance(out["conf"], float) and out["max_int8_drop"] == 1.0
     assert params.validate_section("eval", {**data, "max_int8_drop": None})["max_int8_drop"] is None
+
+
+def test_a_model_name_without_a_source_must_be_a_release_and_a_source_an_onnx_or_pt(tmp_path):
+    from stages.core.errors import UserError
+    from stages.core.model_source import describe
+
+    assert describe("yolov5s", "") == {"kind": "release", "name": "yolov5s"}
+    with pytest.raises(UserError, match=r"model.name = 'yolov9z' with model.source empty must be a release"):
+        describe("yolov9z", "")
+    with pytest.raises(UserError, match=r"model.source = 'best.tflite' must be an .onnx or an Ultralytics .pt"):
+        describe("mine", "best.tflite")
+    with pytest.raises(UserError, match=r"file not found"):
+        describe("mine", str(tmp_path / "best.pt"))
+    assert describe("mine", "https://example.invalid/m.onnx")["kind"] == "url"

@@ -7,7 +7,7 @@ import re
 from conftest import needs_mirror, set_params, sh
 
 pytestmark = needs_mirror
-ALL = ["download", "export-dynamic", "convert-IR", "quantize-ov", "quantize-ort", "fingerprint", "bench-ort",
+ALL = ["inputs", "download", "export-dynamic", "convert-IR", "quantize-ov", "quantize-ort", "fingerprint", "bench-ort",
        "bench-ov", "memory", "eval-map", "report"]
 OV_CONSUMERS = {"bench-ov", "memory", "eval-map", "report"}
 ORT_CONSUMERS = {"bench-ort", "memory", "eval-map", "report"}
@@ -23,16 +23,18 @@ def restored(repo):
         sh(["dvc", "checkout", "--force", "-q"], repo)
 
 
+ALWAYS = {"inputs", "fingerprint"}  # always_changed by design; their outputs change only when what they record does
+
+
 def changed_stages(repo) -> set[str]:
-    """Stages `dvc status` reports as changed (fingerprint is always_changed by design)."""
+    """Stages `dvc status` reports as changed, apart from the always-run ones."""
     status = json.loads(sh(["dvc", "status", "--json"], repo).stdout or "{}")
-    return {k.split(":")[-1] for k in status} - {"fingerprint"}
+    return {k.split(":")[-1] for k in status} - ALWAYS
 
 
 def ran_stages(output: str) -> set[str]:
     """Stages that ran (or were restored from DVC's run-cache) in a `dvc repro` output."""
-    return {s for s in ALL if f"Running stage '{s}'" in output or f"Stage '{s}' is cached" in output} - {
-        "fingerprint"}
+    return {s for s in ALL if f"Running stage '{s}'" in output or f"Stage '{s}' is cached" in output} - ALWAYS
 
 
 def stale_after_rerunning(repo, stages: set[str]) -> set[str]:

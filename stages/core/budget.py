@@ -2,6 +2,7 @@
 cannot fit is an error naming the key, the estimate and the limit, never a process the kernel kills."""
 from __future__ import annotations
 
+from . import paths
 from .params import ParamError
 
 # Measured on yolov5n (Intel Xeon, 2026-12-01): peak resident memory grows by about 64 MiB per image
@@ -9,6 +10,7 @@ from .params import ParamError
 INFER_MIB_PER_IMAGE = 64
 # Activation memory scales with the model's width: yolov5n/s/m/l/x are 0.25/0.5/0.75/1.0/1.25 wide.
 WIDTH = {"yolov5n": 1, "yolov5s": 2, "yolov5m": 3, "yolov5l": 4, "yolov5x": 5}
+YOLOV5N_ONNX_BYTES = 7.9e6  # weights grow with width squared: another model's width from its ONNX size
 BASE_MIB = 1024  # interpreter, libraries, loaded models
 USABLE = 0.8  # share of the available memory a stage may plan to use
 
@@ -18,9 +20,18 @@ def input_bytes(images: int, imgsz: int) -> int:
     return images * 3 * imgsz * imgsz * 4
 
 
+def width(model_name: str) -> float:
+    """Width relative to yolov5n: the release table, else from the downloaded ONNX's size (yolov8n:
+    12.8 MB -> 1.3), else the widest release's."""
+    if model_name in WIDTH:
+        return WIDTH[model_name]
+    onnx = paths.fixed_onnx(model_name)
+    return max(1.0, (onnx.stat().st_size / YOLOV5N_ONNX_BYTES) ** 0.5) if onnx.is_file() else max(WIDTH.values())
+
+
 def inference_bytes(model_name: str, batch: int, sessions: int = 1) -> int:
     """Estimated peak for `sessions` models each running one batch of `batch` images."""
-    return (BASE_MIB + sessions * batch * INFER_MIB_PER_IMAGE * WIDTH.get(model_name, 5)) * 2**20
+    return int((BASE_MIB + sessions * batch * INFER_MIB_PER_IMAGE * width(model_name)) * 2**20)
 
 
 def check(key: str, value: object, need: int, what: str) -> None:

@@ -82,9 +82,17 @@ def matching(node_names: Iterable[str], patterns: list[str]) -> list[str]:
     return [n for n in node_names if any(r.match(n) for r in rx)]
 
 
+LOW_AGREEMENT = 0.5
+
+
 def agreement(reference: Runtime, quantized: Runtime, held_out: list[Path], size: int) -> float:
     """Share of the reference model's detections (conf 0.25) that the INT8 model matches at IoU 0.5
-    on the held-out calibration images."""
+    on the held-out calibration images; below LOW_AGREEMENT a warning says the INT8 model is broken."""
     imgs, _, _ = dataset.load_images(held_out)
     x, lbs = preprocess(imgs, size)
-    return match_rate(postprocess(reference.infer(x), lbs), postprocess(quantized.infer(x), lbs))
+    rate = match_rate(postprocess(reference.infer(x), lbs), postprocess(quantized.infer(x), lbs))
+    if rate < LOW_AGREEMENT:
+        warnings.warn(f"the INT8 model {quantized.model_path} finds only {rate:.0%} of the FP32 model's detections "
+                      "on the held-out calibration images: it is broken (is the detect head quantized? see "
+                      "ignore_head)", stacklevel=2)
+    return rate

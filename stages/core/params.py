@@ -155,6 +155,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "streams": Key(int, min=0),
         "throughput_seconds": Key(float, min=0.1),
     },
+    "bench_deploy": {
+        "variants": Key(list, item=str, choices=OV_VARIANTS, nonempty=True),
+        "batch_sizes": Key(list, item=int, min=1, nonempty=True),
+        "images": Key(int, min=1),
+        "rounds": Key(int, min=1),
+    },
     "memory": {"variants": Key(list, item=str, choices=VARIANT_NAMES, nonempty=True), "warmup": Key(int, min=1)},
     "eval": {
         "variants": Key(list, item=str, choices=EVAL_VARIANTS, nonempty=True),

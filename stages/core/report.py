@@ -6,8 +6,8 @@ from typing import Any
 
 from .variants import OV_VARIANTS, VARIANTS
 
-SOURCES = ("download", "export", "convert", "quantize_ov", "quantize_ort", "bench_ort", "bench_ov", "memory",
-           "eval_map")
+SOURCES = ("download", "export", "convert", "quantize_ov", "quantize_ort", "bench_ort", "bench_ov", "bench_deploy",
+           "memory", "eval_map")
 
 # Figures quoted from elsewhere, never measured here: kept apart and labelled in the report.
 QUOTED = [
@@ -134,6 +134,25 @@ def _openvino(m: dict[str, Any]) -> list[str]:
             table(["batch", *[f"{v} img/s" for v in vs], *[f"{v} / ov_fp32" for v in fast]], rows), ""]
 
 
+def _deployment(m: dict[str, Any]) -> list[str]:
+    dep = m.get("bench_deploy", {})
+    vs = [v for v in OV_VARIANTS if f"{v}_deploy_best_ips" in dep]
+    if not vs:
+        return []
+    rows = [[v, n, dep.get(f"{v}_deploy_b{n}_e2e_ips"), dep.get(f"{v}_deploy_b{n}_e2e_numpy_preprocessing_ips"),
+             dep.get(f"{v}_deploy_b{n}_model_only_ips"), dep.get(f"{v}_deploy_b{n}_vs_model_only"),
+             dep.get(f"{v}_deploy_agreement") if n == dep.get(f"{v}_deploy_best_batch") else ""]
+            for v in vs for n in dep.get("batch_sizes", [])]
+    return ["## Deployment path: JPEG files in, detections out", "",
+            f"`stages/core/deploy.py` `Detector` on {dep.get('images')} evaluation images (conf 0.25, IoU 0.45), "
+            "decode and letterbox in threads ahead, an AsyncInferQueue, NMS in its callbacks; the preprocessing "
+            "inside the compiled model (PrePostProcessor: u8 NHWC BGR in) or numpy's. Model-only is the same "
+            f"compiled model on ready inputs; {dep.get('rounds')} alternating rounds, medians. Agreement: share "
+            "of the evaluation path's detections the deployment path finds too (same class, IoU >= 0.5).", "",
+            table(["variant", "batch", "end-to-end img/s", "numpy preprocessing img/s", "model-only img/s",
+                   "end-to-end / model-only", "agreement"], rows), ""]
+
+
 def _onnxruntime(m: dict[str, Any]) -> list[str]:
     ort = m.get("bench_ort", {})
     if not ort:
@@ -204,9 +223,12 @@ def build(m: dict[str, Any], title: str) -> str:
     parts = [f"# {title}: results", "",
              "Every figure below is read from this commit's `metrics/*.json` and `details/*.json` (regenerate "
              "with `dvc repro report`), measured on the machine in *Environment*. Figures quoted from elsewhere "
-             "are only in the last section.", ""]
-    for section in (_environment, _model_and_data, _recommendation, _latency, _openvino, _onnxruntime, _memory, _accuracy):
+             "(for the release models) are only in the last section.", ""]
+    for section in (_environment, _model_and_data, _recommendation, _latency, _openvino, _deployment, _onnxruntime,
+                    _memory, _accuracy):
         parts += section(m)
-    parts += ["## Quoted from elsewhere (not measured here)", "",
-              table(["figure", "value", "source"], [list(q) for q in QUOTED]), ""]
+    model = m.get("download", {}).get("model")
+    quoted = [list(q) for q in QUOTED if model is None or q[0].split()[0] == model]
+    if quoted:
+        parts += ["## Quoted from elsewhere (not measured here)", "", table(["figure", "value", "source"], quoted), ""]
     return "\n".join(parts)

@@ -38,8 +38,9 @@ def coco_map(gt: dict[str, Any], dets: list[dict[str, Any]], class_indices: Sequ
         gt = coco.restrict_gt(gt, list(class_indices))
         dets = [d for d in dets if d["category_id"] in keep]
     keys = MAP_KEYS
-    if not dets or not gt["annotations"]:
-        return {**{k: 0.0 for k in keys}, "per_class": {}}
+    if not dets or not gt["annotations"]:  # nothing detected: AP 0 for every class that has ground truth
+        present = {a["category_id"] for a in gt["annotations"]}
+        return {**{k: 0.0 for k in keys}, "per_class": {n: 0.0 for c, n in name_of.items() if c in present}}
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
         coco_gt.dataset = {"info": {}, **gt}

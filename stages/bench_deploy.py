@@ -1,0 +1,70 @@
+"""bench-deploy stage: the deployment path (JPEG files in, detections out; stages/core/deploy.py) per
+OpenVINO variant and batch size: end-to-end images/s with the preprocessing inside the compiled model
+and with numpy's, beside model-only images/s of the same compiled model, timed in alternating rounds;
+its detections checked against the evaluation path's."""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+from .core import params, paths
+from .core.dataset import load_split
+from .core.deploy import Detector, model_only, reference_detections
+from .core.io import require_file
+from .core.postprocess import match_rate
+from .core.stage import run, write_results
+from .core.variants import VARIANTS
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    started = time.perf_counter()
+    p = params.load("model", "bench_deploy")
+    name, size, d = p["model"]["name"], p["model"]["imgsz"], p["bench_deploy"]
+    variants = [v for v in d["variants"] if VARIANTS[v].supported()]
+    images = load_split(paths.EVAL_DIR, d["images"])
+    headline: dict[str, Any] = {}
+    detail: dict[str, Any] = {"images": len(images), "rounds": d["rounds"], "batch_sizes": d["batch_sizes"],
+                              "unsupported_variants": [v for v in d["variants"] if v not in variants]}
+    for v in variants:
+        model = require_file(VARIANTS[v].model_path(name), f"model for {v}")
+        precision = VARIANTS[v].hint_precision
+        best = (0.0, 0)
+        for n in d["batch_sizes"]:
+            in_model = Detector(model, precision, batch=n, imgsz=size)
+            numpy_pre = Detector(model, precision, batch=n, imgsz=size, in_model_preprocessing=False)
+            ready = [in_model.model_input(b) for b in in_model.batches(images)]
+            ways = {"e2e": lambda: in_model.detect(images),
+                    "e2e_numpy_preprocessing": lambda: numpy_pre.detect(images),
+                    "model_only": lambda: model_only(in_model, ready)}
+            for fn in ways.values():  # warm-up
+                fn()
+            seconds: dict[str, list[float]] = {k: [] for k in ways}
+            for _ in range(d["rounds"]):  # alternating rounds: the three see the same minutes of the machine
+                for k, fn in ways.items():
+                    seconds[k].append(timed(fn))
+            ips = {k: len(images) / statistics.median(s) for k, s in seconds.items()}
+            key = f"{v}_deploy_b{n}"
+            detail.update({f"{key}_{k}_ips": round(val, 2) for k, val in ips.items()})
+            detail[f"{key}_vs_model_only"] = round(ips["e2e"] / ips["model_only"], 3)
+            detail[f"{key}_in_model_preprocessing_speedup"] = round(ips["e2e"] / ips["e2e_numpy_preprocessing"], 3)
+            detail[f"{key}_requests"] = in_model.requests
+            if ips["e2e"] > best[0]:
+                best = (ips["e2e"], n)
+                headline[f"{v}_deploy_best_ips"] = round(ips["e2e"], 2)
+                headline[f"{v}_deploy_vs_model_only"] = detail[f"{key}_vs_model_only"]
+                detail[f"{v}_deploy_best_batch"] = n
+        ref = reference_detections(model, precision, images, size)
+        headline[f"{v}_deploy_agreement"] = round(match_rate(ref, Detector(model, precision, batch=best[1],
+                                                                            imgsz=size).detect(images)), 4)
+    write_results("bench_deploy", headline, detail, started)
+
+
+if __name__ == "__main__":
+    run(main)
