@@ -92,6 +92,16 @@ def pipeline(tmp_path_factory) -> Path:
     return repo
 
 
+@pytest.fixture(autouse=True)
+def unchanged_environment():
+    """Undo what a test's imports did to os.environ: importing ultralytics sets OMP_NUM_THREADS=1 and
+    more, which every later subprocess (and the machine fingerprint) would inherit."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @pytest.fixture
 def in_repo(monkeypatch):
     """chdir into a repo for library calls that use project-relative paths."""

@@ -158,7 +158,7 @@ def test_a_model_that_is_not_a_yolo_detector_is_refused_by_download(mirror, tmp_
     repo = make_repo(tmp_path / "repo")
     proc = repro_download(repo, mirror)
     assert proc.returncode != 0 and "models/yolov5n.onnx: input 'images' is [1, 3, 320, 320]; expected " \
-        "['N', 3, 640, 640] (model.imgsz=640)" in proc.stderr
+        "[N, 3, 640, 640] (model.imgsz=640)" in proc.stderr
     assert_untouched(repo)
     (mirror / "models/yolov5n.onnx").write_text("this is a text file, not a model\n")
     write_sums(mirror)

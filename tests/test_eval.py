@@ -66,7 +66,7 @@ def test_official_and_label_ground_truth_agree(official, label_gt, tmp_path):
 
     onnx.save(make_batch_dynamic(load_onnx(MIRROR / "models" / "yolov5n.onnx"))[0], str(dyn))
     paths = [MIRROR / "coco" / "images" / "val2017" / im["file_name"] for im in official["images"]]
-    dets, times = predict(OrtRuntime(dyn), paths, batch=8)
+    dets, times = predict(OrtRuntime(dyn), paths, batch=8, category_ids=coco.CATEGORY_IDS)
     assert times.images == 206
     a = coco_map(coco.gt_from_official(official, [im["id"] for im in official["images"]]), dets)["map50_95"]
     b = coco_map(label_gt, dets)["map50_95"]
@@ -111,11 +111,11 @@ def test_decoded_once_equals_decoding_per_batch(tmp_path):
     # In chunks with model-only windows between them (eval-map's paired timing): same detections.
     e = {"model_only_windows": 4, "batch": 4, "conf": 0.001, "iou": 0.65, "max_det": 300, "prefetch": True}
     x = to_tensor(lbx.images[:4])
-    got, t, model_only = evaluate_paired(rt, lbx, e, x, "eval", 640)
+    got, t, model_only = evaluate_paired(rt, lbx, e, x, "eval", 640, None)
     assert got == ref and t.images == 11 and t.wall > 0
     assert len(model_only) == 4 * model_only_runs(len(x)) and all(s > 0 for s in model_only)
     good_paths = [p for p in paths if p != bad]
-    got, t, _ = evaluate_paired(rt, good_paths, e, x, "eval", 640)  # eval_timing.decode_once off: files
+    got, t, _ = evaluate_paired(rt, good_paths, e, x, "eval", 640, None)  # eval_timing.decode_once off: files
     assert got == ref and t.images == 11
 
 

@@ -25,6 +25,8 @@ from stages.core.variants import VARIANTS
 
 pytestmark = needs_mirror
 V8 = MIRROR / "models" / "yolov8n.onnx"
+# The extra pipelines time one batch size: every variant still runs every stage.
+ONE_BATCH = {"bench": {"batch_sizes": [1]}, "bench_deploy": {"batch_sizes": [1]}}
 EVAL_VARIANTS = ["ort_fp32", "ort_int8", "ov_fp32", "ov_bf16", "ov_int8", "ov_int8_bf16"]
 # max_det=300 keeps the 300 best detections over all 80 classes, so the 80-class model can drop a few
 # low-score detections of the three classes that the 3-class model keeps: measured 0.007 mAP50-95 points
@@ -46,7 +48,7 @@ def three_class(tmp_path_factory):
 def v8_pipeline(tmp_path_factory):
     """The whole pipeline on the mirror's YOLOv8n ONNX and COCO, tiny params."""
     repo = make_repo(tmp_path_factory.mktemp("v8") / "repo",
-                     {"model": {"name": "yolov8n", "source": str(V8), "imgsz": 640}})
+                     {"model": {"name": "yolov8n", "source": str(V8), "imgsz": 640}, **ONE_BATCH})
     sh(["dvc", "repro"], repo)
     return repo
 
@@ -57,7 +59,7 @@ def three_class_pipeline(tmp_path_factory, three_class):
     data, models = three_class
     repo = make_repo(tmp_path_factory.mktemp("v8_3cls") / "repo",
                      {"model": {"name": "v8n_3cls", "source": str(models["yolov8n"]), "imgsz": 640},
-                      "data": {"dataset": str(data)}})
+                      "data": {"dataset": str(data)}, **ONE_BATCH})
     sh(["dvc", "repro"], repo)
     return repo
 

@@ -8,8 +8,8 @@ from conftest import needs_mirror, set_params, sh
 
 pytestmark = needs_mirror
 ALL = ["inputs", "download", "export-dynamic", "convert-IR", "quantize-ov", "quantize-ort", "fingerprint", "bench-ort",
-       "bench-ov", "memory", "eval-map", "report"]
-OV_CONSUMERS = {"bench-ov", "memory", "eval-map", "report"}
+       "bench-ov", "bench-deploy", "memory", "eval-map", "report"]
+OV_CONSUMERS = {"bench-ov", "bench-deploy", "memory", "eval-map", "report"}
 ORT_CONSUMERS = {"bench-ort", "memory", "eval-map", "report"}
 
 

@@ -43,7 +43,8 @@ def timed_window(rt: Runtime, x: np.ndarray, runs: int, bar: tqdm) -> list[float
 
 
 def evaluate_paired(rt: Runtime, source: Sequence[Path] | Letterboxed, e: dict[str, Any], x: np.ndarray,
-                    desc: str | None, size: int, category_ids: Sequence[int]) -> tuple[list, PredictTimes, list[float]]:
+                    desc: str | None, size: int, category_ids: Sequence[int] | None
+                    ) -> tuple[list, PredictTimes, list[float]]:
     """Predict in chunks with model-only timing windows before, between and after them, so the two
     figures sample the same minutes of this shared machine (its slow spells last seconds to minutes).
     Detections carry `category_ids` (the ground truth's, by class index). `e` holds conf, iou, max_det, batch, prefetch and model_only_windows. Returns detections, summed

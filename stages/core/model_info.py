@@ -6,6 +6,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import onnx
 
 from .export import ExportError, load_onnx
@@ -29,16 +30,26 @@ def _dims(vi: onnx.ValueInfoProto) -> list[int | str]:
     return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in vi.type.tensor_type.shape.dim]
 
 
-def _layout(path: Path, out: list[int | str]) -> tuple[str, int]:
-    """(layout, channels) of a rank-3 output: the channel axis is the static one, or the smaller."""
+def _layout(out: list[int | str]) -> tuple[str, int]:
+    """(layout, channels) of a rank-3 output with at least one static axis after the batch: the
+    channel axis is the static one, or the smaller."""
     a, c = out[1], out[2]
     if isinstance(a, int) and isinstance(c, int):
         return ("v8", a) if a < c else ("v5", c)
-    if isinstance(a, int):
-        return "v8", a
-    if isinstance(c, int):
-        return "v5", c
-    raise ExportError(f"{path}: output shape {out} has no static class axis; cannot tell the class count")
+    return ("v8", a) if isinstance(a, int) else ("v5", c)
+
+
+def _run_shape(path: Path, imgsz: int) -> list[int | str]:
+    """The first output's shape from one ONNX Runtime run on a blank image: for exports whose output
+    axes are all symbolic (Ultralytics' dynamic=True export of YOLO11 names even the channel axis)."""
+    import onnxruntime as ort
+
+    try:
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        y = sess.run(None, {sess.get_inputs()[0].name: np.zeros((1, 3, imgsz, imgsz), np.float32)})[0]
+    except Exception as e:
+        raise ExportError(f"{path}: its output shape is symbolic and one run on a blank image failed: {e}") from e
+    return ["N", *y.shape[1:]]
 
 
 def metadata_names(model: onnx.ModelProto, path: Path) -> tuple[str, ...] | None:
@@ -77,7 +88,11 @@ def inspect(path: str | Path, imgsz: int) -> ModelInfo:
     expected = f"expected a YOLO detection output {LAYOUTS['v5']} or {LAYOUTS['v8']}"
     if len(out) != 3:
         raise ExportError(f"{path}: output {model.graph.output[0].name!r} is {out}; {expected}")
-    layout, channels = _layout(path, out)
+    if not isinstance(out[1], int) and not isinstance(out[2], int):
+        out = _run_shape(path, imgsz)
+        if len(out) != 3:
+            raise ExportError(f"{path}: output {model.graph.output[0].name!r} is {out}; {expected}")
+    layout, channels = _layout(out)
     classes = channels - (5 if layout == "v5" else 4)
     if classes < 1:
         raise ExportError(f"{path}: output {model.graph.output[0].name!r} is {out}: {channels} channels leave "
