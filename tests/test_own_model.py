@@ -298,3 +298,26 @@ def test_polygon_labels_give_their_bounding_box():
     assert np.allclose(boxes, [[2, 0.3, 0.4, 0.4, 0.4], [0, 0.5, 0.5, 0.2, 0.2]])
     with pytest.raises(coco.LabelError, match="x.txt:1: .*got 6 fields"):
         coco.parse_label_text("0 0.1 0.2 0.5 0.2 0.3\n", "x.txt", nc=3)
+
+
+def test_a_model_url_is_downloaded_checked_and_recorded(tmp_path):
+    """model.source as an http URL, served here from the mirror's folder by a local HTTP server."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(MIRROR / "models"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/yolov8n.onnx"
+        repo = make_repo(tmp_path / "repo", {"model": {"name": "v8url", "source": url, "imgsz": 640}})
+        local = {"no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"}
+        sh(["python", "-m", "stages.inputs"], repo, env=local)
+        sh(["python", "-m", "stages.download"], repo, env=local)
+    finally:
+        server.shutdown()
+    assert (repo / "models/v8url.onnx").read_bytes() == V8.read_bytes()
+    d = read_results("download", repo)
+    assert d["model_fetched_from"] == "url" and d["model_source"] == url and d["model_layout"].startswith("YOLOv8")
+    assert json.loads((repo / "data/inputs.json").read_text())["model"] == {"kind": "url", "url": url}
