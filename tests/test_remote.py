@@ -1,0 +1,64 @@
+"""Several machines through one DVC remote: what one clone pushes, another pulls, and `dvc repro` there
+reruns only the machine-dependent stages (YOLO_SIMULATE_MACHINE makes this machine count as another:
+it is part of the fingerprint, and is used for nothing else)."""
+import json
+
+import pytest
+from conftest import needs_mirror, sh
+
+from stages.core.stage import read_results
+
+pytestmark = needs_mirror
+MACHINE_DEPENDENT = {"bench-ort", "bench-ov", "bench-deploy", "memory", "eval-map", "report"}
+STAGES = ["inputs", "download", "export-dynamic", "convert-IR", "quantize-ov", "quantize-ort", "fingerprint",
+          *sorted(MACHINE_DEPENDENT)]
+
+
+def ran(output: str) -> set[str]:
+    return {s for s in STAGES if f"Running stage '{s}'" in output}
+
+
+def restored_from_run_cache(output: str) -> set[str]:
+    return {s for s in STAGES if f"Stage '{s}' is cached" in output}
+
+
+@pytest.mark.slow
+def test_pull_on_another_machine_skips_what_is_the_same_and_reruns_its_timings(pipeline, tmp_path):
+    remote = tmp_path / "remote"
+    try:  # machine A: the shared pipeline repo pushes its outputs and run-cache
+        sh(["dvc", "remote", "modify", "--local", "shared", "url", str(remote)], pipeline)
+        sh(["dvc", "push", "--run-cache"], pipeline)
+    finally:
+        (pipeline / ".dvc" / "config.local").unlink(missing_ok=True)
+    # Every stage has git-tracked (cache: false) metrics outputs, so DVC keeps no run-cache entry for any
+    # stage: nothing of machine A's can be restored as if measured elsewhere; the remote holds files.
+    assert any((remote / "files").rglob("*")) and not (remote / "runs").exists()
+
+    b = tmp_path / "b"  # machine B: a clone of the git history, then the data from the remote
+    sh(["git", "clone", "-q", str(pipeline), str(b)], tmp_path)
+    sh(["dvc", "remote", "modify", "--local", "shared", "url", str(remote)], b)
+    sh(["dvc", "pull", "--run-cache"], b)
+    for out in ("models/yolov5n_dynamic.onnx", "models/ov_int8/yolov5n.xml", "models/ort_int8/yolov5n.onnx",
+                "data/eval/instances.json"):
+        assert (b / out).read_bytes() == (pipeline / out).read_bytes()
+
+    other = {"YOLO_SIMULATE_MACHINE": "machine-b"}
+    out = sh(["dvc", "repro"], b, env=other).stdout
+    assert ran(out) - {"inputs", "fingerprint"} == MACHINE_DEPENDENT  # the same bytes: no download to quantize
+    assert not restored_from_run_cache(out)  # never machine A's timings
+    for s in ("download", "export-dynamic", "convert-IR", "quantize-ov", "quantize-ort"):
+        assert f"Stage '{s}' didn't change, skipping" in out
+    a_id, b_id = (read_results("bench_ov", r)["machine"]["id"] for r in (pipeline, b))
+    assert a_id != b_id and read_results("eval_map", b)["machine"]["id"] == b_id
+    assert read_results("eval_map", b)["ov_int8_map50_95"] == read_results("eval_map", pipeline)["ov_int8_map50_95"]
+    assert json.loads((b / "metrics/fingerprint.json").read_text())["simulated_machine"] == "machine-b"
+
+
+def test_a_missing_remote_is_a_clear_error_and_the_pipeline_does_not_need_it(pipeline, tmp_path):
+    b = tmp_path / "b"
+    sh(["git", "clone", "-q", str(pipeline), str(b)], tmp_path)
+    sh(["dvc", "remote", "modify", "--local", "shared", "url", str(tmp_path / "nowhere")], b)
+    proc = sh(["dvc", "pull"], b, check=False)
+    assert proc.returncode != 0 and "models/yolov5n_dynamic.onnx" in proc.stdout + proc.stderr
+    sh(["dvc", "repro", "download"], b)  # the pipeline itself never needs the remote: the mirror serves
+    assert (b / "data/eval/instances.json").read_bytes() == (pipeline / "data/eval/instances.json").read_bytes()
