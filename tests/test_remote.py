@@ -6,6 +6,7 @@ import json
 import pytest
 from conftest import needs_mirror, sh
 
+from stages.core.machines import cross_machine, snapshot, write_cross_machine
 from stages.core.stage import read_results
 
 pytestmark = needs_mirror
@@ -52,6 +53,20 @@ def test_pull_on_another_machine_skips_what_is_the_same_and_reruns_its_timings(p
     assert a_id != b_id and read_results("eval_map", b)["machine"]["id"] == b_id
     assert read_results("eval_map", b)["ov_int8_map50_95"] == read_results("eval_map", pipeline)["ov_int8_map50_95"]
     assert json.loads((b / "metrics/fingerprint.json").read_text())["simulated_machine"] == "machine-b"
+
+    # Both machines' snapshots side by side: one table, every ratio within its own machine's run.
+    results = tmp_path / "results"
+    for repo in (pipeline, b):
+        snapshot(repo, results)
+    text, series = cross_machine("yolov5n", results)
+    assert set(series) == {a_id, b_id} and f"| {a_id} |" in text and f"| {b_id} |" in text
+    rows = [r.split(" | ") for r in text.splitlines() if r.startswith(f"| {b_id} | ov_int8 |")]
+    b_ov = read_results("bench_ov", b)
+    own_ratio = max(b_ov[f"ov_int8_throughput_b{n}_ips"] for n in (1, 2)) / \
+        max(b_ov[f"ov_fp32_throughput_b{n}_ips"] for n in (1, 2))
+    assert len(rows) == 1 and float(rows[0][4]) == pytest.approx(own_ratio, abs=0.006)
+    write_cross_machine(["yolov5n"], results)
+    assert (results / "machines_yolov5n_throughput.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_a_missing_remote_is_a_clear_error_and_the_pipeline_does_not_need_it(pipeline, tmp_path):

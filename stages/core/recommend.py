@@ -2,6 +2,7 @@
 whose mAP50-95 drop against FP32 stays within a budget."""
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 from .report import latency_figure
@@ -16,18 +17,20 @@ OBJECTIVES: dict[str, tuple[str, str, bool]] = {
 }
 
 
-def _throughput(m: dict[str, Any], v: str) -> float | None:
-    """Best images/s over the batch sizes: OpenVINO's THROUGHPUT hint, ONNX Runtime's sync runs."""
+def best_throughput(m: dict[str, Any], v: str) -> float | None:
+    """Best images/s over the batch sizes: OpenVINO's THROUGHPUT hint, ONNX Runtime's sync runs
+    (batch sizes from the results, or read off the keys of headline-only results)."""
     src = m.get("bench_ov" if v in OV_VARIANTS else "bench_ort", {})
     key = "{v}_throughput_b{n}_ips" if v in OV_VARIANTS else "{v}_b{n}_ips"
-    values = [src[k] for n in src.get("batch_sizes", []) if (k := key.format(v=v, n=n)) in src]
+    sizes = src.get("batch_sizes") or sorted({int(b.group(1)) for k in src if (b := re.search(r"_b(\d+)_", k))})
+    values = [src[k] for n in sizes if (k := key.format(v=v, n=n)) in src]
     return max(values) if values else None
 
 
 FIGURES: dict[str, Callable[[dict[str, Any], str], float | None]] = {
     "latency_p50": lambda m, v: latency_figure(m, v, 1, "p50_ms"),
     "latency_p99": lambda m, v: latency_figure(m, v, 1, "p99_ms"),
-    "throughput": _throughput,
+    "throughput": best_throughput,
     "memory": lambda m, v: m.get("memory", {}).get(f"{v}_rss_peak_mb"),
 }
 
