@@ -54,6 +54,13 @@ def test_pull_on_another_machine_skips_what_is_the_same_and_reruns_its_timings(p
     assert read_results("eval_map", b)["ov_int8_map50_95"] == read_results("eval_map", pipeline)["ov_int8_map50_95"]
     assert json.loads((b / "metrics/fingerprint.json").read_text())["simulated_machine"] == "machine-b"
 
+    # The pull-request diff on machine B against machine A's committed metrics: timings not compared.
+    other = sh(["python", "-m", "stages.metrics_diff", "HEAD"], b).stdout
+    assert "Different machines (base: " in other and "absolute timings are left out" in other
+    details = other[other.index("<details>"):]
+    assert "_p50_ms |" not in details and "_ips |" not in details and "_rss_peak_mb |" not in details
+    assert "| ort_int8_speedup_b1_p50 |" in other  # ratios are still compared
+
     # Both machines' snapshots side by side: one table, every ratio within its own machine's run.
     results = tmp_path / "results"
     for repo in (pipeline, b):
