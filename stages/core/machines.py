@@ -91,7 +91,8 @@ def write_cross_machine(models: list[str], root: Path = RESULTS) -> None:
         if series:
             write_csv(root / f"machines_{model}_throughput.csv",
                       [{"variant": v, **{mid: s.get(v) for mid, s in series.items()}} for v in variants])
+            cpu = {mid: read_json(root / mid / model / "fingerprint.json").get("cpu_model") for mid in series}
             bar_png(root / f"machines_{model}_throughput.png", variants,
-                    {mid: [s.get(v, 0.0) for v in variants] for mid, s in series.items()}, "best images/s",
-                    f"{model}: best throughput per variant, one series per machine")
+                    {f"{mid} ({cpu[mid]})": [s.get(v, 0.0) for v in variants] for mid, s in series.items()},
+                    "best images/s", f"{model}: best throughput per variant, one series per machine")
     write_text(root / "machines.md", "\n".join(parts))
