@@ -2,6 +2,7 @@
 reruns only the machine-dependent stages (YOLO_SIMULATE_MACHINE makes this machine count as another:
 it is part of the fingerprint, and is used for nothing else)."""
 import json
+import shutil
 
 import pytest
 from conftest import needs_mirror, sh
@@ -84,3 +85,21 @@ def test_a_missing_remote_is_a_clear_error_and_the_pipeline_does_not_need_it(pip
     assert proc.returncode != 0 and "models/yolov5n_dynamic.onnx" in proc.stdout + proc.stderr
     sh(["dvc", "repro", "download"], b)  # the pipeline itself never needs the remote: the mirror serves
     assert (b / "data/eval/instances.json").read_bytes() == (pipeline / "data/eval/instances.json").read_bytes()
+
+
+def test_machine_run_is_repro_then_snapshot_then_table(pipeline):
+    """`python -m stages.machines run`, what `./dev machine` and each CI matrix job run on a machine."""
+    try:
+        out = sh(["python", "-m", "stages.machines", "run"], pipeline).stdout
+        mid = read_results("bench_ov", pipeline)["machine"]["id"]
+        folder = pipeline / "results" / mid / "yolov5n"
+        assert f"snapshot written to results/{mid}/yolov5n" in out
+        assert read_results_of(folder, "eval_map") == {k: v for k, v in read_results("eval_map", pipeline).items()
+                                                        if k != "env"}
+        assert f"| {mid} |" in (pipeline / "results" / "machines.md").read_text()
+    finally:
+        shutil.rmtree(pipeline / "results", ignore_errors=True)
+
+
+def read_results_of(folder, stage: str) -> dict:
+    return json.loads((folder / f"{stage}.json").read_text())
