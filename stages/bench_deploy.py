@@ -8,7 +8,7 @@ import statistics
 import time
 from typing import Any
 
-from .core import params, paths
+from .core import budget, params, paths
 from .core.dataset import load_split
 from .core.deploy import Detector, model_only, reference_detections
 from .core.io import require_file
@@ -27,6 +27,8 @@ def main() -> None:
     started = time.perf_counter()
     p = params.load("model", "bench_deploy")
     name, size, d = p["model"]["name"], p["model"]["imgsz"], p["bench_deploy"]
+    budget.check("bench_deploy.batch_sizes", d["batch_sizes"], budget.inference_bytes(name, max(d["batch_sizes"]),
+                 sessions=2) + budget.input_bytes(d["images"], size), "two compiled models at the largest batch")
     variants = [v for v in d["variants"] if VARIANTS[v].supported()]
     images = load_split(paths.EVAL_DIR, d["images"])
     headline: dict[str, Any] = {}
