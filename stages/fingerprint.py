@@ -1,18 +1,21 @@
 """fingerprint stage (always runs): the machine and library fingerprint the timing stages depend on.
 When it changes, DVC reruns them; a matching run-cache entry can only come from the same fingerprint,
-so timings measured on another machine or library set are never restored."""
+so timings measured on another machine or library set are never restored. The optional export extra's
+versions go to a file of their own, which only bench-torch depends on: installing it reruns bench-torch
+and leaves the machine id alone."""
 from __future__ import annotations
 
 import json
 
 from .core import paths
-from .core.env import fingerprint
+from .core.env import extra_versions, fingerprint
 from .core.io import write_text
 from .core.stage import run
 
 
 def main() -> None:
     write_text(paths.METRICS / "fingerprint.json", json.dumps(fingerprint(), indent=2, sort_keys=True) + "\n")
+    write_text(paths.METRICS / "fingerprint_extra.json", json.dumps(extra_versions(), indent=2, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":

@@ -120,3 +120,9 @@ def test_pt_checkpoint_door_gives_the_onnx_door_s_exact_outputs(tmp_path, real_b
         rt = OrtRuntime(repo / "models/mine_dynamic.onnx")
         assert rt.fixed_batch is None
         assert rt.infer(np.zeros((2, 3, 640, 640), np.float32)).shape == (2, 84, 8400)
+    # bench-torch times the .pt's own Ultralytics module, checked against ONNX Runtime first
+    sh(["python", "-m", "stages.convert_ir"], repo)
+    sh(["python", "-m", "stages.bench_torch"], repo)
+    b = read_results("bench_torch", repo)
+    assert b["torch_fp32_settings"]["module"] == "ultralytics module" and b["torch_fp32_settings"]["model"] == str(pt)
+    assert b["max_abs_diff_vs_ort"] <= 0.01 and "torch_fp32_b2_ips" in b

@@ -26,7 +26,7 @@ from stages.core.variants import VARIANTS
 pytestmark = needs_mirror
 V8 = MIRROR / "models" / "yolov8n.onnx"
 # The extra pipelines time one batch size: every variant still runs every stage.
-ONE_BATCH = {"bench": {"batch_sizes": [1]}, "bench_deploy": {"batch_sizes": [1]}}
+ONE_BATCH = {"bench": {"batch_sizes": [1]}, "bench_deploy": {"batch_sizes": [1]}, "bench_torch": {"batch_sizes": [1]}}
 # The 3-class run needs every stage, FP32 for the oracle and INT8 on both runtimes, not every precision.
 FEWER_VARIANTS = {"bench_ov": {"variants": ["ov_fp32", "ov_int8"]}, "bench_deploy": {"variants": ["ov_int8"],
                   "batch_sizes": [1]}, "memory": {"variants": ["ort_int8", "ov_int8"]},

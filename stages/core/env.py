@@ -13,6 +13,7 @@ ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vn
              "amx_bf16", "amx_int8", "amx_tile")
 PACKAGES = ("numpy", "onnx", "onnxruntime", "openvino", "nncf", "opencv-python-headless", "pycocotools", "dvc",
             "psutil")
+EXTRA_PACKAGES = ("torch", "torchvision", "ultralytics")  # the optional export extra (requirements-export.txt)
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE")
 
 
@@ -52,8 +53,14 @@ def environment() -> dict[str, Any]:
         "os": platform.platform(),
         "python": platform.python_version(),
         "versions": {p: _version(p) for p in PACKAGES},
+        "extra_versions": extra_versions(),
         "thread_env": {v: os.environ.get(v) for v in THREAD_VARS},
     }
+
+
+def extra_versions() -> dict[str, str | None]:
+    """The optional export extra's versions (None: not installed)."""
+    return {p: _version(p) for p in EXTRA_PACKAGES}
 
 
 SIMULATE_ENV = "YOLO_SIMULATE_MACHINE"  # tests only: a name that makes this machine count as another

@@ -38,6 +38,19 @@ def describe(name: str, source: str) -> dict[str, str]:
     return {"kind": "file", "path": str(path), "sha256": sha256_file(path)}
 
 
+def url_cache_path(url: str) -> Path:
+    """Where a model URL is downloaded to: one file per URL under the download cache."""
+    tag = hashlib.sha256(url.encode()).hexdigest()[:8]
+    return assets.DOWNLOAD_CACHE / f"{tag}-{Path(urlparse(url).path).name}"
+
+
+def checkpoint(source: str) -> Path | None:
+    """The local Ultralytics .pt behind model.source (a URL's downloaded copy), or None for an ONNX source."""
+    if Path(urlparse(source).path if is_url(source) else source).suffix.lower() != ".pt":
+        return None
+    return url_cache_path(source) if is_url(source) else Path(source)
+
+
 def acquire(name: str, source: str, mirror: assets.Mirror | None, net: dict[str, float], imgsz: int,
             work: Path) -> tuple[Path, str, str]:
     """(ONNX path at batch 1, sha256 of the source file, where it came from). A .pt is exported with
@@ -47,8 +60,7 @@ def acquire(name: str, source: str, mirror: assets.Mirror | None, net: dict[str,
         return assets.fetch_model(name, mirror, net)
     path = Path(source)
     if kind == "url":
-        tag = hashlib.sha256(source.encode()).hexdigest()[:8]  # one cached file per URL
-        path = assets.DOWNLOAD_CACHE / f"{tag}-{Path(urlparse(source).path).name}"
+        path = url_cache_path(source)
         digest = sha256_file(path) if path.is_file() else assets.fetch_url(source, path, **net)
     else:
         digest = sha256_file(path)

@@ -161,6 +161,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "images": Key(int, min=1),
         "rounds": Key(int, min=1),
     },
+    "bench_torch": {
+        "batch_sizes": Key(list, item=int, min=1, nonempty=True),
+        "threads": Key(int, min=0),
+        "tolerance": Key((int, float), min=0),
+    },
     "memory": {"variants": Key(list, item=str, choices=VARIANT_NAMES, nonempty=True), "warmup": Key(int, min=1)},
     "eval": {
         "variants": Key(list, item=str, choices=EVAL_VARIANTS, nonempty=True),

@@ -7,7 +7,7 @@ from typing import Any
 from .variants import OV_VARIANTS, VARIANTS
 
 SOURCES = ("download", "export", "convert", "quantize_ov", "quantize_ort", "bench_ort", "bench_ov", "bench_deploy",
-           "memory", "eval_map")
+           "bench_torch", "memory", "eval_map")
 
 # Figures quoted from elsewhere, never measured here: kept apart and labelled in the report.
 QUOTED = [
@@ -169,6 +169,33 @@ def _onnxruntime(m: dict[str, Any]) -> list[str]:
             f"({_fmt(ort.get('harness_overhead_pct_of_b1'), 5)}% of batch-1 inference).", ""]
 
 
+def _pytorch(m: dict[str, Any]) -> list[str]:
+    pt = m.get("bench_torch", {})
+    if not pt:
+        return []
+    head = ["## PyTorch eager against ONNX Runtime and OpenVINO (FP32)", ""]
+    if not pt.get("torch_installed"):
+        return head + ["PyTorch is not installed here (`./dev export-extra` adds it): no PyTorch figures.", ""]
+    sizes = pt.get("batch_sizes", [])
+    rows = [[n, *(pt.get(f"{v}_b{n}_p50_ms") for v in ("torch_fp32", "ort_fp32", "ov_fp32")),
+             *(pt.get(f"{v}_b{n}_ips") for v in ("torch_fp32", "ort_fp32", "ov_fp32")),
+             *(_ratio(pt.get(f"{v}_b{n}_ips"), pt.get(f"torch_fp32_b{n}_ips")) for v in ("ort_fp32", "ov_fp32"))]
+            for n in sizes]
+    settings = pt.get("torch_fp32_settings", {})
+    return head + [
+        f"The same model and real inputs, timed side by side in alternating rounds (synchronous calls). PyTorch "
+        f"{settings.get('torch')} runs the {settings.get('module')} with {settings.get('actual_threads')} threads; "
+        f"its outputs differ from ONNX Runtime's by at most {pt.get('max_abs_diff_vs_ort')} (checked before timing). "
+        "The seed study's first row, 2.8 s per frame in PyTorch against 0.47 s in ONNX Runtime, is quoted from "
+        "another model and machine: compare the ratios, not the times.", "",
+        table(["batch", "torch p50 ms", "ort_fp32 p50 ms", "ov_fp32 p50 ms", "torch img/s", "ort_fp32 img/s",
+               "ov_fp32 img/s", "ort_fp32 / torch", "ov_fp32 / torch"], rows), ""]
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a and b else None
+
+
 def _memory(m: dict[str, Any]) -> list[str]:
     mem = m.get("memory", {})
     phases = ("start", "after_import", "after_load", "after_warmup", "peak")
@@ -225,7 +252,7 @@ def build(m: dict[str, Any], title: str) -> str:
              "with `dvc repro report`), measured on the machine in *Environment*. Figures quoted from elsewhere "
              "(for the release models) are only in the last section.", ""]
     for section in (_environment, _model_and_data, _recommendation, _latency, _openvino, _deployment, _onnxruntime,
-                    _memory, _accuracy):
+                    _pytorch, _memory, _accuracy):
         parts += section(m)
     model = m.get("download", {}).get("model")
     quoted = [list(q) for q in QUOTED if model is None or q[0].split()[0] == model]

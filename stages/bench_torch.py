@@ -1,0 +1,80 @@
+"""bench-torch stage: the seed study's first row, PyTorch eager on CPU, timed side by side with ONNX
+Runtime and OpenVINO (all FP32, the same real inputs, alternating rounds) at each batch size, after
+checking that PyTorch's outputs match ONNX Runtime's. PyTorch runs the .pt's Ultralytics module when
+model.source is one, else the dynamic ONNX graph in torch ops. Without the export extra (torch), it
+records "not installed" instead of failing."""
+from __future__ import annotations
+
+import importlib.util
+import time
+from typing import Any
+
+import numpy as np
+
+from .core import budget, params, paths
+from .core.benchmark import latency_round
+from .core.dataset import sample_batch
+from .core.io import require_file
+from .core.model_source import checkpoint
+from .core.plots import write_series
+from .core.stage import run, write_results
+from .core.variants import VARIANTS
+
+OTHERS = ("ort_fp32", "ov_fp32")  # PyTorch's FP32 peers, as bench-ort and bench-ov load them
+
+
+def plot(sizes: list[int], figures: dict[str, Any], title: str) -> None:
+    write_series(paths.PLOTS / "bench_torch_ips", "batch", sizes,
+                 {v: [figures.get(f"{v}_b{n}_ips") for n in sizes] for v in ("torch_fp32", *OTHERS)},
+                 "images/s", title)
+
+
+def main() -> None:
+    started = time.perf_counter()
+    p = params.load("model", "bench", "bench_torch")
+    name, size, b, t = p["model"]["name"], p["model"]["imgsz"], p["bench"], p["bench_torch"]
+    sizes = t["batch_sizes"]
+    if importlib.util.find_spec("torch") is None:
+        plot(sizes, {}, "PyTorch is not installed (./dev export-extra)")
+        write_results("bench_torch", {"torch_installed": False},
+                      {"note": "PyTorch is not installed: ./dev export-extra adds it (torch CPU build)"}, started)
+        return
+    from .core.torch_runtime import TorchRuntime
+
+    pt = checkpoint(p["model"]["source"])
+    model = require_file(pt if pt is not None else paths.dynamic_onnx(name), "model for torch_fp32")
+    for v in OTHERS:
+        require_file(VARIANTS[v].model_path(name), f"model for {v}")
+    budget.check("bench_torch.batch_sizes", sizes, budget.inference_bytes(name, max(sizes), sessions=3),
+                 "three runtimes at the largest batch")
+    x = sample_batch(b["input"], max(sizes), size, paths.EVAL_DIR)
+    threads = t["threads"]
+    rts = {"torch_fp32": TorchRuntime(model, threads=threads),
+           "ort_fp32": VARIANTS["ort_fp32"].load(name, intra_threads=threads),
+           "ov_fp32": VARIANTS["ov_fp32"].load(name, threads=threads)}
+    check = x[:min(2, len(x))]
+    diff = float(np.abs(rts["torch_fp32"].infer(check) - rts["ort_fp32"].infer(check)).max())
+    if not diff <= t["tolerance"]:
+        raise RuntimeError(f"PyTorch ({rts['torch_fp32'].source}, {model}) and ONNX Runtime disagree by {diff:.4g} "
+                           f"> bench_torch.tolerance {t['tolerance']}: the timings would not be of the same model")
+
+    headline: dict[str, Any] = {"torch_installed": True}
+    detail: dict[str, Any] = {"batch_sizes": sizes, "input": b["input"], "max_abs_diff_vs_ort": round(diff, 6),
+                              **{f"{v}_settings": rt.settings() for v, rt in rts.items()}}
+    for n in sizes:
+        h, d = latency_round(rts, x[:n], b)
+        detail.update(d)
+        for k, val in h.items():
+            (headline if k.startswith("torch_fp32") and not k.endswith("p99_ms") else detail)[k] = val
+    for v in OTHERS:  # how many times faster than PyTorch, measured in this run
+        if 1 in sizes:
+            headline[f"{v}_speedup_over_torch_b1_p50"] = round(
+                headline["torch_fp32_b1_p50_ms"] / detail[f"{v}_b1_p50_ms"], 3)
+        headline[f"{v}_speedup_over_torch_best_ips"] = round(
+            max(detail[f"{v}_b{n}_ips"] for n in sizes) / max(headline[f"torch_fp32_b{n}_ips"] for n in sizes), 3)
+    plot(sizes, headline | detail, "PyTorch eager against ONNX Runtime and OpenVINO (FP32)")
+    write_results("bench_torch", headline, detail, started)
+
+
+if __name__ == "__main__":
+    run(main)
