@@ -33,6 +33,7 @@ def main() -> None:
     out = paths.ort_int8_onnx(name)
     float_nodes: list[str] = []
     sqnr: dict[str, float] = {}
+    aligned = 0
     with atomic_path(out.parent) as tmp:
         tmp.mkdir(parents=True)
         t0 = time.perf_counter()
@@ -41,8 +42,8 @@ def main() -> None:
             q.quantize_nncf(fp32, tmp / out.name, inputs, head)
         else:
             kept = q.quantize_qdq(fp32, tmp / out.name, inputs, o["method"], patterns, o["min_sqnr_db"],
-                                  o["float_stem"], o["sqnr_images"])
-            float_nodes, sqnr = kept["float_nodes"], kept["sqnr_db"]
+                                  o["float_stem"], o["sqnr_images"], o["align_concat"])
+            float_nodes, sqnr, aligned = kept["float_nodes"], kept["sqnr_db"], kept["aligned_concat_tensors"]
             head_nodes = kept["head_nodes"]  # counted on the pre-processed graph the quantizer saw
         seconds = time.perf_counter() - t0
         print(f"ignored scope (detect head): {head_nodes} ONNX Runtime nodes; kept float for precision or "
@@ -65,6 +66,7 @@ def main() -> None:
         "calibration_images_used": len(used),
         "check_images": len(held_out),
         "head_nodes": head_nodes,
+        "aligned_concat_tensors": aligned,
         "float_layers": sorted({n.rsplit("/", 2)[0] for n in float_nodes if n.endswith("Conv")}),
         "silu_sqnr_db_min": min(sqnr.values()) if sqnr else None,
         "quantize_seconds": round(seconds, 2),

@@ -60,3 +60,55 @@ def test_quantize_ort_keeps_stem_and_imprecise_layers_float(pipeline):
         assert conv[f"{layer}/Conv"].input[1] in floats
     quantized = [n for n in conv.values() if n.input[1] not in floats]
     assert quantized, "no conv was left quantized"
+
+
+def concat_params(path) -> dict[str, set]:
+    """Per Concat of a QDQ model: the (scale, zero point) of its DequantizeLinear inputs and of the
+    QuantizeLinear of its output."""
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    init = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    producer = {o: n for n in model.graph.node for o in n.output}
+    consumers: dict = {}
+    for n in model.graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+
+    def qparams(node):
+        return float(init[node.input[1]]), int(init[node.input[2]])
+
+    out = {}
+    for n in model.graph.node:
+        if n.op_type != "Concat":
+            continue
+        dqs = [producer.get(i) for i in n.input]
+        qs = [c for c in consumers.get(n.output[0], []) if c.op_type == "QuantizeLinear"]
+        if all(d is not None and d.op_type == "DequantizeLinear" for d in dqs) and qs:
+            out[n.name] = {qparams(d) for d in dqs} | {qparams(q) for q in qs}
+    return out
+
+
+@needs_mirror
+def test_align_concat_gives_each_quantized_concat_one_scale_and_zero_point(tmp_path):
+    """quantize_ort.align_concat: every quantized Concat's inputs and output carry the same uint8
+    parameters, so ONNX Runtime's QLinearConcat can copy; without it they differ."""
+    from stages.core import calibration as cal
+    from stages.core import quantize_ort
+    from stages.core.export import load_onnx, make_batch_dynamic
+
+    src = tmp_path / "dyn.onnx"
+    onnx.save(make_batch_dynamic(load_onnx(MIRROR / "models" / "yolov5n.onnx"))[0], str(src))
+    names = [n.name for n in onnx.load(str(src)).graph.node]
+    images = sorted((MIRROR / "coco" / "images" / "val2017").glob("*.jpg"))[:8]
+    inputs = cal.calibration_inputs(images, 640, "none")
+    params = {}
+    for align in (False, True):
+        out = tmp_path / f"int8_{align}.onnx"
+        kept = quantize_ort.quantize_qdq(src, out, inputs, "qdq_minmax", cal.head_patterns(names, True), 30.0, True,
+                                         8, align_concat=align)
+        params[align] = concat_params(out)
+        assert (kept["aligned_concat_tensors"] > 0) == align
+    assert len(params[True]) >= 10 and params[True].keys() == params[False].keys()
+    assert all(len(p) == 1 for p in params[True].values()), params[True]
+    assert sum(len(p) > 1 for p in params[False].values()) >= 5

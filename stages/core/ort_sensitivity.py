@@ -91,23 +91,79 @@ def silu_sqnr_db(values_per_image, n_tensors: int) -> np.ndarray:
     return 10.0 * np.log10(np.maximum(signal, 1e-30) / np.maximum(noise, 1e-30))
 
 
-def measure_silu_sqnr(model, inputs: list[np.ndarray]) -> dict[str, float]:
-    """SQNR (dB) per SiLU input tensor of an ONNX model (loaded, float) on preprocessed inputs."""
+def probe(model, names: list[str], inputs: list[np.ndarray]):
+    """A callable giving a fresh iterator over `inputs`: per input, the values of tensors `names`
+    of an ONNX model (loaded, float), from one ONNX Runtime session with those as extra outputs."""
     import onnx
     import onnxruntime as ort
 
-    layers = silu_layers(model)
-    names = [layer.tensor for layer in layers]
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    have = {o.name for o in probe.graph.output}
-    probe.graph.output.extend(onnx.helper.make_empty_tensor_value_info(t) for t in names if t not in have)
+    probed = onnx.ModelProto()
+    probed.CopyFrom(model)
+    have = {o.name for o in probed.graph.output}
+    probed.graph.output.extend(onnx.helper.make_empty_tensor_value_info(t) for t in names if t not in have)
     so = ort.SessionOptions()
     so.log_severity_level = 3
-    sess = ort.InferenceSession(probe.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    feed = probe.graph.input[0].name
-    db = silu_sqnr_db(lambda: (sess.run(names, {feed: x}) for x in inputs), len(names))
+    sess = ort.InferenceSession(probed.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    feed = probed.graph.input[0].name
+    return lambda: (sess.run(names, {feed: x}) for x in inputs)
+
+
+def measure_silu_sqnr(model, inputs: list[np.ndarray]) -> dict[str, float]:
+    """SQNR (dB) per SiLU input tensor of an ONNX model (loaded, float) on preprocessed inputs."""
+    names = [layer.tensor for layer in silu_layers(model)]
+    db = silu_sqnr_db(probe(model, names, inputs), len(names))
     return {t: round(float(d), 2) for t, d in zip(names, db)}
+
+
+# Ops whose quantized output takes its input's scale and zero point in ORT's QDQ quantizer
+# (QDQDirect8BitOp, QDQResize, QDQMaxPool, QDQSplit, QDQPad): a range override on their output is moot.
+SHARED_PARAMS_OPS = {"Resize", "MaxPool", "AveragePool", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten",
+                     "Slice", "Split", "Pad"}
+
+
+def concat_groups(model, exclude: set[str]) -> list[set[str]]:
+    """Tensors that must share one uint8 scale and zero point so that each quantized Concat (not in
+    `exclude`) copies its inputs instead of requantizing them: every input and the output of each,
+    followed up through ops that pass their input's parameters on (an upsample's input, say);
+    groups that share a tensor merged."""
+    consts = {i.name for i in model.graph.initializer} | {o for n in model.graph.node if n.op_type == "Constant"
+                                                          for o in n.output}
+    producer = {o: n for n in model.graph.node for o in n.output}
+    groups: list[set[str]] = []
+    for n in model.graph.node:
+        if n.op_type != "Concat" or n.name in exclude or any(i in consts for i in n.input):
+            continue
+        group = {*n.input, n.output[0]}
+        for t in list(group):
+            while (p := producer.get(t)) is not None and p.op_type in SHARED_PARAMS_OPS and p.name not in exclude:
+                t = p.input[0]
+                group.add(t)
+        for g in [g for g in groups if g & group]:
+            group |= g
+            groups.remove(g)
+        groups.append(group)
+    return groups
+
+
+def shared_concat_ranges(model, inputs: list[np.ndarray], exclude: set[str]) -> dict[str, list[dict[str, float]]]:
+    """ORT TensorQuantOverrides giving every tensor of a concat group (concat_groups) the group's
+    range: the union of its tensors' ranges, each the mean of per-image min/max as calibration takes it."""
+    groups = concat_groups(model, exclude)
+    names = sorted(set().union(*groups)) if groups else []
+    if not names:
+        return {}
+    lo, hi, n = np.zeros(len(names)), np.zeros(len(names)), 0
+    for vals in probe(model, names, inputs)():
+        lo += [float(v.min()) for v in vals]
+        hi += [float(v.max()) for v in vals]
+        n += 1
+    rng = {t: (a / n, b / n) for t, a, b in zip(names, lo, hi)}
+    out = {}
+    for g in groups:
+        # numpy float32 values: ORT's compute_scale_zp reads their dtype
+        shared = {"rmin": np.float32(min(rng[t][0] for t in g)), "rmax": np.float32(max(rng[t][1] for t in g))}
+        out.update({t: [dict(shared)] for t in g})
+    return out
 
 
 def float_layers(model, inputs: list[np.ndarray], min_sqnr_db: float, float_stem: bool

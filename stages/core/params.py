@@ -132,6 +132,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "min_sqnr_db": Key(float, min=0),
         "float_stem": Key(bool),
         "sqnr_images": Key(int, min=1),
+        "align_concat": Key(bool),
     },
     "bench": {
         "warmup": Key(int, min=0),

@@ -59,12 +59,15 @@ def prepare(src: Path, work: Path) -> Path:
 
 
 def quantize_qdq(src: Path, dst: Path, inputs: list[np.ndarray], method: str, exclude_patterns: list[str],
-                 min_sqnr_db: float = 0.0, float_stem: bool = False, sqnr_images: int = 64) -> dict:
+                 min_sqnr_db: float = 0.0, float_stem: bool = False, sqnr_images: int = 64,
+                 align_concat: bool = False) -> dict:
     """ONNX Runtime static quantization: QDQ, per-channel int8 weights, uint8 activations.
 
     Kept in float: nodes matching `exclude_patterns` (the head), SiLU layers whose quantized input
     has an SQNR below `min_sqnr_db`, and with `float_stem` the few-channel stem conv (see
-    ort_sensitivity). Returns what was kept float and the measured SQNR per SiLU layer."""
+    ort_sensitivity). With `align_concat`, every quantized Concat's inputs and output share one range
+    (ort_sensitivity.shared_concat_ranges), so ORT's QLinearConcat copies instead of requantizing.
+    Returns what was kept float, the measured SQNR per SiLU layer and the aligned tensors."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationMethod,
@@ -73,7 +76,7 @@ def quantize_qdq(src: Path, dst: Path, inputs: list[np.ndarray], method: str, ex
         quantize_static,
     )
 
-    from .ort_sensitivity import float_layers
+    from .ort_sensitivity import float_layers, shared_concat_ranges
 
     prepared = prepare(src, dst.parent)
     try:
@@ -82,6 +85,7 @@ def quantize_qdq(src: Path, dst: Path, inputs: list[np.ndarray], method: str, ex
         if exclude_patterns and not head:
             raise QuantizeError(f"head patterns {exclude_patterns} matched no node of {src}")
         float_nodes, sqnr = float_layers(model, inputs[:sqnr_images], min_sqnr_db, float_stem)
+        overrides = shared_concat_ranges(model, inputs[:sqnr_images], set(head)) if align_concat else {}
         input_name = model.graph.input[0].name
         del model
         calib = {"qdq_minmax": CalibrationMethod.MinMax, "qdq_entropy": CalibrationMethod.Entropy,
@@ -91,11 +95,13 @@ def quantize_qdq(src: Path, dst: Path, inputs: list[np.ndarray], method: str, ex
             quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
             calibrate_method=calib, nodes_to_exclude=sorted(set(head) | set(float_nodes)),
-            extra_options={"CalibMovingAverage": True} if calib == CalibrationMethod.MinMax else {},
+            extra_options={**({"CalibMovingAverage": True} if calib == CalibrationMethod.MinMax else {}),
+                           **({"TensorQuantOverrides": overrides} if overrides else {})},
         )
     finally:
         prepared.unlink()
-    return {"head_nodes": len(head), "float_nodes": [n for n in float_nodes if n not in head], "sqnr_db": sqnr}
+    return {"head_nodes": len(head), "float_nodes": [n for n in float_nodes if n not in head], "sqnr_db": sqnr,
+            "aligned_concat_tensors": len(overrides)}
 
 
 def quantize_nncf(src: Path, dst: Path, inputs: list[np.ndarray], exclude: list[str]) -> None:

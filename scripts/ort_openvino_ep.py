@@ -1,0 +1,109 @@
+"""ONNX Runtime's OpenVINO execution provider on the pipeline's own ONNX models, side by side with
+ONNX Runtime's CPU provider of the same package (alternating rounds, one process): the FP32 dynamic
+ONNX and the ort_int8 QDQ ONNX, at f32 and bf16 for OpenVINO's float ops. This is how an ONNX
+Runtime user gets OpenVINO's INT8 kernels without leaving ONNX Runtime.
+
+onnxruntime-openvino installs its own `onnxruntime` package (with OpenVINO inside), so it cannot
+share .venv with onnxruntime: run it with `./dev ort-openvino [args]`, which builds .venv-ort-openvino
+from requirements-ort-openvino.txt. Every OpenVINO session refuses CPU-provider fallback, so each
+figure is of the whole graph in OpenVINO. Writes results/<machine id>/<model>/ort_openvino_ep.json,
+the machine id being the pipeline run's (metrics/bench_ort.json).
+
+Usage: ./dev ort-openvino [--runs 50] [--warmup 10] [--batch-sizes 1 8] [--out FILE]"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stages.core import paths  # noqa: E402
+from stages.core.preprocess import preprocess, read_image  # noqa: E402
+
+
+def session(model: Path, provider: str, precision: str = "f32") -> ort.InferenceSession:
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    if provider == "cpu":
+        return ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+    so.add_session_config_entry("session.disable_cpu_ep_fallback", "1")  # all of the graph, or an error
+    config = {"CPU": {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}}
+    return ort.InferenceSession(str(model), so, providers=[("OpenVINOExecutionProvider", {
+        "device_type": "CPU", "load_config": json.dumps(config)})])
+
+
+def timed_rounds(runs: dict, x: np.ndarray, warmup: int, n: int, rounds: int = 5) -> dict[str, list[float]]:
+    """Alternating rounds of synchronous calls; seconds per call per configuration."""
+    feeds = {k: {s.get_inputs()[0].name: x} for k, s in runs.items()}
+    for k, s in runs.items():
+        for _ in range(warmup):
+            s.run(None, feeds[k])
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    per_round = max(1, n // rounds)
+    while min(len(t) for t in times.values()) < n:
+        for k, s in runs.items():
+            for _ in range(per_round):
+                t0 = time.perf_counter()
+                s.run(None, feeds[k])
+                times[k].append(time.perf_counter() - t0)
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8])
+    ap.add_argument("--out", type=Path)
+    a = ap.parse_args()
+    p = yaml.safe_load(Path("params.yaml").read_text())
+    name, size = p["model"]["name"], p["model"]["imgsz"]
+    machine = json.loads((paths.METRICS / "bench_ort.json").read_text())["machine"]
+    models = {"fp32": paths.dynamic_onnx(name), "int8": paths.ort_int8_onnx(name)}
+    for m in models.values():
+        if not m.is_file():
+            sys.exit(f"error: {m} not found: run `./dev repro` first")
+    images = sorted((paths.EVAL_DIR / "images").iterdir())
+    x_all = preprocess([read_image(images[i % len(images)]) for i in range(max(a.batch_sizes))], size)[0]
+    configs = {"ort_fp32_cpu_ep": ("fp32", "cpu", "f32"), "ort_fp32_openvino_ep": ("fp32", "openvino", "f32"),
+               "ort_fp32_openvino_ep_bf16": ("fp32", "openvino", "bf16"), "ort_int8_cpu_ep": ("int8", "cpu", "f32"),
+               "ort_int8_openvino_ep": ("int8", "openvino", "f32"),
+               "ort_int8_openvino_ep_bf16": ("int8", "openvino", "bf16")}
+    sessions = {k: session(models[m], prov, prec) for k, (m, prov, prec) in configs.items()}
+    out: dict = {"machine": machine, "model": name, "onnxruntime": ort.__version__, "python": platform.python_version(),
+                 "providers": ort.get_available_providers(), "configs": configs, "runs": a.runs, "figures": {}}
+    x1 = x_all[:1]
+    ref = {m: sessions[f"ort_{m}_cpu_ep"].run(None, {sessions[f"ort_{m}_cpu_ep"].get_inputs()[0].name: x1})[0]
+           for m in models}
+    for k, s in sessions.items():
+        y = s.run(None, {s.get_inputs()[0].name: x1})[0]
+        out["figures"][f"{k}_max_abs_diff_vs_cpu_ep"] = round(float(np.abs(y - ref[configs[k][0]]).max()), 4)
+    for n in a.batch_sizes:
+        times = timed_rounds(sessions, x_all[:n], a.warmup, a.runs)
+        for k, t in times.items():
+            p50 = statistics.median(t)
+            out["figures"][f"{k}_b{n}_p50_ms"] = round(1000 * p50, 2)
+            out["figures"][f"{k}_b{n}_ips"] = round(n / statistics.mean(t), 2)
+        fp32_cpu = out["figures"][f"ort_fp32_cpu_ep_b{n}_p50_ms"]
+        for k in configs:
+            out["figures"][f"{k}_b{n}_vs_fp32_cpu_ep"] = round(fp32_cpu / out["figures"][f"{k}_b{n}_p50_ms"], 3)
+            print(f"b{n} {k:<28} p50 {out['figures'][f'{k}_b{n}_p50_ms']:8.2f} ms  "
+                  f"{out['figures'][f'{k}_b{n}_ips']:7.1f} img/s  {out['figures'][f'{k}_b{n}_vs_fp32_cpu_ep']:.2f}x "
+                  "ort_fp32 on the CPU provider", flush=True)
+    dest = a.out or Path("results") / machine["id"] / name / "ort_openvino_ep.json"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {dest}")
+
+
+if __name__ == "__main__":
+    main()

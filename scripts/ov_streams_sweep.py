@@ -1,0 +1,100 @@
+"""OpenVINO streams and threads on this machine, side by side against today's defaults (bench-ov's
+LATENCY and THROUGHPUT hints with OpenVINO's own choice of streams and threads): per variant and
+batch size, images/s with an AsyncInferQueue and synchronous batch latency p50, each configuration
+timed in alternating rounds in one process (medians over rounds).
+
+Usage (after `dvc repro`): python scripts/ov_streams_sweep.py [--seconds 2] [--rounds 3]
+    [--variants ov_bf16 ov_int8 ...] [--batch-sizes 1 8] [--out FILE]"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stages.core import params, paths  # noqa: E402
+from stages.core.dataset import sample_batch  # noqa: E402
+from stages.core.env import machine_id  # noqa: E402
+from stages.core.runtimes import ov_core  # noqa: E402
+from stages.core.timing import async_throughput, time_calls  # noqa: E402
+from stages.core.variants import OV_VARIANTS, VARIANTS  # noqa: E402
+
+# name: CPU plugin settings besides the variant's INFERENCE_PRECISION_HINT. The first two are today's
+# (bench-ov: OpenVINO picks streams and threads for the hint).
+CONFIGS: dict[str, dict] = {
+    "latency_hint": {"PERFORMANCE_HINT": "LATENCY"},
+    "throughput_hint": {"PERFORMANCE_HINT": "THROUGHPUT"},
+    "1_stream_1_thread": {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": 1, "INFERENCE_NUM_THREADS": 1},
+    "1_stream_2_threads": {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": 1, "INFERENCE_NUM_THREADS": 2},
+    "2_streams_2_threads": {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": 2, "INFERENCE_NUM_THREADS": 2},
+    "latency_hint_unpinned": {"PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": False},
+    "throughput_hint_unpinned": {"PERFORMANCE_HINT": "THROUGHPUT", "ENABLE_CPU_PINNING": False},
+}
+ACTUAL = ("NUM_STREAMS", "INFERENCE_NUM_THREADS", "OPTIMAL_NUMBER_OF_INFER_REQUESTS", "ENABLE_CPU_PINNING")
+
+
+def compile_at(xml: Path, precision: str, batch: int, config: dict):
+    core = ov_core()
+    model = core.read_model(str(xml))
+    shape = model.input(0).get_partial_shape()
+    shape[0] = batch
+    model.reshape({model.input(0): shape})
+    return core.compile_model(model, "CPU", {**config, "INFERENCE_PRECISION_HINT": precision})
+
+
+def measure(variants: list[str], sizes: list[int], seconds: float, rounds: int, runs: int) -> dict:
+    name, size = (lambda m: (m["name"], m["imgsz"]))(params.load("model")["model"])
+    x = sample_batch("real", max(sizes), size, paths.EVAL_DIR)
+    out: dict = {}
+    for v in variants:
+        spec = VARIANTS[v]
+        for n in sizes:
+            compiled = {c: compile_at(spec.model_path(name), spec.hint_precision, n, cfg) for c, cfg in CONFIGS.items()}
+            requests = {c: cm.create_infer_request() for c, cm in compiled.items()}
+            ips: dict[str, list[float]] = {c: [] for c in compiled}
+            p50: dict[str, list[float]] = {c: [] for c in compiled}
+            for _ in range(rounds):
+                for c, cm in compiled.items():
+                    ips[c].append(async_throughput(cm, x[:n], seconds)["throughput_ips"])
+                    infer = lambda r=requests[c]: r.infer({0: x[:n]}, share_inputs=True, share_outputs=True)  # noqa: E731
+                    infer()  # warm the synchronous request
+                    p50[c].append(1000 * statistics.median(time_calls(infer, runs)))
+            for c, cm in compiled.items():
+                out[f"{v}_b{n}_{c}"] = {"ips": round(statistics.median(ips[c]), 2),
+                                        "p50_ms": round(statistics.median(p50[c]), 2), "ips_rounds": ips[c],
+                                        **{k.lower(): str(cm.get_property(k)) for k in ACTUAL}}
+            base = out[f"{v}_b{n}_throughput_hint"]["ips"], out[f"{v}_b{n}_latency_hint"]["p50_ms"]
+            for c in compiled:
+                r = out[f"{v}_b{n}_{c}"]
+                r["ips_vs_throughput_hint"] = round(r["ips"] / base[0], 3)
+                r["p50_vs_latency_hint"] = round(r["p50_ms"] / base[1], 3)
+                print(f"{v} b{n} {c:<24} streams {r['num_streams']:>2} threads {r['inference_num_threads']:>2} "
+                      f"pinned {r['enable_cpu_pinning']:<5}: {r['ips']:7.1f} img/s ({r['ips_vs_throughput_hint']:.3f}x "
+                      f"throughput hint), p50 {r['p50_ms']:7.2f} ms ({r['p50_vs_latency_hint']:.3f}x latency hint)",
+                      flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=2.0, help="async throughput seconds per round")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=20, help="synchronous calls per round for p50")
+    ap.add_argument("--variants", nargs="+", default=[v for v in OV_VARIANTS if VARIANTS[v].supported()],
+                    choices=OV_VARIANTS)
+    ap.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8])
+    ap.add_argument("--out", type=Path, help="also write the JSON here")
+    a = ap.parse_args()
+    figures = measure(a.variants, a.batch_sizes, a.seconds, a.rounds, a.runs)
+    result = {"machine": machine_id(), "model": params.load("model")["model"]["name"], "configs": CONFIGS,
+              "seconds": a.seconds, "rounds": a.rounds, "runs": a.runs, "figures": figures}
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
