@@ -9,7 +9,8 @@ from requirements-ort-openvino.txt. Every OpenVINO session refuses CPU-provider 
 figure is of the whole graph in OpenVINO. Writes results/<machine id>/<model>/ort_openvino_ep.json,
 the machine id being the pipeline run's (metrics/bench_ort.json).
 
-Usage: ./dev ort-openvino [--runs 50] [--warmup 10] [--batch-sizes 1 8] [--out FILE]"""
+Usage: ./dev ort-openvino [--runs 50] [--warmup 10] [--batch-sizes 1 8] [--extra NAME=MODEL.onnx ...] [--out FILE]
+(--extra adds ONNX models, e.g. an NNCF-quantized one from quantize_ort.method: nncf)"""
 from __future__ import annotations
 
 import argparse
@@ -63,30 +64,39 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8])
+    ap.add_argument("--extra", nargs="*", default=[], help="NAME=MODEL.onnx: more models on both providers")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
     p = yaml.safe_load(Path("params.yaml").read_text())
     name, size = p["model"]["name"], p["model"]["imgsz"]
     machine = json.loads((paths.METRICS / "bench_ort.json").read_text())["machine"]
-    models = {"fp32": paths.dynamic_onnx(name), "int8": paths.ort_int8_onnx(name)}
+    models = {"fp32": paths.dynamic_onnx(name), "int8": paths.ort_int8_onnx(name),
+              **{k: Path(v) for k, v in (e.split("=", 1) for e in a.extra)}}
     for m in models.values():
         if not m.is_file():
             sys.exit(f"error: {m} not found: run `./dev repro` first")
     images = sorted((paths.EVAL_DIR / "images").iterdir())
     x_all = preprocess([read_image(images[i % len(images)]) for i in range(max(a.batch_sizes))], size)[0]
-    configs = {"ort_fp32_cpu_ep": ("fp32", "cpu", "f32"), "ort_fp32_openvino_ep": ("fp32", "openvino", "f32"),
-               "ort_fp32_openvino_ep_bf16": ("fp32", "openvino", "bf16"), "ort_int8_cpu_ep": ("int8", "cpu", "f32"),
-               "ort_int8_openvino_ep": ("int8", "openvino", "f32"),
-               "ort_int8_openvino_ep_bf16": ("int8", "openvino", "bf16")}
-    sessions = {k: session(models[m], prov, prec) for k, (m, prov, prec) in configs.items()}
+    configs = {f"ort_{m}_{kind}": (m, prov, prec) for m in models
+               for kind, prov, prec in (("cpu_ep", "cpu", "f32"), ("openvino_ep", "openvino", "f32"),
+                                        ("openvino_ep_bf16", "openvino", "bf16"))}
+    sessions, failed = {}, {}
+    for k, (m, prov, prec) in configs.items():
+        try:
+            sessions[k] = session(models[m], prov, prec)
+        except Exception as e:  # onnxruntime raises its own Fail type: record it, measure the rest
+            failed[k] = " ".join(str(e).split())[-300:]
+            print(f"{k}: cannot load: {failed[k]}", flush=True)
     out: dict = {"machine": machine, "model": name, "onnxruntime": ort.__version__, "python": platform.python_version(),
-                 "providers": ort.get_available_providers(), "configs": configs, "runs": a.runs, "figures": {}}
+                 "providers": ort.get_available_providers(), "configs": configs, "failed": failed, "runs": a.runs,
+           "figures": {}}
     x1 = x_all[:1]
     ref = {m: sessions[f"ort_{m}_cpu_ep"].run(None, {sessions[f"ort_{m}_cpu_ep"].get_inputs()[0].name: x1})[0]
-           for m in models}
+           for m in models if f"ort_{m}_cpu_ep" in sessions}
     for k, s in sessions.items():
         y = s.run(None, {s.get_inputs()[0].name: x1})[0]
-        out["figures"][f"{k}_max_abs_diff_vs_cpu_ep"] = round(float(np.abs(y - ref[configs[k][0]]).max()), 4)
+        if configs[k][0] in ref:
+            out["figures"][f"{k}_max_abs_diff_vs_cpu_ep"] = round(float(np.abs(y - ref[configs[k][0]]).max()), 4)
     for n in a.batch_sizes:
         times = timed_rounds(sessions, x_all[:n], a.warmup, a.runs)
         for k, t in times.items():
@@ -94,7 +104,7 @@ def main() -> None:
             out["figures"][f"{k}_b{n}_p50_ms"] = round(1000 * p50, 2)
             out["figures"][f"{k}_b{n}_ips"] = round(n / statistics.mean(t), 2)
         fp32_cpu = out["figures"][f"ort_fp32_cpu_ep_b{n}_p50_ms"]
-        for k in configs:
+        for k in sessions:
             out["figures"][f"{k}_b{n}_vs_fp32_cpu_ep"] = round(fp32_cpu / out["figures"][f"{k}_b{n}_p50_ms"], 3)
             print(f"b{n} {k:<28} p50 {out['figures'][f'{k}_b{n}_p50_ms']:8.2f} ms  "
                   f"{out['figures'][f'{k}_b{n}_ips']:7.1f} img/s  {out['figures'][f'{k}_b{n}_vs_fp32_cpu_ep']:.2f}x "

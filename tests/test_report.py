@@ -49,3 +49,11 @@ def test_report_stage_output(pipeline):
     assert f"| ov_int8 | {ev['ov_int8_map50_95']:.2f} |" in md
     assert f"| ov_int8_bf16 | {ev['ov_int8_bf16_map50_95']:.2f} |" in md
     assert (pipeline / "plots/map_vs_latency.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_onnx_runtime_int8_under_1_3x_is_called_not_recommended():
+    def md(b1, best):
+        return build({"bench_ort": {"ort_int8_speedup_b1_p50": b1, "ort_int8_speedup_best_ips": best}}, "T")
+
+    assert "ONNX Runtime INT8 gains less than 1.3x over FP32 on this CPU: it is not recommended here" in md(1.2, 1.29)
+    assert "not recommended here" not in md(1.2, 1.35)

@@ -15,6 +15,7 @@ QUOTED = [
      "Ultralytics YOLOv5 v7.0 release table"),
     ("yolov5s COCO val2017 mAP50-95 (all 5000 images, 640)", "37.4", "Ultralytics YOLOv5 v7.0 release table"),
 ]
+ORT_INT8_WORTH = 1.3  # below this speed-up over FP32 the report calls ONNX Runtime INT8 not worth it here
 EVAL_ORDER = [v for v in VARIANTS if v != "ort_fp32_fixed"]  # rows of the memory and mAP tables
 
 
@@ -159,11 +160,15 @@ def _onnxruntime(m: dict[str, Any]) -> list[str]:
         return []
     e2e = ", ".join(f"{k.removeprefix('e2e_').removesuffix('_ms')} {_fmt(ort.get(k))}" for k in
                     ("e2e_decode_ms", "e2e_preprocess_ms", "e2e_infer_ms", "e2e_postprocess_ms", "e2e_total_ms"))
+    gains = [g for g in (ort.get("ort_int8_speedup_b1_p50"), ort.get("ort_int8_speedup_best_ips")) if g is not None]
+    verdict = [f"ONNX Runtime INT8 gains less than {ORT_INT8_WORTH}x over FP32 on this CPU: it is not recommended "
+               "here; for INT8 speed, use OpenVINO (see the recommendation).", ""] \
+        if gains and max(gains) < ORT_INT8_WORTH else []
     return ["## ONNX Runtime FP32 / INT8", "",
             f"Speed-up of ort_int8 over ort_fp32: {_fmt(ort.get('ort_int8_speedup_b1_p50'))}x batch-1 p50, "
             f"{_fmt(ort.get('ort_int8_speedup_best_ips'))}x images/s at the best batch size of each; of the "
             f"fixed-batch release model (ort_fp32_fixed) over ort_fp32: "
-            f"{_fmt(ort.get('ort_fp32_fixed_speedup_b1_p50'))}x batch-1 p50.", "",
+            f"{_fmt(ort.get('ort_fp32_fixed_speedup_b1_p50'))}x batch-1 p50.", "", *verdict,
             f"End to end at batch 1 ({ort.get('e2e_variant')}, ms per image): {e2e}.", "",
             f"Timing harness overhead: {_fmt(ort.get('harness_overhead_us'), 3)} us per call "
             f"({_fmt(ort.get('harness_overhead_pct_of_b1'), 5)}% of batch-1 inference).", ""]
