@@ -1,7 +1,8 @@
 """inputs stage (always runs): what the user's model and dataset files are now. A local model file is
 recorded with its sha256 and a data YAML with a listing hash (every image and label file's path, size
 and mtime), so replacing a file at the same path reruns download and what follows; when nothing
-changed, the file is byte-identical and nothing reruns."""
+changed, the file is byte-identical and nothing reruns. A .pt model's record is also written alone
+(null for an ONNX source), for bench-torch, which runs the .pt itself but reads no dataset."""
 from __future__ import annotations
 
 import json
@@ -20,6 +21,8 @@ def main() -> None:
         data["listing_sha256"] = DataYaml.load(d["dataset"]).listing_sha256()
     record = {"model": model_source.describe(m["name"], m["source"]), "data": data}
     write_text(paths.INPUTS, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    pt = record["model"] if model_source.checkpoint(m["source"]) is not None else None
+    write_text(paths.INPUTS_CHECKPOINT, json.dumps({"checkpoint": pt}, indent=2, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":

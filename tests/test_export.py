@@ -112,6 +112,8 @@ def test_pt_checkpoint_door_gives_the_onnx_door_s_exact_outputs(tmp_path, real_b
     x = real_batch[:1]
     assert np.array_equal(OrtRuntime(repo / "models/mine.onnx").infer(x), OrtRuntime(V8).infer(x))
     assert json.loads((repo / "data/inputs.json").read_text())["model"]["sha256"] == d["model_source_sha256"]
+    checkpoint = json.loads((repo / "data/inputs_checkpoint.json").read_text())["checkpoint"]
+    assert checkpoint["sha256"] == d["model_source_sha256"]  # bench-torch reruns when the .pt changes
     for method in ("rewrite", "ultralytics"):
         set_params(repo, {"export": {"method": method}})
         sh(["python", "-m", "stages.export_dynamic"], repo)

@@ -68,6 +68,8 @@ def test_bench_torch_times_pytorch_beside_both_runtimes(pipeline):
     r = read_results("bench_torch", pipeline)
     assert r["torch_installed"] is True and r["torch_fp32_settings"]["module"] == "onnx graph in torch ops"
     assert r["max_abs_diff_vs_ort"] <= 0.01
+    # no .pt: bench-torch depends on no model-source record that could change
+    assert json.loads((pipeline / "data/inputs_checkpoint.json").read_text()) == {"checkpoint": None}
     for v in ("ort_fp32", "ov_fp32"):  # the ratios are of this run's own figures
         best = max(r[f"{v}_b{n}_ips"] for n in r["batch_sizes"]) / max(
             r[f"torch_fp32_b{n}_ips"] for n in r["batch_sizes"])
