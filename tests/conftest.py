@@ -26,9 +26,9 @@ TINY = {
     "bench": {"warmup": 1, "runs": 3, "batch_sizes": [1, 2], "e2e_images": 2},
     "bench_ov": {"throughput_seconds": 0.3},
     "bench_deploy": {"batch_sizes": [2], "rounds": 1, "variants": ["ov_fp32", "ov_int8_bf16"]},
-    "bench_torch": {"batch_sizes": [2]},
+    "bench_torch": {"batch_sizes": [1]},
     "memory": {"warmup": 1},
-    "eval_timing": {"batch": 4, "model_only_windows": 2},
+    "eval_timing": {"batch": 4, "model_only_windows": 2, "model_only_images": 4},
     "export": {"verify_batches": [1, 2]},
     "convert": {"verify_batches": [1, 2]},
 }

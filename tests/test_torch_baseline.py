@@ -48,7 +48,7 @@ def test_ultralytics_module_and_onnx_graph_are_two_paths_to_one_answer(tmp_path,
     from stages.core.torch_runtime import TorchRuntime
 
     module = TorchRuntime(pt_from_onnx(V8, "yolov8n.yaml", tmp_path / "v8.pt"))
-    assert module.settings()["module"] == "ultralytics module"
+    assert module.settings()["module"] == "Ultralytics module of the .pt"
     assert np.abs(module.infer(image) - TorchRuntime(V8).infer(image)).max() <= 1e-4
 
 
@@ -66,7 +66,7 @@ def test_an_op_outside_the_yolo_set_is_an_error_naming_it_and_the_file(tmp_path)
 
 def test_bench_torch_times_pytorch_beside_both_runtimes(pipeline):
     r = read_results("bench_torch", pipeline)
-    assert r["torch_installed"] is True and r["torch_fp32_settings"]["module"] == "onnx graph in torch ops"
+    assert r["torch_installed"] is True and r["torch_fp32_settings"]["module"] == "ONNX graph in torch ops"
     assert r["max_abs_diff_vs_ort"] <= 0.01
     # no .pt: bench-torch depends on no model-source record that could change
     assert json.loads((pipeline / "data/inputs_checkpoint.json").read_text()) == {"checkpoint": None}

@@ -21,16 +21,16 @@ from .runtimes import Runtime
 from .timing import interleaved
 from .variants import INT8_VARIANTS
 
-MODEL_ONLY_IMAGES = 32  # images per model-only timing window (at least 4 calls)
 
 
 class Int8DropError(UserError):
     """An INT8 variant lost more mAP than eval.max_int8_drop allows."""
 
 
-def model_only_runs(batch: int) -> int:
-    """Timed model-only calls per window: about MODEL_ONLY_IMAGES images, whatever the batch size."""
-    return max(4, -(-MODEL_ONLY_IMAGES // batch))
+def model_only_runs(batch: int, images: int) -> int:
+    """Timed model-only calls per window: about `images` images (eval_timing.model_only_images),
+    whatever the batch size, and at least 4 calls."""
+    return max(4, -(-images // batch))
 
 
 def timed_window(rt: Runtime, x: np.ndarray, runs: int, bar: tqdm) -> list[float]:
@@ -47,14 +47,15 @@ def evaluate_paired(rt: Runtime, source: Sequence[Path] | Letterboxed, e: dict[s
                     ) -> tuple[list, PredictTimes, list[float]]:
     """Predict in chunks with model-only timing windows before, between and after them, so the two
     figures sample the same minutes of this shared machine (its slow spells last seconds to minutes).
-    Detections carry `category_ids` (the ground truth's, by class index). `e` holds conf, iou, max_det, batch, prefetch and model_only_windows. Returns detections, summed
+    Detections carry `category_ids` (the ground truth's, by class index). `e` holds conf, iou, max_det, batch, prefetch, model_only_windows and
+    model_only_images. Returns detections, summed
     prediction times and every model-only call's seconds."""
     # Chunk bounds on whole batches, so every batch holds the same images as in one unchunked run.
     n_batches = -(-len(source) // e["batch"])
     bounds = np.minimum(np.linspace(0, n_batches, e["model_only_windows"], dtype=int) * e["batch"], len(source))
     dets: list = []
     times = PredictTimes()
-    runs = model_only_runs(len(x))
+    runs = model_only_runs(len(x), e["model_only_images"])
     with tqdm(total=len(source), desc=desc, unit="img", disable=desc is None) as bar:  # one bar per variant
         model_only = timed_window(rt, x, runs, bar)
         for lo, hi in zip(bounds[:-1], bounds[1:]):

@@ -184,6 +184,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "prefetch": Key(bool),
         "decode_once": Key(bool),
         "model_only_windows": Key(int, min=2),
+        "model_only_images": Key(int, min=1),
     },
     "report": {"title": Key(str), "max_map_drop": Key(float, min=0)},
 }

@@ -228,9 +228,9 @@ class TorchRuntime(Runtime):
             torch.set_num_threads(threads)
         try:
             if self.model_path.suffix.lower() == ".pt":
-                self.module, self.source = ultralytics_module(self.model_path), "ultralytics module"
+                self.module, self.source = ultralytics_module(self.model_path), "Ultralytics module of the .pt"
             else:
-                self.module, self.source = OnnxGraphModule(self.model_path).eval(), "onnx graph in torch ops"
+                self.module, self.source = OnnxGraphModule(self.model_path).eval(), "ONNX graph in torch ops"
         except UserError:
             raise
         except (onnx.checker.ValidationError, OSError, RuntimeError) as e:
