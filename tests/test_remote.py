@@ -11,7 +11,7 @@ from stages.core.machines import cross_machine, snapshot, write_cross_machine
 from stages.core.stage import read_results
 
 pytestmark = needs_mirror
-MACHINE_DEPENDENT = {"bench-ort", "bench-ov", "bench-deploy", "memory", "eval-map", "report"}
+MACHINE_DEPENDENT = {"bench-ort", "bench-ov", "bench-deploy", "bench-torch", "memory", "eval-map", "report"}
 STAGES = ["inputs", "download", "export-dynamic", "convert-IR", "quantize-ov", "quantize-ort", "fingerprint",
           *sorted(MACHINE_DEPENDENT)]
 

@@ -22,7 +22,6 @@ from .timing import interleaved
 from .variants import INT8_VARIANTS
 
 
-
 class Int8DropError(UserError):
     """An INT8 variant lost more mAP than eval.max_int8_drop allows."""
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from onnx import helper, numpy_helper
 
 from .errors import UserError
-from .runtimes import ModelLoadError, Runtime
+from .runtimes import Runtime
 
 
 def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
@@ -226,15 +226,11 @@ class TorchRuntime(Runtime):
         super().__init__(model_path, threads=threads)
         if threads:
             torch.set_num_threads(threads)
-        try:
-            if self.model_path.suffix.lower() == ".pt":
-                self.module, self.source = ultralytics_module(self.model_path), "Ultralytics module of the .pt"
-            else:
-                self.module, self.source = OnnxGraphModule(self.model_path).eval(), "ONNX graph in torch ops"
-        except UserError:
-            raise
-        except (onnx.checker.ValidationError, OSError, RuntimeError) as e:
-            raise ModelLoadError(f"PyTorch cannot load {self.model_path}: {e}") from e
+        # Both files were read and checked by earlier stages (download, export): a failure here is a bug.
+        if self.model_path.suffix.lower() == ".pt":
+            self.module, self.source = ultralytics_module(self.model_path), "Ultralytics module of the .pt"
+        else:
+            self.module, self.source = OnnxGraphModule(self.model_path).eval(), "ONNX graph in torch ops"
         self._shape = [None, 3, None, None]
         self._dtype = np.dtype(np.float32)
 
