@@ -16,19 +16,17 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.core import paths  # noqa: E402
+from stages.core import params, paths  # noqa: E402
 from stages.core.preprocess import preprocess, read_image  # noqa: E402
+from stages.core.timing import interleaved, summarize  # noqa: E402
 
 
 def session(model: Path, provider: str, precision: str = "f32") -> ort.InferenceSession:
@@ -42,23 +40,6 @@ def session(model: Path, provider: str, precision: str = "f32") -> ort.Inference
         "device_type": "CPU", "load_config": json.dumps(config)})])
 
 
-def timed_rounds(runs: dict, x: np.ndarray, warmup: int, n: int, rounds: int = 5) -> dict[str, list[float]]:
-    """Alternating rounds of synchronous calls; seconds per call per configuration."""
-    feeds = {k: {s.get_inputs()[0].name: x} for k, s in runs.items()}
-    for k, s in runs.items():
-        for _ in range(warmup):
-            s.run(None, feeds[k])
-    times: dict[str, list[float]] = {k: [] for k in runs}
-    per_round = max(1, n // rounds)
-    while min(len(t) for t in times.values()) < n:
-        for k, s in runs.items():
-            for _ in range(per_round):
-                t0 = time.perf_counter()
-                s.run(None, feeds[k])
-                times[k].append(time.perf_counter() - t0)
-    return times
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=50)
@@ -67,8 +48,8 @@ def main() -> None:
     ap.add_argument("--extra", nargs="*", default=[], help="NAME=MODEL.onnx: more models on both providers")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
-    p = yaml.safe_load(Path("params.yaml").read_text())
-    name, size = p["model"]["name"], p["model"]["imgsz"]
+    m = params.load("model")["model"]
+    name, size = m["name"], m["imgsz"]
     machine = json.loads((paths.METRICS / "bench_ort.json").read_text())["machine"]
     models = {"fp32": paths.dynamic_onnx(name), "int8": paths.ort_int8_onnx(name),
               **{k: Path(v) for k, v in (e.split("=", 1) for e in a.extra)}}
@@ -89,7 +70,7 @@ def main() -> None:
             print(f"{k}: cannot load: {failed[k]}", flush=True)
     out: dict = {"machine": machine, "model": name, "onnxruntime": ort.__version__, "python": platform.python_version(),
                  "providers": ort.get_available_providers(), "configs": configs, "failed": failed, "runs": a.runs,
-           "figures": {}}
+                 "figures": {}}
     x1 = x_all[:1]
     ref = {m: sessions[f"ort_{m}_cpu_ep"].run(None, {sessions[f"ort_{m}_cpu_ep"].get_inputs()[0].name: x1})[0]
            for m in models if f"ort_{m}_cpu_ep" in sessions}
@@ -98,11 +79,14 @@ def main() -> None:
         if configs[k][0] in ref:
             out["figures"][f"{k}_max_abs_diff_vs_cpu_ep"] = round(float(np.abs(y - ref[configs[k][0]]).max()), 4)
     for n in a.batch_sizes:
-        times = timed_rounds(sessions, x_all[:n], a.warmup, a.runs)
+        x = x_all[:n]
+        feeds = {k: {sess.get_inputs()[0].name: x} for k, sess in sessions.items()}
+        times = interleaved({k: (lambda sess=sess, f=feeds[k]: sess.run(None, f)) for k, sess in sessions.items()},
+                            a.warmup, a.runs)
         for k, t in times.items():
-            p50 = statistics.median(t)
-            out["figures"][f"{k}_b{n}_p50_ms"] = round(1000 * p50, 2)
-            out["figures"][f"{k}_b{n}_ips"] = round(n / statistics.mean(t), 2)
+            stats = summarize(t, n)
+            out["figures"][f"{k}_b{n}_p50_ms"] = stats["p50_ms"]
+            out["figures"][f"{k}_b{n}_ips"] = stats["throughput_ips"]
         fp32_cpu = out["figures"][f"ort_fp32_cpu_ep_b{n}_p50_ms"]
         for k in sessions:
             out["figures"][f"{k}_b{n}_vs_fp32_cpu_ep"] = round(fp32_cpu / out["figures"][f"{k}_b{n}_p50_ms"], 3)

@@ -18,31 +18,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from stages.core import params, paths  # noqa: E402
 from stages.core.dataset import sample_batch  # noqa: E402
 from stages.core.env import machine_id  # noqa: E402
-from stages.core.runtimes import ov_core  # noqa: E402
 from stages.core.timing import async_throughput, time_calls  # noqa: E402
 from stages.core.variants import OV_VARIANTS, VARIANTS  # noqa: E402
 
-# name: CPU plugin settings besides the variant's INFERENCE_PRECISION_HINT. The first two are today's
-# (bench-ov: OpenVINO picks streams and threads for the hint).
+# name: OvRuntime settings besides the variant's precision. The first two are today's (bench-ov:
+# OpenVINO picks streams and threads for the hint).
 CONFIGS: dict[str, dict] = {
-    "latency_hint": {"PERFORMANCE_HINT": "LATENCY"},
-    "throughput_hint": {"PERFORMANCE_HINT": "THROUGHPUT"},
-    "1_stream_1_thread": {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": 1, "INFERENCE_NUM_THREADS": 1},
-    "1_stream_2_threads": {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": 1, "INFERENCE_NUM_THREADS": 2},
-    "2_streams_2_threads": {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": 2, "INFERENCE_NUM_THREADS": 2},
-    "latency_hint_unpinned": {"PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": False},
-    "throughput_hint_unpinned": {"PERFORMANCE_HINT": "THROUGHPUT", "ENABLE_CPU_PINNING": False},
+    "latency_hint": {"hint": "LATENCY"},
+    "throughput_hint": {"hint": "THROUGHPUT"},
+    "1_stream_1_thread": {"hint": "THROUGHPUT", "streams": 1, "threads": 1},
+    "1_stream_2_threads": {"hint": "THROUGHPUT", "streams": 1, "threads": 2},
+    "2_streams_2_threads": {"hint": "THROUGHPUT", "streams": 2, "threads": 2},
+    "latency_hint_unpinned": {"hint": "LATENCY", "pinning": False},
+    "throughput_hint_unpinned": {"hint": "THROUGHPUT", "pinning": False},
 }
-ACTUAL = ("NUM_STREAMS", "INFERENCE_NUM_THREADS", "OPTIMAL_NUMBER_OF_INFER_REQUESTS", "ENABLE_CPU_PINNING")
-
-
-def compile_at(xml: Path, precision: str, batch: int, config: dict):
-    core = ov_core()
-    model = core.read_model(str(xml))
-    shape = model.input(0).get_partial_shape()
-    shape[0] = batch
-    model.reshape({model.input(0): shape})
-    return core.compile_model(model, "CPU", {**config, "INFERENCE_PRECISION_HINT": precision})
 
 
 def measure(variants: list[str], sizes: list[int], seconds: float, rounds: int, runs: int) -> dict:
@@ -50,24 +39,22 @@ def measure(variants: list[str], sizes: list[int], seconds: float, rounds: int, 
     x = sample_batch("real", max(sizes), size, paths.EVAL_DIR)
     out: dict = {}
     for v in variants:
-        spec = VARIANTS[v]
         for n in sizes:
-            compiled = {c: compile_at(spec.model_path(name), spec.hint_precision, n, cfg) for c, cfg in CONFIGS.items()}
-            requests = {c: cm.create_infer_request() for c, cm in compiled.items()}
-            ips: dict[str, list[float]] = {c: [] for c in compiled}
-            p50: dict[str, list[float]] = {c: [] for c in compiled}
+            rts = {c: VARIANTS[v].load(name, batch=n, **cfg) for c, cfg in CONFIGS.items()}
+            ips: dict[str, list[float]] = {c: [] for c in rts}
+            p50: dict[str, list[float]] = {c: [] for c in rts}
             for _ in range(rounds):
-                for c, cm in compiled.items():
-                    ips[c].append(async_throughput(cm, x[:n], seconds)["throughput_ips"])
-                    infer = lambda r=requests[c]: r.infer({0: x[:n]}, share_inputs=True, share_outputs=True)  # noqa: E731
+                for c, rt in rts.items():
+                    ips[c].append(async_throughput(rt.compiled, x[:n], seconds)["throughput_ips"])
+                    infer = lambda rt=rt: rt.infer(x[:n], copy=False)  # noqa: E731
                     infer()  # warm the synchronous request
                     p50[c].append(1000 * statistics.median(time_calls(infer, runs)))
-            for c, cm in compiled.items():
+            for c, rt in rts.items():
+                actual = {k.removeprefix("actual_"): val for k, val in rt.settings().items() if k.startswith("actual_")}
                 out[f"{v}_b{n}_{c}"] = {"ips": round(statistics.median(ips[c]), 2),
-                                        "p50_ms": round(statistics.median(p50[c]), 2), "ips_rounds": ips[c],
-                                        **{k.lower(): str(cm.get_property(k)) for k in ACTUAL}}
+                                        "p50_ms": round(statistics.median(p50[c]), 2), "ips_rounds": ips[c], **actual}
             base = out[f"{v}_b{n}_throughput_hint"]["ips"], out[f"{v}_b{n}_latency_hint"]["p50_ms"]
-            for c in compiled:
+            for c in rts:
                 r = out[f"{v}_b{n}_{c}"]
                 r["ips_vs_throughput_hint"] = round(r["ips"] / base[0], 3)
                 r["p50_vs_latency_hint"] = round(r["p50_ms"] / base[1], 3)

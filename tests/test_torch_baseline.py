@@ -62,6 +62,15 @@ def test_an_op_outside_the_yolo_set_is_an_error_naming_it_and_the_file(tmp_path)
     onnx.save(helper.make_model(graph), str(path))
     with pytest.raises(UserError, match=r"erf\.onnx.*\['Erf'\]"):
         TorchRuntime(path)
+    # a known op in a form the runner does not cover: refused when loading, naming the file and node
+    resize = helper.make_node("Resize", ["x", "", "scales"], ["y"], name="up", mode="linear")
+    scales = helper.make_tensor("scales", TensorProto.FLOAT, [4], [1, 1, 2, 2])
+    graph = helper.make_graph([resize], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 16, 16])], [scales])
+    path = tmp_path / "linear.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    with pytest.raises(UserError, match=r"linear\.onnx: Resize node up uses a form"):
+        TorchRuntime(path)
 
 
 def test_bench_torch_times_pytorch_beside_both_runtimes(pipeline):

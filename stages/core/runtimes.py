@@ -139,7 +139,8 @@ def ov_supports_bf16() -> bool:
 
 class OvRuntime(Runtime):
     """OpenVINO CPU plugin. `precision` sets INFERENCE_PRECISION_HINT (this CPU defaults to bf16);
-    `batch` reshapes a dynamic model to that static batch before compiling (faster, as benchmark_app)."""
+    `batch` reshapes a dynamic model to that static batch before compiling (faster, as benchmark_app);
+    `pinning` sets ENABLE_CPU_PINNING (None: OpenVINO's choice)."""
 
     kind = "openvino"
 
@@ -151,8 +152,10 @@ class OvRuntime(Runtime):
         threads: int = 0,
         streams: int = 0,
         batch: int | None = None,
+        pinning: bool | None = None,
     ) -> None:
-        super().__init__(model_path, precision=precision, hint=hint, threads=threads, streams=streams, batch=batch)
+        super().__init__(model_path, precision=precision, hint=hint, threads=threads, streams=streams, batch=batch,
+                         **({} if pinning is None else {"pinning": pinning}))
 
         core = ov_core()
         if precision == "bf16" and not ov_supports_bf16():
@@ -170,6 +173,8 @@ class OvRuntime(Runtime):
             config["INFERENCE_NUM_THREADS"] = threads
         if streams:
             config["NUM_STREAMS"] = streams
+        if pinning is not None:
+            config["ENABLE_CPU_PINNING"] = pinning
         self.compiled = core.compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()
         pshape = self.compiled.input(0).get_partial_shape()
@@ -183,7 +188,7 @@ class OvRuntime(Runtime):
     def settings(self) -> dict[str, Any]:
         out = super().settings()
         for prop in ("INFERENCE_PRECISION_HINT", "PERFORMANCE_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS",
-                     "OPTIMAL_NUMBER_OF_INFER_REQUESTS"):
+                     "OPTIMAL_NUMBER_OF_INFER_REQUESTS", "ENABLE_CPU_PINNING"):
             value = self.compiled.get_property(prop)
             out[f"actual_{prop.lower()}"] = value.get_type_name() if hasattr(value, "get_type_name") else str(value).split(".")[-1]
         return out

@@ -162,6 +162,17 @@ class OnnxGraphModule(torch.nn.Module):
             else:
                 self.steps.append((node.op_type, list(node.input), list(node.output), a))
 
+        for node in graph.node:  # forms of known ops not covered (after the constants are known)
+            a = _attrs(node)
+            step = node.input[4] if node.op_type == "Slice" and len(node.input) > 4 else ""
+            if (node.op_type == "Resize" and a.get("mode", b"nearest") != b"nearest") or \
+                    (node.op_type == "Conv" and (a.get("pads", [0] * 4)[:2] != a.get("pads", [0] * 4)[2:]
+                                                 or a.get("auto_pad", b"NOTSET") != b"NOTSET")) or \
+                    (step in self.consts and bool((self.consts[step] != 1).any())):
+                raise UserError(f"{path}: {node.op_type} node {node.name} uses a form the PyTorch baseline's "
+                                "ONNX runner does not cover (Resize other than nearest, asymmetric or auto Conv "
+                                "padding, Slice steps); give an Ultralytics .pt as model.source instead")
+
         # Free each intermediate after its last use, as a module's forward does (keeping them all
         # alive was 1.6x slower on yolov8n at batch 2 in a 10-run check).
         last = {name: k for k, (_, inputs, _, _) in enumerate(self.steps) for name in inputs}
@@ -171,9 +182,7 @@ class OnnxGraphModule(torch.nn.Module):
 
     def _conv(self, node: onnx.NodeProto, a: dict[str, Any]) -> torch.nn.Conv2d:
         w = self.consts[node.input[1]]
-        pads = a.get("pads", [0, 0, 0, 0])
-        if pads[:2] != pads[2:] or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
-            raise UserError(f"Conv {node.name} with asymmetric or auto padding is not supported")
+        pads = a.get("pads", [0, 0, 0, 0])  # symmetric: checked in __init__
         conv = torch.nn.Conv2d(w.shape[1] * a.get("group", 1), w.shape[0], tuple(w.shape[2:]),
                                stride=tuple(a.get("strides", [1, 1])), padding=tuple(pads[:2]),
                                dilation=tuple(a.get("dilations", [1, 1])), groups=a.get("group", 1),
