@@ -8,9 +8,9 @@ median of each tool's rounds and the best round of each are reported too.
 
 Usage (after `dvc repro quantize-ov`):
   python scripts/compare_benchmark_app.py [--variants ov_fp32 ov_bf16 ov_int8 ov_int8_bf16] [--rounds 8] [--seconds 3]
-Writes the headline (median of the paired ratios per variant and hint) to
-metrics/benchmark_app_compare.json (batch 1) or metrics/benchmark_app_compare_b<N>.json, and every
-round to the same name under details/."""
+Writes the headline (median of the paired ratios per variant and hint) and every round to
+results/<machine id>/<model>/benchmark_app_compare.json (batch 1) or benchmark_app_compare_b<N>.json:
+with the machine it was measured on, not among the pipeline's tracked metrics."""
 from __future__ import annotations
 
 import argparse
@@ -99,9 +99,12 @@ def main() -> None:
                   f"({abs(paired - 1) * 100:.1f}% apart); best round: ours {a_best:8.2f} benchmark_app "
                   f"{b_best:8.2f} ({abs(a_best / b_best - 1) * 100:.1f}% apart)", flush=True)
     name = "benchmark_app_compare.json" if args.batch == 1 else f"benchmark_app_compare_b{args.batch}.json"
-    write_json(paths.METRICS / name, {**headline, "machine": machine_id()})
-    write_json(paths.DETAILS / name, {"batch": args.batch, "rounds": args.rounds, "seconds": args.seconds, **detail,
-                                      "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "env": environment()})
+    machine = machine_id()
+    dest = Path("results") / machine["id"] / params.load("model")["model"]["name"] / name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    write_json(dest, {**headline, "machine": machine, "rounds_detail": {
+        "batch": args.batch, "rounds": args.rounds, "seconds": args.seconds, **detail,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "env": environment()}})
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ def main() -> None:
     out = {"machine": machine_id(), "model": m["name"], "runs": a.runs, "side_by_side": {}, "profiles": {}}
     rts = {str(model): OrtRuntime(model, intra_threads=2, inter_threads=1) for model in models}
     for n in a.batch_sizes:
-        h, _ = latency_round(rts, x[:n], {**b, "runs": a.runs})
+        h, _, _ = latency_round(rts, x[:n], {**b, "slice_runs": max(1, a.runs // b["min_slices"])})
         out["side_by_side"].update(h)
         first = str(models[0])
         for model in rts:

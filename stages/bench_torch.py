@@ -1,6 +1,7 @@
 """bench-torch stage: the seed study's first row, PyTorch eager on CPU, timed side by side with ONNX
 Runtime and OpenVINO (all FP32, the same real inputs, alternating rounds) at each batch size, after
-checking that PyTorch's outputs match ONNX Runtime's. PyTorch runs the .pt's Ultralytics module when
+checking that PyTorch's outputs match ONNX Runtime's; the speed-ups over PyTorch carry 95% intervals
+from the paired slices. PyTorch runs the .pt's Ultralytics module when
 model.source is one, else the dynamic ONNX graph in torch ops. Without the export extra (torch), it
 records "not installed" instead of failing."""
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .core import budget, params, paths
-from .core.benchmark import latency_round
+from .core.benchmark import best_batch_speedup, latency_round, speedup
 from .core.dataset import sample_batch
 from .core.io import require_file
 from .core.model_source import checkpoint
@@ -61,17 +62,18 @@ def main() -> None:
     headline: dict[str, Any] = {"torch_installed": True}
     detail: dict[str, Any] = {"batch_sizes": sizes, "input": b["input"], "max_abs_diff_vs_ort": round(diff, 6),
                               **{f"{v}_settings": rt.settings() for v, rt in rts.items()}}
-    for n in sizes:
-        h, d = latency_round(rts, x[:n], b)
+    medians: dict[int, dict[str, list[float]]] = {}
+    ips: dict[int, dict[str, list[float]]] = {}
+    for n in sizes:  # timed until each runtime's ratio to PyTorch is known within the target, or the cap
+        h, d, medians[n] = latency_round(rts, x[:n], b, pairs=[(v, "torch_fp32") for v in OTHERS])
         detail.update(d)
+        ips[n] = {v: [1000.0 * n / t for t in d[f"{v}_b{n}_slices_mean_ms"]] for v in rts}
         for k, val in h.items():
             (headline if k.startswith("torch_fp32") and not k.endswith("p99_ms") else detail)[k] = val
-    for v in OTHERS:  # how many times faster than PyTorch, measured in this run
+    for v in OTHERS:  # how many times faster than PyTorch, measured in this run, with 95% intervals
         if 1 in sizes:
-            headline[f"{v}_speedup_over_torch_b1_p50"] = round(
-                headline["torch_fp32_b1_p50_ms"] / detail[f"{v}_b1_p50_ms"], 3)
-        headline[f"{v}_speedup_over_torch_best_ips"] = round(
-            max(detail[f"{v}_b{n}_ips"] for n in sizes) / max(headline[f"torch_fp32_b{n}_ips"] for n in sizes), 3)
+            headline.update(speedup(medians[1][v], medians[1]["torch_fp32"], False, f"{v}_speedup_over_torch_b1_p50"))
+        headline.update(best_batch_speedup(ips, v, "torch_fp32", f"{v}_speedup_over_torch_best_ips"))
     plot(sizes, headline | detail, "PyTorch eager against ONNX Runtime and OpenVINO (FP32)")
     write_results("bench_torch", headline, detail, started)
 

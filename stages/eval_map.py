@@ -1,6 +1,6 @@
 """eval-map stage: COCO mAP of each variant on the evaluation split, all classes and a class subset,
-deltas against FP32 of the same runtime, evaluation images/s against model-only images/s, and an
-optional INT8 drop gate."""
+deltas against FP32 of the same runtime with 95% intervals from a paired bootstrap over images (overall
+and per class), evaluation images/s against model-only images/s, and an optional INT8 drop gate."""
 from __future__ import annotations
 
 import time
@@ -9,14 +9,24 @@ from typing import Any
 from .core import budget, coco, dataset, params, paths
 from .core.evaluate import check_int8_drop, decode_once, evaluate_paired, speed_figures
 from .core.io import atomic_path, read_json, require_file, write_json
-from .core.plots import bar_png, write_csv
+from .core.map_bootstrap import (
+    DeltaInterval,
+    Matches,
+    delta_keys,
+    matches_of,
+    names_of,
+    paired_delta,
+    per_class_rows,
+)
+from .core.plots import delta_bars_png, write_csv
 from .core.predict import Letterboxed
 from .core.preprocess import preprocess, to_tensor
-from .core.scoring import MAP_KEYS, coco_map
+from .core.scoring import MAP_KEYS, coco_map, evaluated
 from .core.stage import run, write_results
 from .core.timing import summarize
 from .core.variants import BASELINE, VARIANTS
 
+WORST_CLASSES = 20  # classes per variant in the per-class chart
 HEADLINE = ("map50_95", "subset_map50_95", "images_per_s", "eval_vs_model_only")  # per variant; the rest: detail
 
 
@@ -44,6 +54,7 @@ def main() -> None:
     x = to_tensor(source.images[: e["batch"]]) if isinstance(source, Letterboxed) else \
         preprocess(dataset.load_images(images[: e["batch"]])[0], size)[0]
     per_class: dict[str, dict[str, float]] = {}
+    matches: dict[str, Matches] = {}
     for v in variants:
         # Synchronous batches: OpenVINO's LATENCY hint gives one request all cores.
         opts = {"threads": e["threads"], "hint": "LATENCY"} if VARIANTS[v].is_openvino else \
@@ -52,7 +63,9 @@ def main() -> None:
         xv = x[: rt.fixed_batch] if rt.fixed_batch is not None else x
         dets, t, model_only = evaluate_paired(rt, source, e, xv, f"eval {v}", size, classes.ids)
         write_json(paths.PREDICTIONS / f"{v}.json", dets)
-        full, sub = coco_map(gt, dets), coco_map(gt, dets, subset_idx)
+        ev = evaluated(gt, dets)  # pycocotools matches once: for the mAP and for the bootstrap
+        full, sub = coco_map(gt, dets, ev=ev), coco_map(gt, dets, subset_idx)
+        matches[v] = matches_of(ev)
         figures = {f"{v}_{k}": round(100 * full[k], 3) for k in MAP_KEYS}
         figures.update({f"{v}_subset_{k}": round(100 * sub[k], 3) for k in MAP_KEYS})
         figures.update(speed_figures(v, t, shared["decode_once_seconds"] / len(variants),
@@ -60,16 +73,26 @@ def main() -> None:
         for k, val in figures.items():
             (headline if k.removeprefix(f"{v}_") in HEADLINE else detail)[k] = val
         per_class[v] = {c: round(100 * ap, 3) for c, ap in full["per_class"].items()}
+    deltas: dict[str, DeltaInterval] = {}
     for v, base in BASELINE.items():
         if v in variants and base in variants:
             for k in ("map50_95", "subset_map50_95"):
                 headline[f"{v}_delta_{k}"] = round(headline[f"{v}_{k}"] - headline[f"{base}_{k}"], 3)
-    names = [c for c in classes.names if any(c in pc for pc in per_class.values())]
+            deltas[v] = paired_delta(matches[base], matches[v], e["bootstrap_resamples"], e["bootstrap_seed"])
+            headline.update(delta_keys(v, deltas[v]))
+            detail[f"{v}_per_class_delta"] = per_class_rows(deltas[v], names_of(gt, list(deltas[v].per_class)))
+    detail.update(bootstrap=e["bootstrap_resamples"], bootstrap_seed=e["bootstrap_seed"],
+                  bootstrap_reference={v: BASELINE[v] for v in deltas})
     with atomic_path(paths.PLOTS / "per_class_ap") as tmp:  # one file per variant: one DVC plot panel each
         for v, pc in per_class.items():
-            write_csv(tmp / f"{v}.csv", [{"class": c, "ap50_95": ap} for c, ap in pc.items()])
-    bar_png(paths.PLOTS / "per_class_ap.png", names,
-            {v: [pc.get(c, 0.0) for c in names] for v, pc in per_class.items()}, "AP50-95 (%)", "Per-class AP")
+            rows = {r["class"]: r for r in detail.get(f"{v}_per_class_delta", [])}
+            write_csv(tmp / f"{v}.csv", [{"class": c, "ap50_95": ap, **{k: rows.get(c, {}).get(k, "") for k in
+                                         ("delta", "delta_lo", "delta_hi", "instances")}}
+                                        for c, ap in pc.items()])
+    if deltas:
+        delta_bars_png(paths.PLOTS / "per_class_ap.png", {v: detail[f"{v}_per_class_delta"] for v in deltas},
+                       WORST_CLASSES, "AP50-95 change against FP32 (points), 95% interval",
+                       f"Per-class AP change: the {WORST_CLASSES} worst classes per variant")
     write_results("eval_map", headline, detail, started)
     check_int8_drop(headline, e["max_int8_drop"])
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from .core import params, paths
 from .core.io import write_text
 from .core.plots import scatter_png
-from .core.recommend import as_metrics, map_drops, recommend
+from .core.map_bootstrap import drop_verdict
+from .core.recommend import TIE_RULE, as_metrics, map_drops, recommend
+from .core.variants import BASELINE
 from .core.report import SOURCES, build, map_vs_latency
 from .core.stage import read_results, run, write_results
 
@@ -15,7 +17,9 @@ def main() -> None:
     results = {s: read_results(s) for s in SOURCES}
     rec = recommend(results, r["max_map_drop"])
     results["recommendation"] = {"max_map_drop": r["max_map_drop"], "map_drops": map_drops(results),
-                                 "objectives": rec}
+                                 "map_verdicts": {v: drop_verdict(results["eval_map"], v, r["max_map_drop"])
+                                                  for v in map_drops(results) if v in BASELINE},
+                                 "tie_rule": TIE_RULE, "objectives": rec}
     points = map_vs_latency(results)
     if points:
         scatter_png(paths.PLOTS / "map_vs_latency.png", points, "batch-1 p50 latency (ms)", "mAP50-95 (%)",

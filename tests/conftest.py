@@ -23,8 +23,9 @@ PROJECT_FILES = ("stages", "dvc.yaml", "params.yaml", ".dvc/config", ".dvc/.giti
 TINY = {
     "data": {"eval_images": 12, "calib_images": 16},
     "calibration": {"images": 12, "check_images": 4},
-    "bench": {"warmup": 1, "runs": 3, "batch_sizes": [1, 2], "e2e_images": 2},
-    "bench_ov": {"throughput_seconds": 0.3},
+    "bench": {"warmup": 1, "slice_runs": 1, "min_slices": 3, "max_seconds": 0, "batch_sizes": [1, 2],
+              "e2e_images": 2},
+    "bench_ov": {"throughput_slice_seconds": 0.1},
     "bench_deploy": {"batch_sizes": [2], "rounds": 1, "variants": ["ov_fp32", "ov_int8_bf16"]},
     "bench_torch": {"batch_sizes": [1]},
     "memory": {"warmup": 1},

@@ -126,6 +126,10 @@ def test_int8_gate():
         check_int8_drop({"ort_int8_delta_map50_95": -0.1, "ov_int8_delta_map50_95": -0.8}, 0.5)
 
 
+def gt_anns(repo):
+    return json.loads((repo / "data/eval/instances.json").read_text())["annotations"]
+
+
 def test_eval_stage_small_real_run(pipeline):
     m = read_results("eval_map", pipeline)
     assert m["images"] == 12 and m["decode_once_used"] is True
@@ -141,6 +145,12 @@ def test_eval_stage_small_real_run(pipeline):
     assert abs(m["ort_fp32_map50_95"] - m["ov_fp32_map50_95"]) < 0.5
     assert m["ort_int8_delta_map50_95"] == pytest.approx(m["ort_int8_map50_95"] - m["ort_fp32_map50_95"], abs=2e-3)
     assert "ov_int8_delta_subset_map50_95" in m and len(m["class_subset"]) == 15
+    for v in ("ort_int8", "ov_int8"):  # the paired bootstrap's interval holds the measured delta
+        assert m[f"{v}_delta_map50_95_lo"] <= m[f"{v}_delta_map50_95"] + 2e-3
+        assert m[f"{v}_delta_map50_95"] - 2e-3 <= m[f"{v}_delta_map50_95_hi"]
+        rows = m[f"{v}_per_class_delta"]
+        assert rows == sorted(rows, key=lambda r: r["delta"]) and sum(r["instances"] for r in rows) == len(gt_anns(pipeline))
+    assert m["bootstrap_reference"]["ov_int8"] == "ov_fp32" and m["bootstrap"] == 1000
     # the subset figure is pycocotools on the subset's classes of the saved predictions
     gt = json.loads((pipeline / "data/eval/instances.json").read_text())
     preds = json.loads((pipeline / "data/predictions/ov_int8.json").read_text())

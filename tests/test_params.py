@@ -24,7 +24,7 @@ def test_committed_params_validate():
     "section,key,value,needle",
     [
         ("bench", "batch_sizes", [1, 0], "bench.batch_sizes"),
-        ("bench", "runs", 0, "bench.runs = 0"),
+        ("bench", "slice_runs", 0, "bench.slice_runs = 0"),
         ("model", "name", "../elsewhere", "model.name = '../elsewhere': must be str matching"),
         ("bench_ort", "intra_threads", "two", "bench_ort.intra_threads = 'two'"),
         ("eval", "variants", ["ort_fp32", "tensorrt"], "'tensorrt' is not allowed"),
@@ -46,8 +46,8 @@ def test_unknown_and_missing_keys():
     data = committed()["bench"]
     with pytest.raises(params.ParamError, match=r"unknown key bench.warmpu; allowed keys"):
         params.validate_section("bench", {**data, "warmpu": 3})
-    del data["runs"]
-    with pytest.raises(params.ParamError, match=r"missing key bench.runs"):
+    del data["slice_runs"]
+    with pytest.raises(params.ParamError, match=r"missing key bench.slice_runs"):
         params.validate_section("bench", data)
 
 

@@ -1,4 +1,5 @@
 """The per-machine recommendation: the best variant per objective within the mAP budget."""
+import numpy as np
 import pytest
 from conftest import needs_mirror
 
@@ -52,3 +53,31 @@ def test_recommendation_stage_output_agrees_with_the_measurements(pipeline):
     assert rec["latency_p50_figure"] == b1
     assert rec["latency_p50_map_drop"] == pytest.approx(-ev.get(f"{v}_delta_map50_95", 0.0), abs=2e-3)
     assert "## Recommendation for this machine" in (pipeline / "metrics/report.md").read_text()
+
+
+def with_slices(m: dict, int8: list[float], bf16: list[float]) -> dict:
+    """Batch-1 latency slices of ov_int8 and ov_bf16, timed together (one group: paired)."""
+    m["bench_ov"].update({"ov_int8_latency_b1_slices_p50_ms": int8, "ov_bf16_latency_b1_slices_p50_ms": bf16,
+                          "ov_fp32_latency_b1_slices_p50_ms": [21.0, 21.5, 20.8, 21.2]})
+    m["bench_ov"]["ov_int8_latency_b1_p50_ms"] = float(sorted(int8)[len(int8) // 2])
+    m["bench_ov"]["ov_bf16_latency_b1_p50_ms"] = float(sorted(bf16)[len(bf16) // 2])
+    return m
+
+
+def test_a_tie_goes_to_the_smaller_map_drop_and_says_so():
+    # ov_int8 is ahead in two slices and behind in two: not separable from ov_bf16
+    m = with_slices(results(int8_map=25.1), int8=[10.0, 11.5, 9.8, 11.0], bf16=[10.6, 10.9, 10.5, 10.4])
+    r = recommend(m, 0.3)["latency_p50"]
+    assert r["tie"] is True and set(r["tied"]) == {"ov_int8", "ov_bf16"}
+    assert r["variant"] == "ov_bf16" and r["map_drop"] == pytest.approx(0.01)  # 0.01 < 0.2 points
+    assert r["advantage_lo"] < 1 < r["advantage_hi"] and "smaller mAP drop" in r["chosen_by"]
+    assert as_metrics({"latency_p50": r})["latency_p50_tie"] is True
+
+
+def test_a_separable_lead_is_kept_with_its_interval():
+    m = with_slices(results(int8_map=25.1), int8=[8.0, 10.0, 7.9, 9.1], bf16=[10.0, 12.4, 9.8, 11.5])
+    r = recommend(m, 0.3)["latency_p50"]
+    assert r["tie"] is False and r["variant"] == "ov_int8" and r["runner_up"] == "ov_bf16"
+    ratios = np.divide([10.0, 12.4, 9.8, 11.5], [8.0, 10.0, 7.9, 9.1])
+    assert r["advantage"] == pytest.approx(np.exp(np.log(ratios).mean()), abs=1e-3)
+    assert 1 < r["advantage_lo"] < r["advantage"] < r["advantage_hi"]

@@ -31,24 +31,32 @@ def test_build_from_synthetic_results():
 
 def test_openvino_table_has_a_column_per_measured_variant():
     ov = {"batch_sizes": [1], "ov_fp32_throughput_b1_ips": 60.0, "ov_int8_bf16_throughput_b1_ips": 120.0,
-          "ov_int8_bf16_speedup_throughput_b1": 2.0, "ov_int8_bf16_speedup_b1_p50": 1.9}
+          "ov_int8_bf16_speedup_throughput_b1": 2.0, "ov_int8_bf16_speedup_throughput_b1_lo": 1.93,
+          "ov_int8_bf16_speedup_throughput_b1_hi": 2.07, "ov_int8_bf16_speedup_b1_p50": 1.9}
     md = build({"bench_ort": {}, "bench_ov": ov, "memory": {}, "eval_map": {}}, "T")
-    assert "## OpenVINO ov_fp32 / ov_int8_bf16" in md and "ov_int8_bf16 1.90x" in md
+    assert "## OpenVINO ov_fp32 / ov_int8_bf16" in md and "ov_int8_bf16 1.90x," not in md
+    assert "ov_int8_bf16 1.90x." in md  # no interval recorded: the figure alone
     assert "| batch | ov_fp32 img/s | ov_int8_bf16 img/s | ov_int8_bf16 / ov_fp32 |" in md
-    assert "| 1 | 60.00 | 120.00 | 2.00 |" in md
+    assert "| 1 | 60.00 | 120.00 | 2.00x [1.93, 2.07] |" in md
 
 
 @needs_mirror
 def test_report_stage_output(pipeline):
     md = (pipeline / "metrics/report.md").read_text()
     ev = read_results("eval_map", pipeline)
-    for section in ("## Environment", "## Recommendation for this machine", "## Model-only latency", "## Dynamic batching",
+    for section in ("## Environment", "## Recommendation for this machine", "## How the timings were taken",
+                    "## Model-only latency", "## Dynamic batching",
                     "## OpenVINO ov_fp32 / ov_bf16 / ov_int8 / ov_int8_bf16", "## ONNX Runtime FP32 / INT8",
                     "## Memory", "## mAP before and after INT8", "## Quoted"):
         assert section in md
     assert f"| ov_int8 | {ev['ov_int8_map50_95']:.2f} |" in md
     assert f"| ov_int8_bf16 | {ev['ov_int8_bf16_map50_95']:.2f} |" in md
     assert (pipeline / "plots/map_vs_latency.png").read_bytes()[:4] == b"\x89PNG"
+    # intervals: the INT8 delta with its bootstrap interval, the OpenVINO speed-ups with theirs
+    lo, hi = ev["ov_int8_delta_map50_95_lo"], ev["ov_int8_delta_map50_95_hi"]
+    assert f"{ev['ov_int8_delta_map50_95']:.2f} [{lo:.2f}, {hi:.2f}]" in md
+    ov = read_results("bench_ov", pipeline)
+    assert f"{ov['ov_int8_speedup_throughput_b1']:.2f}x [{ov['ov_int8_speedup_throughput_b1_lo']:.2f}, " in md
 
 
 def test_onnx_runtime_int8_under_1_3x_is_called_not_recommended():

@@ -124,6 +124,12 @@ def test_pull_request_diff_markdown(pipeline):
             assert "| ort_int8_speedup_b1_p50 |" in md and "### Recommendation" in md
             details = md[md.index("<details>"):]
             assert "| metrics/bench_ort.json | ort_fp32_b1_p50_ms |" in details
+            # each absolute timing says whether it moved beyond the noise, from both runs' slices
+            row = next(r for r in details.splitlines() if "| ort_fp32_b1_p50_ms |" in r)
+            assert re.search(r"\d\.\d{3}x \[\d\.\d{3}, \d\.\d{3}\], (not )?significant \(3 / 3 slices\) \|$", row), row
+            speed = next(r for r in md.splitlines() if r.startswith("| ort_int8_speedup_b1_p50 |"))
+            assert re.search(r"\| (not significant|\*\*\d\.\d{3}x\*\*) \|$", speed), speed
+            assert "head delta vs FP32 [95%]" in md
             assert "eval_map.json" not in details  # nothing else was measured again
 
             # Another machine's run of the same revision: tests/test_remote.py (timings are not compared).

@@ -10,6 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .errors import UserError
+from .map_bootstrap import drop_verdict
 from .predict import (
     Letterboxed,
     PredictTimes,
@@ -108,11 +109,15 @@ def speed_figures(v: str, t: PredictTimes, shared_s: float, model_only_ips: floa
 
 
 def check_int8_drop(metrics: dict[str, Any], max_drop: float | None) -> None:
-    """Raise naming the variant when an INT8 variant lost more mAP50-95 points than max_drop."""
+    """Raise naming the variant when an INT8 variant lost more mAP50-95 points than max_drop (its
+    point estimate), saying whether the 95% interval is clearly over or not separable from it."""
     if max_drop is None:
         return
     for v in INT8_VARIANTS:
         drop = -metrics.get(f"{v}_delta_map50_95", 0.0)
         if drop > max_drop:
-            raise Int8DropError(f"{v} loses {drop:.2f} mAP50-95 points against FP32, more than "
+            lo, hi = metrics.get(f"{v}_delta_map50_95_lo"), metrics.get(f"{v}_delta_map50_95_hi")
+            interval = f" (95% interval of the drop {-hi:.2f} to {-lo:.2f}: {drop_verdict(metrics, v, max_drop)})" \
+                if lo is not None and hi is not None else ""
+            raise Int8DropError(f"{v} loses {drop:.2f} mAP50-95 points against FP32{interval}, more than "
                                 f"eval.max_int8_drop={max_drop} (metrics were written)")

@@ -1,6 +1,8 @@
 """Results of several machines side by side: a snapshot of one run's results per machine and model
-(results/<machine id>/<model>/), and one table and one plot over every snapshot of a model. Figures of
-different machines share a table, never a ratio: each speed-up is measured within its own run."""
+(results/<machine id>/<model>/, the id from the hardware alone; the software id is in the snapshot's
+fingerprint), and one table and one plot over every snapshot of a model. Figures of different
+machines share a table, never a ratio: each speed-up is measured within its own run. CPU names come
+from the fingerprints (cpu.from_fingerprint), never from memory."""
 from __future__ import annotations
 
 import shutil
@@ -8,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
+from .cpu import from_fingerprint
 from .io import read_json, write_json, write_text
 from .recommend import best_throughput, map_drops
 from .report import SOURCES, latency_figure, table
@@ -52,10 +55,11 @@ def machine_rows(m: dict[str, Any], machine: str) -> list[list[Any]]:
 
 
 def describe(m: dict[str, Any]) -> list[Any]:
+    """CPU (name and microarchitecture, from the fingerprint), software id, cores, ISA, recommendation."""
     fp = m.get("fingerprint", {})
     isa = fp.get("isa", {})
     rec = m.get("recommendation", {})
-    return [fp.get("cpu_model"), fp.get("logical_cores"),
+    return [from_fingerprint(fp), fp.get("software_id", "not recorded"), fp.get("logical_cores"),
             *("yes" if any(isa.get(f) for f in flags) else "no" for flags in ISA_SHOWN.values()),
             rec.get("latency_p50_variant"), rec.get("throughput_variant")]
 
@@ -70,7 +74,7 @@ def cross_machine(model: str, root: Path = RESULTS) -> tuple[str, dict[str, dict
         f"## {model} on {len(snaps)} machine(s)", "",
         "Each machine's figures come from its own run; speed-ups are over FP32 of the same runtime on the "
         "same machine. Recommended: the fastest variant within the report's mAP budget.", "",
-        table(["machine id", "CPU", "cores", *ISA_SHOWN, "recommended (batch-1 latency)",
+        table(["machine id", "CPU", "software id", "cores", *ISA_SHOWN, "recommended (batch-1 latency)",
                "recommended (throughput)"], machines), "",
         table(["machine id", "variant", "batch-1 p50 ms", "best images/s", "x FP32", "mAP50-95 delta"], variants),
         ""])
@@ -91,7 +95,7 @@ def write_cross_machine(models: list[str], root: Path = RESULTS) -> None:
         if series:
             write_csv(root / f"machines_{model}_throughput.csv",
                       [{"variant": v, **{mid: s.get(v) for mid, s in series.items()}} for v in variants])
-            cpu = {mid: read_json(root / mid / model / "fingerprint.json").get("cpu_model") for mid in series}
+            cpu = {mid: from_fingerprint(read_json(root / mid / model / "fingerprint.json")) for mid in series}
             bar_png(root / f"machines_{model}_throughput.png", variants,
                     {f"{mid} ({cpu[mid]})": [s.get(v, 0.0) for v in variants] for mid, s in series.items()},
                     "best images/s", f"{model}: best throughput per variant, one series per machine")

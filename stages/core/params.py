@@ -136,8 +136,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "bench": {
         "warmup": Key(int, min=0),
-        "runs": Key(int, min=1),
-        "min_seconds": Key(float, min=0),
+        "slice_runs": Key(int, min=1),
+        "min_slices": Key(int, min=2),
+        "target_halfwidth": Key(float, min=0, max=1),
+        "max_seconds": Key(float, min=0),
+        "noisy_spread": Key(float, min=0),
+        "noisy_steal_pct": Key(float, min=0, max=100),
         "batch_sizes": Key(list, item=int, min=1, nonempty=True),
         "input": Key(str, choices=("real", "random")),
         "e2e_images": Key(int, min=1),
@@ -154,7 +158,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "hints": Key(list, item=str, choices=("LATENCY", "THROUGHPUT"), nonempty=True),
         "threads": Key(int, min=0),
         "streams": Key(int, min=0),
-        "throughput_seconds": Key(float, min=0.1),
+        "throughput_slice_seconds": Key(float, min=0.05),
     },
     "bench_deploy": {
         "variants": Key(list, item=str, choices=OV_VARIANTS, nonempty=True),
@@ -177,6 +181,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "class_subset_seed": Key(int, min=0),
         "class_subset_names": Key(list, item=str),
         "max_int8_drop": Key(float, min=0, nullable=True),
+        "bootstrap_resamples": Key(int, min=0),
+        "bootstrap_seed": Key(int, min=0),
     },
     "eval_timing": {
         "batch": Key(int, min=1),

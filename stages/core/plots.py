@@ -93,3 +93,29 @@ def write_series(stem: str | Path, x_name: str, xs: list, series: dict[str, list
              for s, vals in series.items()}
     line_png(f"{stem}.png", {s: xy for s, xy in lines.items() if xy[0]}, x_name, ylabel, title,
              logx=len(xs) > 1 and all(isinstance(x, int) and x > 0 for x in xs))
+
+
+def delta_bars_png(path: str | Path, per_variant: dict[str, list[dict[str, Any]]], worst: int, xlabel: str,
+                   title: str) -> None:
+    """One panel per variant: its `worst` rows (class, delta, delta_lo, delta_hi, instances; sorted
+    worst first) as horizontal bars with their 95% intervals, labelled with the instance counts."""
+    plt = _pyplot()
+    n = len(per_variant)
+    fig, axes = plt.subplots(1, n, figsize=(min(14.5, 1.0 + 3.4 * n), 0.28 * worst + 1.6), dpi=110, squeeze=False)
+    for ax, (v, rows) in zip(axes[0], per_variant.items()):
+        rows = rows[:worst][::-1]
+        y = list(range(len(rows)))
+        d = [r["delta"] for r in rows]
+        lo = [r["delta"] - (r["delta_lo"] if r["delta_lo"] is not None else r["delta"]) for r in rows]
+        hi = [(r["delta_hi"] if r["delta_hi"] is not None else r["delta"]) - r["delta"] for r in rows]
+        ax.barh(y, d, color=["#c0392b" if x < 0 else "#2e86c1" for x in d], alpha=0.8)
+        ax.errorbar(d, y, xerr=[lo, hi], fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
+        ax.set_yticks(y, [f"{r['class']} ({r['instances']})" for r in rows], fontsize=7)
+        ax.axvline(0, color="black", linewidth=0.6)
+        ax.set_title(v, fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+        ax.tick_params(axis="x", labelsize=7)
+    fig.supxlabel(xlabel, fontsize=8)
+    fig.suptitle(f"{title} (instances in brackets)", fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)

@@ -29,6 +29,15 @@ def _fmt(v: Any, digits: int = 2) -> str:
     return str(v)
 
 
+def with_interval(d: dict[str, Any], key: str, unit: str = "x", digits: int = 2) -> str:
+    """A figure with its 95% interval from keys key, key_lo, key_hi: '1.85x [1.80, 1.90]'."""
+    v, lo, hi = d.get(key), d.get(f"{key}_lo"), d.get(f"{key}_hi")
+    if v is None:
+        return "n/a"
+    text = f"{v:.{digits}f}{unit}"
+    return text + (f" [{lo:.{digits}f}, {hi:.{digits}f}]" if lo is not None and hi is not None else "")
+
+
 def table(header: list[str], rows: list[list[Any]]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(_fmt(c) for c in r) + " |" for r in rows]
@@ -69,8 +78,11 @@ def _environment(m: dict[str, Any]) -> list[str]:
     isa = ", ".join(k for k, v in env.get("isa", {}).items() if v)
     vers = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items() if v)
     machine = (m.get("bench_ov") or m.get("bench_ort") or {}).get("machine", {})
-    return ["## Environment", "", f"- CPU: {env.get('cpu_model')} ({env.get('logical_cores')} logical cores, "
-            f"{env.get('memory_gib')} GiB); machine id {machine.get('id')}", f"- ISA: {isa}",
+    cpu = env.get("cpu", {})
+    return ["## Environment", "", f"- CPU: {env.get('cpu_model')}, {cpu.get('microarch', 'unknown')} "
+            f"({cpu.get('vendor')} family {cpu.get('family')}, model {cpu.get('model')}, stepping {cpu.get('stepping')}); "
+            f"{env.get('logical_cores')} logical cores, {env.get('memory_gib')} GiB; machine id {machine.get('id')}, "
+            f"software id {machine.get('software')}", f"- ISA: {isa}",
             f"- Libraries: {vers}", f"- Python {env.get('python')}, {env.get('os')}", ""]
 
 
@@ -124,14 +136,14 @@ def _openvino(m: dict[str, Any]) -> list[str]:
     if not vs:
         return []
     fast = [v for v in vs if v != "ov_fp32"]
-    rows = [[n, *(ov.get(f"{v}_throughput_b{n}_ips") for v in vs), *(ov.get(f"{v}_speedup_throughput_b{n}")
-                                                                    for v in fast)] for n in batch_sizes(m)]
+    rows = [[n, *(ov.get(f"{v}_throughput_b{n}_ips") for v in vs),
+             *(with_interval(ov, f"{v}_speedup_throughput_b{n}") for v in fast)] for n in batch_sizes(m)]
     return ["## OpenVINO " + " / ".join(vs), "",
             f"Not supported by this CPU: {', '.join(ov.get('unsupported_variants') or []) or 'none'}. THROUGHPUT "
             "hint with an AsyncInferQueue of the optimal number of requests. ov_int8_bf16 is the INT8 IR with "
-            "bf16 for the ops left float (OpenVINO's default on a bf16 CPU); ov_int8 keeps them f32. Batch-1 p50 "
-            "speed-up over ov_fp32 (LATENCY hint): " + ", ".join(f"{v} {_fmt(ov.get(f'{v}_speedup_b1_p50'))}x"
-                                                                for v in fast) + ".", "",
+            "bf16 for the ops left float (OpenVINO's default on a bf16 CPU); ov_int8 keeps them f32. Speed-ups "
+            "with their 95% intervals from the paired slices. Batch-1 p50 speed-up over ov_fp32 (LATENCY hint): "
+            + ", ".join(f"{v} {with_interval(ov, f'{v}_speedup_b1_p50')}" for v in fast) + ".", "",
             table(["batch", *[f"{v} img/s" for v in vs], *[f"{v} / ov_fp32" for v in fast]], rows), ""]
 
 
@@ -165,10 +177,10 @@ def _onnxruntime(m: dict[str, Any]) -> list[str]:
                "here; for INT8 speed, use OpenVINO (see the recommendation).", ""] \
         if gains and max(gains) < ORT_INT8_WORTH else []
     return ["## ONNX Runtime FP32 / INT8", "",
-            f"Speed-up of ort_int8 over ort_fp32: {_fmt(ort.get('ort_int8_speedup_b1_p50'))}x batch-1 p50, "
-            f"{_fmt(ort.get('ort_int8_speedup_best_ips'))}x images/s at the best batch size of each; of the "
-            f"fixed-batch release model (ort_fp32_fixed) over ort_fp32: "
-            f"{_fmt(ort.get('ort_fp32_fixed_speedup_b1_p50'))}x batch-1 p50.", "", *verdict,
+            f"Speed-up of ort_int8 over ort_fp32 (95% intervals): {with_interval(ort, 'ort_int8_speedup_b1_p50')} "
+            f"batch-1 p50, {with_interval(ort, 'ort_int8_speedup_best_ips')} images/s at the best batch size of "
+            f"each; of the fixed-batch release model (ort_fp32_fixed) over ort_fp32: "
+            f"{with_interval(ort, 'ort_fp32_fixed_speedup_b1_p50')} batch-1 p50.", "", *verdict,
             f"End to end at batch 1 ({ort.get('e2e_variant')}, ms per image): {e2e}.", "",
             f"Timing harness overhead: {_fmt(ort.get('harness_overhead_us'), 3)} us per call "
             f"({_fmt(ort.get('harness_overhead_pct_of_b1'), 5)}% of batch-1 inference).", ""]
@@ -215,7 +227,8 @@ def _memory(m: dict[str, Any]) -> list[str]:
 
 def _accuracy(m: dict[str, Any]) -> list[str]:
     ev = m.get("eval_map", {})
-    rows = [[v, ev[f"{v}_map50_95"], ev.get(f"{v}_map50"), ev.get(f"{v}_delta_map50_95"),
+    rows = [[v, ev[f"{v}_map50_95"], ev.get(f"{v}_map50"),
+             with_interval(ev, f"{v}_delta_map50_95", "") if f"{v}_delta_map50_95" in ev else None,
              ev[f"{v}_subset_map50_95"], ev.get(f"{v}_delta_subset_map50_95"), ev[f"{v}_images_per_s"],
              ev.get(f"{v}_model_only_images_per_s"), ev.get(f"{v}_eval_vs_model_only")]
             for v in EVAL_ORDER if f"{v}_map50_95" in ev]
@@ -225,29 +238,80 @@ def _accuracy(m: dict[str, Any]) -> list[str]:
     return ["## mAP before and after INT8", "",
             f"pycocotools on {ev.get('images')} {_dataset_name(m)} images (conf {ev.get('conf')}, IoU {ev.get('iou')}, "
             f"max_det {ev.get('max_det')}, batch {ev.get('batch')}); the subset is {len(subset)} classes: "
-            f"{', '.join(subset)}. Deltas are against FP32 of the same runtime. Eval images/s covers the whole "
+            f"{', '.join(subset)}. Deltas are against FP32 of the same runtime, with the 95% interval of a paired "
+            f"bootstrap over the images ({ev.get('bootstrap')} resamples: FP32 and the variant scored on the same "
+            "resample); the worst classes with their intervals are in the chart below. Eval images/s covers the whole "
             "evaluation (decode share, preprocessing, inference, NMS); model-only images/s is the same model at "
             "the same batch size, timed in windows spread through the evaluation.", "",
             table(["variant", "mAP50-95", "mAP50", "delta", "subset mAP50-95", "subset delta", "eval images/s",
                    "model-only images/s", "eval / model-only"], rows), "",
-            "![mAP against latency](../plots/map_vs_latency.png)", ""]
+            "![mAP against latency](../plots/map_vs_latency.png)", "",
+            "![Per-class AP change against FP32](../plots/per_class_ap.png)", ""]
 
 
 def _recommendation(m: dict[str, Any]) -> list[str]:
-    """m["recommendation"]: {"max_map_drop": budget, "map_drops": {variant: drop}, "objectives":
-    recommend.recommend(...)}."""
+    """m["recommendation"]: {"max_map_drop": budget, "map_drops": {variant: drop}, "map_verdicts":
+    {variant: within | over | not separable}, "objectives": recommend.recommend(...), "tie_rule": ...}."""
     rec = m.get("recommendation")
     if rec is None:
         return []
     budget = rec["max_map_drop"]
-    rows = [[r["what"], r["variant"], f"{_fmt(r['figure'])} {r['unit']}", round(r["map_drop"], 2) + 0.0]
-            for r in rec["objectives"].values()]
+    ev = m.get("eval_map", {})
+    rows = []
+    for r in rec["objectives"].values():
+        v = r["variant"]
+        drop = with_interval({"d": -ev[f"{v}_delta_map50_95"], "d_lo": _neg(ev.get(f"{v}_delta_map50_95_hi")),
+                              "d_hi": _neg(ev.get(f"{v}_delta_map50_95_lo"))}, "d", "") \
+            if f"{v}_delta_map50_95" in ev else f"{r['map_drop'] + 0.0:.2f}"
+        ahead = (f"{with_interval(r, 'advantage')} over {r['runner_up']}" if r.get("advantage") is not None
+                 else f"no interval (over {r['runner_up']})" if r.get("runner_up") else "only candidate")
+        chosen = f"tie of {', '.join(r['tied'])}: {r['chosen_by'].removeprefix('tie: ')}" if r.get("tie") else ""
+        rows.append([r["what"], v, f"{_fmt(r['figure'])} {r['unit']}", drop,
+                     rec.get("map_verdicts", {}).get(v, ""), ahead, chosen])
     over = [f"{v} (-{d:.2f})" for v, d in rec["map_drops"].items() if d > budget]
+    unsure = [v for v, verdict in rec.get("map_verdicts", {}).items() if verdict == "not separable"]
     return ["## Recommendation for this machine", "",
             f"For each objective, the best variant measured on this machine whose mAP50-95 drop against FP32 "
             f"is at most {budget} points (`report.max_map_drop`)."
-            + (f" Over the budget: {', '.join(over)}." if over else ""), "",
-            table(["objective", "variant", "figure", "mAP50-95 drop"], rows), ""]
+            + (f" Over the budget: {', '.join(over)}." if over else "")
+            + (f" Not separable from the budget (the drop's 95% interval straddles it): {', '.join(unsure)}."
+               if unsure else ""), "",
+            "A drop is *within* the budget when its whole 95% interval is at or under it, *over* when all of it "
+            "is above, else *not separable*; eligibility uses the measured drop. The advantage is the best "
+            "variant's figure over the runner-up's with its 95% interval (paired slices when both were timed "
+            f"together); when it covers no difference, {rec.get('tie_rule', 'the two tie')}.", "",
+            table(["objective", "variant", "figure", "mAP50-95 drop [95%]", "against the budget",
+                   "advantage [95%]", "tie"], rows), ""]
+
+
+def _neg(x: float | None) -> float | None:
+    return None if x is None else -x
+
+
+def _timing_quality(m: dict[str, Any]) -> list[str]:
+    """How the timings were taken and whether the host was quiet: per timing stage, the slices, what
+    stopped each group, the hypervisor's steal, the load and the spread of the paired ratios."""
+    rows = []
+    for src in ("bench_ort", "bench_ov"):
+        d = m.get(src, {})
+        if "noisy_run" not in d:
+            continue
+        groups = sorted(k.removesuffix("_stopped_by") for k in d if k.endswith("_stopped_by"))
+        capped = [g for g in groups if d[f"{g}_stopped_by"] == "time cap"]
+        slices = [d[f"{g}_slices"] for g in groups if f"{g}_slices" in d]
+        rows.append([src, "**noisy**" if d["noisy_run"] else "quiet", f"{min(slices)}-{max(slices)}" if slices else "",
+                     f"{len(groups) - len(capped)} of {len(groups)}", ", ".join(capped) or "none",
+                     d.get("host_steal_pct"), f"{d.get('host_load_1m_start')} -> {d.get('host_load_1m_end')}",
+                     f"{d.get('ratio_spread_max')} ({d.get('ratio_spread_max_pair')})"])
+    if not rows:
+        return []
+    return ["## How the timings were taken", "",
+            "Each timed group (a batch size) runs its variants in interleaved slices, the first variant rotating, "
+            "until every speed-up's 95% interval is within the target half-width or the group's time cap. A run "
+            "is flagged noisy when a paired slice ratio spreads more than `bench.noisy_spread` (sd of the log "
+            "ratio) or the hypervisor stole more than `bench.noisy_steal_pct`% of the CPU time.", "",
+            table(["stage", "host", "slices per variant", "groups at the target", "groups stopped by the cap",
+                   "steal %", "load (1 min)", "largest ratio spread"], rows), ""]
 
 
 def build(m: dict[str, Any], title: str) -> str:
@@ -256,8 +320,8 @@ def build(m: dict[str, Any], title: str) -> str:
              "Every figure below is read from this commit's `metrics/*.json` and `details/*.json` (regenerate "
              "with `dvc repro report`), measured on the machine in *Environment*. Figures quoted from elsewhere "
              "(for the release models) are only in the last section.", ""]
-    for section in (_environment, _model_and_data, _recommendation, _latency, _openvino, _deployment, _onnxruntime,
-                    _pytorch, _memory, _accuracy):
+    for section in (_environment, _model_and_data, _recommendation, _timing_quality, _latency, _openvino,
+                    _deployment, _onnxruntime, _pytorch, _memory, _accuracy):
         parts += section(m)
     model = m.get("download", {}).get("model")
     quoted = [list(q) for q in QUOTED if model is None or q[0].split()[0] == model]
