@@ -27,7 +27,7 @@ from .timing import (
 )
 from .variants import BASELINE
 
-HEADLINE_STATS = ("p50_ms",)  # and p99_ms at batch 1 (the recommendation's); p90 and the rest: detail
+HEADLINE_AT_B1 = ("p50_ms", "p99_ms")  # the recommendation's; other batch sizes' and the rest: detail
 
 
 def load_timed(load: Callable[[], Runtime], x: np.ndarray) -> tuple[Runtime, dict[str, float]]:
@@ -57,8 +57,8 @@ def latency_round(rts: dict[str, Runtime], x: np.ndarray, b: dict[str, Any], pre
                   ) -> tuple[dict[str, float], dict[str, Any], dict[str, list[float]]]:
     """Time the runtimes side by side at batch len(x) in interleaved slices (bench params `b`: warmup,
     slice_runs, min_slices, target_halfwidth, max_seconds), until the batch-p50 ratios of each variant
-    to its baseline are known within the target or the cap. Headline: p50 ms (and p99 at batch 1) and
-    images/s; detail: the other statistics (p90, mean, min, max, ...) and every slice's median and mean
+    to its baseline are known within the target or the cap. Headline: images/s, and at batch 1 p50 and
+    p99 ms; detail: the other statistics (p90, mean, min, max, ...) and every slice's median and mean
     ms. Keys: prefix +
     '_' + figure. `pairs` (default: each variant with its baseline) are the ratios whose precision
     decides when to stop; none: after bench.min_slices. Also returns {variant: per-slice median ms}."""
@@ -74,7 +74,7 @@ def latency_round(rts: dict[str, Runtime], x: np.ndarray, b: dict[str, Any], pre
     for v, slices in run.slices.items():
         s = summarize([t for sl in slices for t in sl], n)
         key = prefix.format(v=v, n=n)
-        shown = HEADLINE_STATS + (("p99_ms",) if n == 1 else ())
+        shown = HEADLINE_AT_B1 if n == 1 else ()
         headline.update({f"{key}_{k}": s[k] for k in shown})
         headline[f"{key}_ips"] = s["throughput_ips"]
         detail.update({f"{key}_{k}": val for k, val in s.items() if k not in shown})

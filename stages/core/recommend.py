@@ -48,8 +48,7 @@ def map_drops(m: dict[str, Any]) -> dict[str, float]:
     return {v: d for v, d in out.items() if d is not None}
 
 
-TIE_RULE = "a tie (the best two's 95% interval covers no difference) goes to the smaller mAP drop, then the " \
-           "smaller peak memory"
+TIE_RULE = "the variants tie, and the tie goes to the smaller mAP drop, then the smaller peak memory"
 
 
 def slices_of(m: dict[str, Any], v: str, objective: str) -> tuple[str, list[float]] | None:

@@ -273,7 +273,7 @@ def _recommendation(m: dict[str, Any]) -> list[str]:
     return ["## Recommendation for this machine", "",
             f"For each objective, the best variant measured on this machine whose mAP50-95 drop against FP32 "
             f"is at most {budget} points (`report.max_map_drop`)."
-            + (f" Over the budget: {', '.join(over)}." if over else "")
+            + (f" Over the budget (measured drop): {', '.join(over)}." if over else "")
             + (f" Not separable from the budget (the drop's 95% interval straddles it): {', '.join(unsure)}."
                if unsure else ""), "",
             "A drop is *within* the budget when its whole 95% interval is at or under it, *over* when all of it "
@@ -297,20 +297,23 @@ def _timing_quality(m: dict[str, Any]) -> list[str]:
         if "noisy_run" not in d:
             continue
         groups = sorted(k.removesuffix("_stopped_by") for k in d if k.endswith("_stopped_by"))
-        capped = [g for g in groups if d[f"{g}_stopped_by"] == "time cap"]
+        by = {g: d[f"{g}_stopped_by"] for g in groups}
+        capped = [g for g in groups if by[g] == "time cap"]
         slices = [d[f"{g}_slices"] for g in groups if f"{g}_slices" in d]
         rows.append([src, "**noisy**" if d["noisy_run"] else "quiet", f"{min(slices)}-{max(slices)}" if slices else "",
-                     f"{len(groups) - len(capped)} of {len(groups)}", ", ".join(capped) or "none",
+                     f"{sum(b == 'precision' for b in by.values())} of {sum(b != 'slices' for b in by.values())}",
+                     ", ".join(capped) or "none",
                      d.get("host_steal_pct"), f"{d.get('host_load_1m_start')} -> {d.get('host_load_1m_end')}",
                      f"{d.get('ratio_spread_max')} ({d.get('ratio_spread_max_pair')})"])
     if not rows:
         return []
     return ["## How the timings were taken", "",
             "Each timed group (a batch size) runs its variants in interleaved slices, the first variant rotating, "
-            "until every speed-up's 95% interval is within the target half-width or the group's time cap. A run "
+            "until every speed-up's 95% interval is within the target half-width or the group's time cap (groups "
+            "without a headline speed-up stop after `bench.min_slices`). A run "
             "is flagged noisy when a paired slice ratio spreads more than `bench.noisy_spread` (sd of the log "
             "ratio) or the hypervisor stole more than `bench.noisy_steal_pct`% of the CPU time.", "",
-            table(["stage", "host", "slices per variant", "groups at the target", "groups stopped by the cap",
+            table(["stage", "host", "slices per variant", "timed groups at the target", "groups stopped by the cap",
                    "steal %", "load (1 min)", "largest ratio spread"], rows), ""]
 
 
