@@ -81,7 +81,7 @@ def read_cpuinfo(path: Path = Path("/proc/cpuinfo")) -> CpuId:
 def microarch(vendor: str, family: int | None, model: int | None, stepping: int | None,
               flags: frozenset[str] | set[str]) -> str:
     """The microarchitecture that vendor, family and model name; 'unknown' when the table has none.
-    Without family/model, the ISA flags give a bound, marked 'by ISA'."""
+    Without family/model (or a model the table lacks), the ISA flags give a bound, marked "by ISA"."""
     if family is not None and model is not None:
         if vendor == "AMD":
             for fam, lo, hi, name in AMD_TABLE:
@@ -96,7 +96,7 @@ def microarch(vendor: str, family: int | None, model: int | None, stepping: int 
             if model in INTEL_TABLE:
                 return INTEL_TABLE[model]
     by_isa = _by_isa(vendor, flags)
-    return f"{by_isa} (by ISA)" if by_isa else "unknown"
+    return f"{by_isa}, by ISA" if by_isa else "unknown"
 
 
 def _by_isa(vendor: str, flags: frozenset[str] | set[str]) -> str | None:
