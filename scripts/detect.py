@@ -28,12 +28,12 @@ def main() -> None:
     ap.add_argument("--iou", type=float, default=DEPLOY_IOU)
     a = ap.parse_args()
     names = [c["name"] for c in json.loads(EVAL_GT.read_text())["categories"]] if EVAL_GT.is_file() else None
-    detector = Detector(a.model, a.precision, batch=a.batch, conf=a.conf, iou=a.iou)
-    for path, d in zip(a.images, detector.detect(a.images)):
-        classes = d.classes.tolist()
-        print(json.dumps({"image": str(path), "boxes_xyxy": [[round(v, 1) for v in b] for b in d.boxes.tolist()],
-                          "scores": [round(s, 4) for s in d.scores.tolist()], "classes": classes,
-                          **({"names": [names[c] for c in classes]} if names else {})}))
+    with Detector(a.model, a.precision, batch=a.batch, conf=a.conf, iou=a.iou) as detector:  # closed before exit
+        for path, d in zip(a.images, detector.detect(a.images)):
+            classes = d.classes.tolist()
+            print(json.dumps({"image": str(path), "boxes_xyxy": [[round(v, 1) for v in b] for b in d.boxes.tolist()],
+                              "scores": [round(s, 4) for s in d.scores.tolist()], "classes": classes,
+                              **({"names": [names[c] for c in classes]} if names else {})}))
 
 
 if __name__ == "__main__":

@@ -76,6 +76,21 @@ class Detector:
         self.in_model_preprocessing = in_model_preprocessing
         self.decode_threads = decode_threads or os.cpu_count() or 1
 
+    def close(self) -> None:
+        """Release the compiled model and collect what refers to it while the interpreter is whole.
+        Left to interpreter shutdown, OpenVINO's objects may be torn down after the runtime they
+        need, and the process aborts ("terminate called without an active exception", exit 134)."""
+        import gc
+
+        self.compiled = None
+        gc.collect()
+
+    def __enter__(self) -> "Detector":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _load(self, path: Path) -> tuple[np.ndarray, Letterbox]:
         return letterbox(read_image(path), self.imgsz)
 
@@ -120,11 +135,16 @@ class Detector:
             except BaseException as e:  # surfaced in the caller's thread
                 errors.append(e)
 
+        if self.compiled is None:
+            raise RuntimeError("this Detector was closed")
         queue = ov.AsyncInferQueue(self.compiled, self.requests)
         queue.set_callback(finished)
-        for i, b in enumerate(self.batches(paths)):
-            queue.start_async({0: self.model_input(b)}, userdata=(i, b.letterboxes))
-        queue.wait_all()
+        try:
+            for i, b in enumerate(self.batches(paths)):
+                queue.start_async({0: self.model_input(b)}, userdata=(i, b.letterboxes))
+        finally:
+            queue.wait_all()  # no request in flight may outlive this call, even on an error
+            del queue
         if errors:
             raise errors[0]
         return [d for i in sorted(out) for d in out[i]]
