@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from . import paths
 from .errors import UserError
 from .io import atomic_path, sha256_file
 
@@ -114,11 +115,12 @@ class Mirror:
 
     @classmethod
     def find(cls, param_path: str) -> "Mirror | None":
-        """The mirror named by $YOLO_ASSETS_MIRROR, else by the param; None when neither exists."""
+        """The mirror named by $YOLO_ASSETS_MIRROR, else by the param (a relative one from the project's
+        own folder, also when DVC runs a queued or temp experiment in a copy); None when neither exists."""
         chosen = os.environ.get(MIRROR_ENV) or param_path
         if not chosen:
             return None
-        root = Path(chosen).expanduser()
+        root = Path(chosen).expanduser() if os.environ.get(MIRROR_ENV) else paths.from_project(chosen)
         if not root.is_dir():
             if os.environ.get(MIRROR_ENV):
                 raise AssetError(f"{MIRROR_ENV}={chosen} is not a folder")
@@ -174,7 +176,7 @@ def where_from(mirror: Mirror | None, param_path: str) -> str:
         via = MIRROR_ENV if os.environ.get(MIRROR_ENV) else "assets.mirror"
         return f"download: reading the offline mirror {mirror.root} ({via})"
     if param_path:
-        return (f"download: the mirror folder {Path(param_path).expanduser()} (assets.mirror) does not exist: "
+        return (f"download: the mirror folder {paths.from_project(param_path)} (assets.mirror) does not exist: "
                 f"fetching from the public URLs instead")
     return "download: assets.mirror is empty: fetching from the public URLs"
 

@@ -42,3 +42,23 @@ def ov_int8_xml(name: str) -> Path:
 def ort_int8_onnx(name: str) -> Path:
     """ONNX Runtime static QDQ INT8 ONNX: variant ort_int8."""
     return MODELS / "ort_int8" / f"{name}.onnx"
+
+
+EXPERIMENT_WORKSPACES = (".dvc", "tmp", "exps")  # where `dvc exp run --queue/--temp` copies the project
+
+
+def project_root(cwd: Path | None = None) -> Path:
+    """The project's own folder: the working folder, or for an experiment DVC runs in a copy under
+    <project>/.dvc/tmp/exps/<tmp>/, the project that holds that copy."""
+    cwd = (cwd or Path.cwd()).resolve()
+    parts = cwd.parts
+    for i in range(len(parts) - len(EXPERIMENT_WORKSPACES)):
+        if parts[i:i + len(EXPERIMENT_WORKSPACES)] == EXPERIMENT_WORKSPACES:
+            return Path(*parts[:i])
+    return cwd
+
+
+def from_project(path: str) -> Path:
+    """A path param relative to the project's own folder (see project_root), absolute as given."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else project_root() / p
