@@ -2,7 +2,7 @@
 import json
 
 import pytest
-from conftest import make_mirror, make_repo, needs_mirror, set_params, sh, write_sums
+from conftest import MIRROR, make_mirror, make_repo, needs_mirror, set_params, sh, write_sums
 
 from stages.core.stage import read_results
 
@@ -94,3 +94,64 @@ def test_offline_url_download_fails_cleanly(tmp_path):
         assets.fetch_url("http://127.0.0.1:9/yolov5n.onnx", dest, timeout_s=2, retries=1, deadline_s=5)
     assert "http://127.0.0.1:9/yolov5n.onnx" in str(e.value) and "YOLO_ASSETS_MIRROR" in str(e.value)
     assert not dest.exists() and not list(tmp_path.iterdir())
+
+
+class _Server:
+    """A loopback HTTP server whose behaviour a test sets: body, announced length, status."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.body, self.announced, self.status, self.requests = b"", None, 200, 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                outer.requests += 1
+                self.send_response(outer.status)
+                self.send_header("Content-Length", str(outer.announced or len(outer.body)))
+                self.end_headers()
+                if outer.status == 200:
+                    self.wfile.write(outer.body)  # fewer bytes than announced: the connection closes early
+                self.close_connection = True
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/model.onnx"
+
+
+def test_a_truncated_download_is_never_kept_and_a_whole_one_is(tmp_path):
+    import hashlib
+
+    from stages.core import assets
+
+    server = _Server()
+    real = (MIRROR / "models" / "yolov5n.onnx").read_bytes()
+    server.body, server.announced = real[: len(real) // 2], len(real)  # closes early despite Content-Length
+    dest = tmp_path / "cache" / "model.onnx"
+    with pytest.raises(assets.AssetError) as e:
+        assets.fetch_url(server.url, dest, timeout_s=5, retries=1, deadline_s=10)
+    assert server.url in str(e.value) and f"of the {len(real)} bytes it announced" in str(e.value)
+    assert server.requests == 2 and not dest.exists() and not list(dest.parent.iterdir())  # retried, nothing kept
+    server.body, server.announced = real, None  # the server is fixed: the next run gets every byte
+    assert assets.fetch_url(server.url, dest, timeout_s=5, retries=1, deadline_s=10) == hashlib.sha256(real).hexdigest()
+    server.httpd.shutdown()
+
+
+def test_a_4xx_is_final_at_once_and_a_size_cap_holds(tmp_path):
+    from stages.core import assets
+
+    server = _Server()
+    server.status = 404
+    with pytest.raises(assets.AssetError, match=r"answered HTTP 404 .*check the URL") as e:
+        assets.fetch_url(server.url, tmp_path / "m.onnx", timeout_s=5, retries=3, deadline_s=10)
+    assert server.requests == 1 and "YOLO_ASSETS_MIRROR" not in str(e.value)
+    server.status, server.body = 200, b"x" * (3 * 2**20)
+    with pytest.raises(assets.AssetError, match=r"announces 3 MB, more than assets.max_download_mb=1"):
+        assets.fetch_url(server.url, tmp_path / "m.onnx", timeout_s=5, retries=0, deadline_s=10, max_download_mb=1)
+    assert not list(tmp_path.iterdir())
+    server.httpd.shutdown()

@@ -59,14 +59,22 @@ def _open(url: str, timeout_s: float, deadline: float, bar: tqdm):
     return result["resp"]
 
 
-def fetch_url(url: str, dest: Path, timeout_s: float, retries: int, deadline_s: float) -> str:
+class TruncatedDownload(OSError):
+    """The server closed the connection before sending the Content-Length it announced."""
+
+
+def fetch_url(url: str, dest: Path, timeout_s: float, retries: int, deadline_s: float,
+              max_download_mb: float = 4096) -> str:
     """Stream `url` to `dest` through a temp file with a progress bar; return its sha256.
 
     Tries up to 1 + retries times while the server has not answered for less than deadline_s seconds
-    in all (a transfer that started resets it); each wait shows on the progress bar. A failed
-    download leaves nothing behind."""
+    in all (a transfer that started resets it); each wait shows on the progress bar. The received
+    length must equal the announced Content-Length (a server that closes early is retried, never
+    kept) and stay under max_download_mb; a 4xx answer is final at once. A failed download leaves
+    nothing behind."""
     last: Exception | None = None
     deadline = time.monotonic() + deadline_s
+    cap = int(max_download_mb * 2**20)
     for attempt in range(retries + 1):
         try:
             with atomic_path(dest, ".partial") as tmp, \
@@ -74,11 +82,31 @@ def fetch_url(url: str, dest: Path, timeout_s: float, retries: int, deadline_s: 
                 left = deadline - time.monotonic()
                 with _open(url, min(timeout_s, max(left, 0.1)), deadline, bar) as resp, open(tmp, "wb") as out:
                     deadline = time.monotonic() + deadline_s  # it answered: the deadline counts waiting only
-                    bar.total = int(resp.headers.get("Content-Length") or 0) or None
+                    announced = int(resp.headers.get("Content-Length") or 0) or None
+                    bar.total = announced
+                    if announced is not None and announced > cap:
+                        raise AssetError(f"download refused: {url} announces {announced / 2**20:.0f} MB, more than "
+                                         f"assets.max_download_mb={max_download_mb:g}")
+                    got = 0
                     while chunk := resp.read(1 << 20):
+                        got += len(chunk)
+                        if got > cap:
+                            raise AssetError(f"download stopped: {url} sent more than assets.max_download_mb="
+                                             f"{max_download_mb:g} MB; nothing was kept")
                         out.write(chunk)
                         bar.update(len(chunk))
+                    if announced is not None and got != announced:
+                        raise TruncatedDownload(f"the server sent {got} of the {announced} bytes it announced")
             return sha256_file(dest)
+        except urllib.error.HTTPError as e:
+            if 400 <= e.code < 500:  # the URL is wrong or forbidden: asking again will not help
+                raise AssetError(f"download failed: {url} answered HTTP {e.code} {e.reason}: check the URL "
+                                 "(model.source, or the release name in model.name)") from e
+            last = e
+            pause = min(2**attempt, 10)
+            if attempt == retries or time.monotonic() + pause >= deadline:
+                break
+            time.sleep(pause)
         except (urllib.error.URLError, OSError, TimeoutError) as e:
             last = e
             pause = min(2**attempt, 10)
@@ -201,7 +229,7 @@ def fetch_coco_zips(net: dict[str, float], official: bool) -> dict[str, Path]:
     out = {}
     for key, url in urls.items():
         dest = DOWNLOAD_CACHE / Path(url).name
-        if not dest.is_file():
+        if not (dest.is_file() and zipfile.is_zipfile(dest)):  # a cached archive is reused only whole
             fetch_url(url, dest, **net)
         out[key] = dest
     return out
