@@ -10,10 +10,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.core import timing  # noqa: E402
-from stages.core.postprocess import candidates, detect_layout, postprocess  # noqa: E402
-from stages.core.preprocess import preprocess, read_image  # noqa: E402
-from stages.core.runtimes import OrtRuntime, OvRuntime  # noqa: E402
+from yolo_cpu.measure import timing  # noqa: E402
+from yolo_cpu.runtime.postprocess import candidates, detect_layout, postprocess  # noqa: E402
+from yolo_cpu.runtime.preprocess import preprocess, read_image  # noqa: E402
+from yolo_cpu.runtime.runtimes import OrtRuntime, OvRuntime  # noqa: E402
 
 
 def main() -> None:

@@ -23,12 +23,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.core import params, paths, timing  # noqa: E402
-from stages.core.dataset import sample_batch  # noqa: E402
-from stages.core.env import environment, machine_id  # noqa: E402
-from stages.core.io import write_json  # noqa: E402
-from stages.core.runtimes import OvRuntime  # noqa: E402
-from stages.core.variants import OV_VARIANTS, VARIANTS  # noqa: E402
+from yolo_cpu.pipeline import params
+from yolo_cpu import paths
+from yolo_cpu.measure import timing  # noqa: E402
+from yolo_cpu.data.dataset import sample_batch  # noqa: E402
+from yolo_cpu.measure.env import environment, machine_id  # noqa: E402
+from yolo_cpu.io import write_json  # noqa: E402
+from yolo_cpu.runtime.runtimes import OvRuntime  # noqa: E402
+from yolo_cpu.models.variants import OV_VARIANTS, VARIANTS  # noqa: E402
 
 
 def benchmark_app(model: Path, precision: str, hint: str, batch: int, seconds: float) -> dict[str, float]:

@@ -18,12 +18,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.core import params, paths  # noqa: E402
-from stages.core import postprocess as pp  # noqa: E402
-from stages.core import predict as pr  # noqa: E402
-from stages.core.dataset import load_split  # noqa: E402
-from stages.core.env import machine_id  # noqa: E402
-from stages.core.variants import VARIANTS  # noqa: E402
+from yolo_cpu.pipeline import params
+from yolo_cpu import paths  # noqa: E402
+from yolo_cpu.runtime import postprocess as pp  # noqa: E402
+from yolo_cpu.runtime import predict as pr  # noqa: E402
+from yolo_cpu.data.dataset import load_split  # noqa: E402
+from yolo_cpu.measure.env import machine_id  # noqa: E402
+from yolo_cpu.models.variants import VARIANTS  # noqa: E402
 
 
 def greedy_nms(boxes: np.ndarray, scores: np.ndarray, thr: float, max_det: int) -> np.ndarray:

@@ -11,8 +11,10 @@ import onnx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.core import calibration as cal  # noqa: E402
-from stages.core import params, paths, quantize_ort  # noqa: E402
+from yolo_cpu.data import calibration as cal  # noqa: E402
+from yolo_cpu.pipeline import params
+from yolo_cpu import paths
+from yolo_cpu.quantize import quantize_ort  # noqa: E402
 
 
 def main() -> None:

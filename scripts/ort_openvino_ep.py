@@ -24,9 +24,10 @@ import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.core import params, paths  # noqa: E402
-from stages.core.preprocess import preprocess, read_image  # noqa: E402
-from stages.core.timing import interleaved, summarize  # noqa: E402
+from yolo_cpu.pipeline import params
+from yolo_cpu import paths  # noqa: E402
+from yolo_cpu.runtime.preprocess import preprocess, read_image  # noqa: E402
+from yolo_cpu.measure.timing import interleaved, summarize  # noqa: E402
 
 
 def session(model: Path, provider: str, precision: str = "f32") -> ort.InferenceSession:

@@ -16,11 +16,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.core import params, paths  # noqa: E402
-from stages.core.benchmark import latency_round  # noqa: E402
-from stages.core.dataset import sample_batch  # noqa: E402
-from stages.core.env import machine_id  # noqa: E402
-from stages.core.runtimes import OrtRuntime  # noqa: E402
+from yolo_cpu.pipeline import params
+from yolo_cpu import paths  # noqa: E402
+from yolo_cpu.measure.benchmark import latency_round  # noqa: E402
+from yolo_cpu.data.dataset import sample_batch  # noqa: E402
+from yolo_cpu.measure.env import machine_id  # noqa: E402
+from yolo_cpu.runtime.runtimes import OrtRuntime  # noqa: E402
 
 
 def profile(model: Path, x, runs: int, threads: int = 0) -> dict:

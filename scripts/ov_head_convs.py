@@ -17,16 +17,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.core import calibration as cal  # noqa: E402
-from stages.core import coco, dataset, params, paths  # noqa: E402
-from stages.core import quantize_ov as q  # noqa: E402
-from stages.core.env import machine_id  # noqa: E402
-from stages.core.evaluate import decode_once, evaluate_paired  # noqa: E402
-from stages.core.io import read_json  # noqa: E402
-from stages.core.preprocess import to_tensor  # noqa: E402
-from stages.core.runtimes import OvRuntime, ov_core  # noqa: E402
-from stages.core.scoring import coco_map  # noqa: E402
-from stages.core.timing import interleaved  # noqa: E402
+from yolo_cpu.data import calibration as cal  # noqa: E402
+from yolo_cpu.data import coco, dataset
+from yolo_cpu.pipeline import params
+from yolo_cpu import paths  # noqa: E402
+from yolo_cpu.quantize import quantize_ov as q  # noqa: E402
+from yolo_cpu.measure.env import machine_id  # noqa: E402
+from yolo_cpu.accuracy.evaluate import decode_once, evaluate_paired  # noqa: E402
+from yolo_cpu.io import read_json  # noqa: E402
+from yolo_cpu.runtime.preprocess import to_tensor  # noqa: E402
+from yolo_cpu.runtime.runtimes import OvRuntime, ov_core  # noqa: E402
+from yolo_cpu.accuracy.scoring import coco_map  # noqa: E402
+from yolo_cpu.measure.timing import interleaved  # noqa: E402
 
 
 def main() -> None:

@@ -16,15 +16,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.core import params  # noqa: E402
-from stages.core.env import machine_id  # noqa: E402
-from stages.core.variants import OV_VARIANTS  # noqa: E402
+from yolo_cpu.pipeline import params  # noqa: E402
+from yolo_cpu.measure.env import machine_id  # noqa: E402
+from yolo_cpu.models.variants import OV_VARIANTS  # noqa: E402
 
 CHILD = """
 import json, sys, time
 t0 = time.perf_counter()
 import numpy as np, openvino as ov
-from stages.core.variants import VARIANTS
+from yolo_cpu.models.variants import VARIANTS
 v = VARIANTS[sys.argv[1]]
 core = ov.Core()
 if sys.argv[3]:

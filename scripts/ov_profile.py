@@ -17,12 +17,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.core import params, paths  # noqa: E402
-from stages.core.calibration import head_index  # noqa: E402
-from stages.core.dataset import sample_batch  # noqa: E402
-from stages.core.env import machine_id  # noqa: E402
-from stages.core.runtimes import ov_core  # noqa: E402
-from stages.core.variants import OV_VARIANTS, VARIANTS  # noqa: E402
+from yolo_cpu.pipeline import params
+from yolo_cpu import paths  # noqa: E402
+from yolo_cpu.data.calibration import head_index  # noqa: E402
+from yolo_cpu.data.dataset import sample_batch  # noqa: E402
+from yolo_cpu.measure.env import machine_id  # noqa: E402
+from yolo_cpu.runtime.runtimes import ov_core  # noqa: E402
+from yolo_cpu.models.variants import OV_VARIANTS, VARIANTS  # noqa: E402
 
 
 def kernel_precision(exec_type: str) -> str:

@@ -15,11 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.core import params, paths  # noqa: E402
-from stages.core.dataset import sample_batch  # noqa: E402
-from stages.core.env import machine_id  # noqa: E402
-from stages.core.timing import async_throughput, time_calls  # noqa: E402
-from stages.core.variants import OV_VARIANTS, VARIANTS  # noqa: E402
+from yolo_cpu.pipeline import params
+from yolo_cpu import paths  # noqa: E402
+from yolo_cpu.data.dataset import sample_batch  # noqa: E402
+from yolo_cpu.measure.env import machine_id  # noqa: E402
+from yolo_cpu.measure.timing import async_throughput, time_calls  # noqa: E402
+from yolo_cpu.models.variants import OV_VARIANTS, VARIANTS  # noqa: E402
 
 # name: OvRuntime settings besides the variant's precision. The first two are today's (bench-ov:
 # OpenVINO picks streams and threads for the hint).

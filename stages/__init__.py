@@ -1,1 +1,1 @@
-"""YOLO-on-CPU pipeline: DVC stage entry points (`python -m stages.<name>`) and the `core` library."""
+"""DVC stage entry points (`python -m stages.<name>`): each reads its params, calls the `yolo_cpu` library and writes its outputs."""

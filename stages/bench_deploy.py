@@ -1,4 +1,4 @@
-"""bench-deploy stage: the deployment path (JPEG files in, detections out; stages/core/deploy.py) per
+"""bench-deploy stage: the deployment path (JPEG files in, detections out; yolo_cpu/deploy/detector.py) per
 OpenVINO variant and batch size: end-to-end images/s with the preprocessing inside the compiled model
 and with numpy's, beside model-only images/s of the same compiled model, timed in alternating rounds;
 its detections checked against the evaluation path's."""
@@ -8,19 +8,30 @@ import statistics
 import time
 from typing import Any
 
-from .core import budget, params, paths
-from .core.dataset import load_split
-from .core.deploy import Detector, model_only, reference_detections
-from .core.io import require_file
-from .core.postprocess import match_rate
-from .core.stage import run, write_results
-from .core.variants import VARIANTS
+from yolo_cpu.measure import budget
+from yolo_cpu.pipeline import params
+from yolo_cpu import paths
+from yolo_cpu.data.dataset import load_split
+from yolo_cpu.deploy.detector import Detector, model_only, reference_detections
+from yolo_cpu.io import require_file
+from yolo_cpu.runtime.postprocess import match_rate
+from yolo_cpu.runtime.preprocess import letterbox, read_image
+from yolo_cpu.pipeline.stage import run, write_results
+from yolo_cpu.models.variants import VARIANTS
 
 
 def timed(fn) -> float:
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
+
+
+def nms_seconds(detector: Detector, images: list) -> float:
+    """Seconds the detector's postprocessing (candidates, NMS, boxes back to pixels) takes over the
+    outputs of all images, in one thread."""
+    batches = list(detector.batches(images))
+    outputs = [detector.compiled({0: detector.model_input(b)})[0].copy() for b in batches]
+    return timed(lambda: [detector.postprocess_batch(y, b) for y, b in zip(outputs, batches)])
 
 
 def main() -> None:
@@ -64,6 +75,10 @@ def main() -> None:
                 detail[f"{v}_deploy_best_batch"] = n
         ref = reference_detections(model, precision, images, size)
         headline[f"{v}_deploy_agreement"] = round(match_rate(ref, best[1].detect(images)), 4)  # at its best batch
+        detail[f"{v}_deploy_nms_ms_per_image"] = round(1000 * nms_seconds(best[1], images) / len(images), 3)
+    # the phase split of end to end: decoding and letterboxing (per image, one thread), NMS (per variant)
+    detail["decode_letterbox_ms_per_image"] = round(
+        1000 * timed(lambda: [letterbox(read_image(f), size) for f in images]) / len(images), 3)
     write_results("bench_deploy", headline, detail, started)
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import time
 
-from .core import budget, params, paths
-from .core.benchmark import (
+from yolo_cpu.measure import budget
+from yolo_cpu.pipeline import params
+from yolo_cpu import paths
+from yolo_cpu.measure.benchmark import (
     best_batch_speedup,
     harness_and_end_to_end,
     host_flags,
@@ -16,12 +18,12 @@ from .core.benchmark import (
     speedup,
     timing_pairs,
 )
-from .core.dataset import load_split, sample_batch
-from .core.io import require_file
-from .core.plots import write_series
-from .core.stage import run, write_results
-from .core.timing import host_sample
-from .core.variants import VARIANTS
+from yolo_cpu.data.dataset import load_split, sample_batch
+from yolo_cpu.io import require_file
+from yolo_cpu.results.plots import write_series
+from yolo_cpu.pipeline.stage import run, write_results
+from yolo_cpu.measure.timing import host_sample
+from yolo_cpu.models.variants import VARIANTS
 
 
 def main() -> None:

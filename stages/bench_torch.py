@@ -12,14 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from .core import budget, params, paths
-from .core.benchmark import best_batch_speedup, latency_round, speedup
-from .core.dataset import sample_batch
-from .core.io import require_file
-from .core.model_source import checkpoint
-from .core.plots import write_series
-from .core.stage import run, write_results
-from .core.variants import VARIANTS
+from yolo_cpu.measure import budget
+from yolo_cpu.pipeline import params
+from yolo_cpu import paths
+from yolo_cpu.measure.benchmark import best_batch_speedup, latency_round, speedup
+from yolo_cpu.data.dataset import sample_batch
+from yolo_cpu.io import require_file
+from yolo_cpu.models.model_source import checkpoint
+from yolo_cpu.results.plots import write_series
+from yolo_cpu.pipeline.stage import run, write_results
+from yolo_cpu.models.variants import VARIANTS
 
 OTHERS = ("ort_fp32", "ov_fp32")  # PyTorch's FP32 peers, as bench-ort and bench-ov load them
 
@@ -40,7 +42,7 @@ def main() -> None:
         write_results("bench_torch", {"torch_installed": False},
                       {"note": "PyTorch is not installed: ./dev export-extra adds it (torch CPU build)"}, started)
         return
-    from .core.torch_runtime import TorchRuntime
+    from yolo_cpu.runtime.torch_runtime import TorchRuntime
 
     pt = checkpoint(p["model"]["source"])
     model = require_file(pt if pt is not None else paths.dynamic_onnx(name), "model for torch_fp32")

@@ -5,13 +5,17 @@ import time
 
 import numpy as np
 
-from .core import budget, dataset, params, paths
-from .core.errors import UserError
-from .core.io import atomic_path, require_file
-from .core.postprocess import match_rate, postprocess
-from .core.preprocess import preprocess
-from .core.runtimes import OrtRuntime, OvRuntime
-from .core.stage import run, write_results
+from yolo_cpu.measure import budget
+from yolo_cpu.data import dataset
+from yolo_cpu.pipeline import params
+from yolo_cpu import paths
+from yolo_cpu.errors import UserError
+from yolo_cpu.models.metadata import from_onnx, stamp_ir
+from yolo_cpu.io import atomic_path, require_file
+from yolo_cpu.runtime.postprocess import match_rate, postprocess
+from yolo_cpu.runtime.preprocess import preprocess
+from yolo_cpu.runtime.runtimes import OrtRuntime, OvRuntime
+from yolo_cpu.pipeline.stage import run, write_results
 
 
 def main() -> None:
@@ -30,6 +34,7 @@ def main() -> None:
             model = ov.convert_model(str(src))
         except Exception as e:
             raise UserError(f"OpenVINO cannot convert {src}: {e}") from e
+        stamp_ir(model, from_onnx(src))  # the ONNX's metadata_props into the IR's rt_info
         tmp_dir.mkdir(parents=True)
         ov.save_model(model, str(tmp_dir / xml.name), compress_to_fp16=c["compress_to_fp16"])
         convert_s = time.perf_counter() - t0

@@ -7,17 +7,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from .core import (
-    assets,
-    dataset,
-    dataset_source,
-    model_info,
-    model_source,
-    params,
-    paths,
-)
-from .core.io import atomic_path, sha256_file, write_json
-from .core.stage import run, write_results
+from yolo_cpu.data import assets, dataset, dataset_source
+from yolo_cpu.models import model_info, model_source
+from yolo_cpu.pipeline import params
+from yolo_cpu import paths
+from yolo_cpu.models.metadata import model_meta, stamp_onnx
+from yolo_cpu.io import atomic_path, sha256_file, write_json
+from yolo_cpu.pipeline.stage import run, write_results
 
 
 def main() -> None:
@@ -51,6 +47,8 @@ def main() -> None:
                 shutil.copyfile(model_src, model_tmp)
                 if m["source"] == "" and sha256_file(model_tmp) != model_sha:
                     raise assets.AssetError(f"copy of {model_src} does not match its sha256")
+                # the dataset's names (the ones evaluated), input size and layout travel with the model
+                stamp_onnx(model_tmp, model_meta(classes.names, m["imgsz"], info.layout))
 
     write_results("download", {
         "eval_images": len(ev.written),

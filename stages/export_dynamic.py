@@ -7,18 +7,22 @@ from pathlib import Path
 
 import onnx
 
-from .core import budget, dataset, params, paths
-from .core.export import (
+from yolo_cpu.measure import budget
+from yolo_cpu.data import dataset
+from yolo_cpu.pipeline import params
+from yolo_cpu import paths
+from yolo_cpu.models.export import (
     ExportError,
     RewriteInfo,
     load_onnx,
     make_batch_dynamic,
     max_abs_diff_batched,
 )
-from .core.io import atomic_path
-from .core.preprocess import preprocess
-from .core.runtimes import OrtRuntime
-from .core.stage import run, write_results
+from yolo_cpu.models.metadata import from_onnx, stamp_onnx
+from yolo_cpu.io import atomic_path
+from yolo_cpu.runtime.preprocess import preprocess
+from yolo_cpu.runtime.runtimes import OrtRuntime
+from yolo_cpu.pipeline.stage import run, write_results
 
 
 def _opset_nodes(path: Path) -> tuple[int, int]:
@@ -37,7 +41,7 @@ def main() -> None:
     with atomic_path(out, ".onnx") as tmp, tempfile.TemporaryDirectory() as work:
         fixed_path = src  # the model as downloaded or exported at batch 1: the reference
         if e["method"] == "ultralytics":
-            from .core.ultralytics_export import export_onnx
+            from yolo_cpu.models.ultralytics_export import export_onnx
 
             checkpoint = p["model"]["source"]
             if not checkpoint.endswith(".pt"):
@@ -48,6 +52,7 @@ def main() -> None:
         else:
             dyn, info = make_batch_dynamic(load_onnx(src))
             onnx.save(dyn, str(tmp))
+        stamp_onnx(tmp, from_onnx(src))  # names, imgsz, layout as the download stage stamped them
         imgs, _, _ = dataset.load_images(dataset.load_split(paths.EVAL_DIR, max(e["verify_batches"])))
         batch, _ = preprocess(imgs, p["model"]["imgsz"])
         diffs = max_abs_diff_batched(OrtRuntime(fixed_path).infer, OrtRuntime(tmp).infer, batch,

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 
-from .core import paths
-from .core.env import extra_versions, fingerprint
-from .core.io import write_text
-from .core.stage import run
+from yolo_cpu import paths
+from yolo_cpu.measure.env import extra_versions, fingerprint
+from yolo_cpu.io import write_text
+from yolo_cpu.pipeline.stage import run
 
 
 def main() -> None:

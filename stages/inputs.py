@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 
-from .core import model_source, params, paths
-from .core.data_yaml import COCO, DataYaml
-from .core.io import write_text
-from .core.stage import run
+from yolo_cpu.models import model_source
+from yolo_cpu.pipeline import params
+from yolo_cpu import paths
+from yolo_cpu.data.data_yaml import COCO, DataYaml
+from yolo_cpu.io import write_text
+from yolo_cpu.pipeline.stage import run
 
 
 def main() -> None:

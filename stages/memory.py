@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 
-from .core import params, paths
-from .core.io import require_file
-from .core.memory import PHASES, probe
-from .core.plots import bar_png, write_csv
-from .core.stage import run, write_results
-from .core.variants import VARIANTS
+from yolo_cpu.pipeline import params
+from yolo_cpu import paths
+from yolo_cpu.io import require_file
+from yolo_cpu.measure.memory import PHASES, probe
+from yolo_cpu.results.plots import bar_png, write_csv
+from yolo_cpu.pipeline.stage import run, write_results
+from yolo_cpu.models.variants import VARIANTS
 
 
 def main() -> None:

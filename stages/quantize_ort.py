@@ -6,13 +6,16 @@ import time
 
 import onnx
 
-from .core import budget, params, paths
-from .core import calibration as cal
-from .core import quantize_ort as q
-from .core.io import atomic_path, require_file
-from .core.plots import write_csv
-from .core.runtimes import OrtRuntime
-from .core.stage import run, write_results
+from yolo_cpu.measure import budget
+from yolo_cpu.pipeline import params
+from yolo_cpu import paths
+from yolo_cpu.data import calibration as cal
+from yolo_cpu.quantize import quantize_ort as q
+from yolo_cpu.models.metadata import from_onnx, stamp_onnx
+from yolo_cpu.io import atomic_path, require_file
+from yolo_cpu.results.plots import write_csv
+from yolo_cpu.runtime.runtimes import OrtRuntime
+from yolo_cpu.pipeline.stage import run, write_results
 
 
 def main() -> None:
@@ -46,6 +49,7 @@ def main() -> None:
             float_nodes, sqnr, aligned = kept["float_nodes"], kept["sqnr_db"], kept["aligned_concat_tensors"]
             head_nodes = kept["head_nodes"]  # counted on the pre-processed graph the quantizer saw
         seconds = time.perf_counter() - t0
+        stamp_onnx(tmp / out.name, from_onnx(fp32))
         print(f"ignored scope (detect head): {head_nodes} ONNX Runtime nodes; kept float for precision or "
               f"speed: {len(float_nodes)} nodes")
         agree = cal.agreement(OrtRuntime(fp32), OrtRuntime(tmp / out.name), held_out, size)

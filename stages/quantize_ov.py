@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import time
 
-from .core import budget, coco, params, paths
-from .core import calibration as cal
-from .core import quantize_ov as q
-from .core.dataset import load_images
-from .core.io import atomic_path, read_json, require_file
-from .core.runtimes import OvRuntime, ov_core
-from .core.stage import run, write_results
+from yolo_cpu.measure import budget
+from yolo_cpu.data import coco
+from yolo_cpu.pipeline import params
+from yolo_cpu import paths
+from yolo_cpu.data import calibration as cal
+from yolo_cpu.quantize import quantize_ov as q
+from yolo_cpu.data.dataset import load_images
+from yolo_cpu.models.metadata import from_ov_model, stamp_ir
+from yolo_cpu.io import atomic_path, read_json, require_file
+from yolo_cpu.runtime.runtimes import OvRuntime, ov_core
+from yolo_cpu.pipeline.stage import run, write_results
 
 
 def main() -> None:
@@ -43,6 +47,7 @@ def main() -> None:
         else:
             int8 = q.quantize(fp32, inputs, o["preset"], o["fast_bias_correction"], ignored)
         seconds = time.perf_counter() - t0
+        stamp_ir(int8, from_ov_model(fp32, str(ir)))
         ov.save_model(int8, str(tmp / out.name), compress_to_fp16=False)
         agree = cal.agreement(OvRuntime(ir, precision="f32"), OvRuntime(tmp / out.name, precision="f32"),
                               held_out, size)

@@ -2,14 +2,16 @@
 machine, from the results files alone."""
 from __future__ import annotations
 
-from .core import params, paths
-from .core.io import write_text
-from .core.plots import scatter_png
-from .core.map_bootstrap import drop_verdict
-from .core.recommend import TIE_RULE, as_metrics, map_drops, recommend
-from .core.variants import BASELINE
-from .core.report import SOURCES, build, map_vs_latency
-from .core.stage import read_results, run, write_results
+from yolo_cpu.pipeline import params
+from yolo_cpu import paths
+from yolo_cpu.io import write_text
+from yolo_cpu.results.plots import scatter_png
+from yolo_cpu.accuracy.map_bootstrap import drop_verdict
+from yolo_cpu.results.deployment import deployments
+from yolo_cpu.results.recommend import TIE_RULE, as_metrics, map_drops, recommend
+from yolo_cpu.models.variants import BASELINE
+from yolo_cpu.results.report import SOURCES, build, map_vs_latency
+from yolo_cpu.pipeline.stage import read_results, run, write_results
 
 
 def main() -> None:
@@ -19,13 +21,15 @@ def main() -> None:
     results["recommendation"] = {"max_map_drop": r["max_map_drop"], "map_drops": map_drops(results),
                                  "map_verdicts": {v: drop_verdict(results["eval_map"], v, r["max_map_drop"])
                                                   for v in map_drops(results) if v in BASELINE},
-                                 "tie_rule": TIE_RULE, "objectives": rec}
+                                 "tie_rule": TIE_RULE, "objectives": rec,
+                                 "deployments": deployments(results, rec)}
     points = map_vs_latency(results)
     if points:
         scatter_png(paths.PLOTS / "map_vs_latency.png", points, "batch-1 p50 latency (ms)", "mAP50-95 (%)",
                     "Accuracy against latency per variant")
     write_text(paths.METRICS / "report.md", build(results, r["title"]))
-    write_results("recommendation", as_metrics(rec), results["recommendation"])
+    write_results("recommendation", as_metrics(rec, results["recommendation"]["deployments"]),
+                  results["recommendation"])
 
 
 if __name__ == "__main__":

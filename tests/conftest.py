@@ -17,7 +17,7 @@ HAS_MIRROR = (MIRROR / "SHA256SUMS").is_file() and (MIRROR / "models" / "yolov5n
 needs_mirror = pytest.mark.skipif(not HAS_MIRROR, reason=f"offline asset mirror not found at {MIRROR} "
                                   "(set YOLO_ASSETS_MIRROR to a folder laid out like ../shared/assets)")
 
-PROJECT_FILES = ("stages", "dvc.yaml", "params.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore")
+PROJECT_FILES = ("stages", "yolo_cpu", "dvc.yaml", "params.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore")
 
 # Tiny params: the real pipeline on a few images and few timed runs.
 TINY = {
@@ -134,7 +134,7 @@ def make_mirror(dest: Path, n_images: int) -> Path:
 
 def write_sums(mirror: Path) -> None:
     """(Re)write SHA256SUMS for every file in a mirror."""
-    from stages.core.io import sha256_file
+    from yolo_cpu.io import sha256_file
 
     lines = [f"{sha256_file(p)}  {p.relative_to(mirror)}" for p in sorted(mirror.rglob("*"))
              if p.is_file() and p.name != "SHA256SUMS"]

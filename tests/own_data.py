@@ -10,7 +10,7 @@ import onnx
 import yaml
 from onnx import helper, numpy_helper
 
-from stages.core import coco
+from yolo_cpu.data import coco
 
 THREE = ("person", "car", "dog")
 
@@ -90,7 +90,7 @@ def pt_from_onnx(onnx_path: Path, architecture: str, dest: Path) -> Path:
     import torch
     from ultralytics import YOLO
 
-    from stages.core.model_info import metadata_names
+    from yolo_cpu.models.model_info import metadata_names
 
     model = onnx.load(str(onnx_path))
     init = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}

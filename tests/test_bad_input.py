@@ -21,7 +21,7 @@ from conftest import (
     write_sums,
 )
 
-from stages.core.stage import read_results
+from yolo_cpu.pipeline.stage import read_results
 
 pytestmark = needs_mirror
 

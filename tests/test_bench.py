@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from conftest import needs_mirror
 
-from stages.core import timing
-from stages.core.stage import read_results
+from yolo_cpu.measure import timing
+from yolo_cpu.pipeline.stage import read_results
 
 
 def test_summarize_known_answers():

@@ -4,7 +4,7 @@ import json
 import pytest
 from conftest import MIRROR, make_mirror, make_repo, needs_mirror, set_params, sh, write_sums
 
-from stages.core.stage import read_results
+from yolo_cpu.pipeline.stage import read_results
 
 pytestmark = needs_mirror
 OUTPUTS = ("models/yolov5n.onnx", "data/eval", "data/calib", "metrics/download.json", "details/download.json")
@@ -87,7 +87,7 @@ def test_mirror_env_pointing_nowhere_is_an_error(tmp_path):
 
 def test_offline_url_download_fails_cleanly(tmp_path):
     """Without a mirror the stage uses the public URLs; offline that fails, names the URL, leaves nothing."""
-    from stages.core import assets
+    from yolo_cpu.data import assets
 
     dest = tmp_path / "x.onnx"
     with pytest.raises(assets.AssetError) as e:
@@ -127,7 +127,7 @@ class _Server:
 def test_a_truncated_download_is_never_kept_and_a_whole_one_is(tmp_path):
     import hashlib
 
-    from stages.core import assets
+    from yolo_cpu.data import assets
 
     server = _Server()
     real = (MIRROR / "models" / "yolov5n.onnx").read_bytes()
@@ -143,7 +143,7 @@ def test_a_truncated_download_is_never_kept_and_a_whole_one_is(tmp_path):
 
 
 def test_a_4xx_is_final_at_once_and_a_size_cap_holds(tmp_path):
-    from stages.core import assets
+    from yolo_cpu.data import assets
 
     server = _Server()
     server.status = 404

@@ -8,15 +8,15 @@ import pytest
 from conftest import MIRROR, make_repo, needs_mirror, set_params, sh
 from onnx import TensorProto, helper
 
-from stages.core.export import (
+from yolo_cpu.models.export import (
     ExportError,
     load_onnx,
     make_batch_dynamic,
     max_abs_diff_batched,
 )
-from stages.core.preprocess import preprocess, read_image
-from stages.core.runtimes import OrtRuntime, OvRuntime
-from stages.core.stage import read_results
+from yolo_cpu.runtime.preprocess import preprocess, read_image
+from yolo_cpu.runtime.runtimes import OrtRuntime, OvRuntime
+from yolo_cpu.pipeline.stage import read_results
 
 pytestmark = needs_mirror
 V5 = MIRROR / "models" / "yolov5n.onnx"

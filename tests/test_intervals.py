@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.core import cpu, env, intervals, timing
+from yolo_cpu.measure import cpu, env, intervals, timing
 
 DATA = Path(__file__).parent / "data"
 

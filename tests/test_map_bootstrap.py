@@ -7,12 +7,19 @@ import numpy as np
 import pytest
 from conftest import MIRROR, needs_mirror
 
-from stages.core import coco
-from stages.core.evaluate import Int8DropError, check_int8_drop
-from stages.core.map_bootstrap import drop_verdict, matches_of, paired_delta, per_class_ap, per_class_rows, point_map
-from stages.core.predict import predict
-from stages.core.runtimes import OrtRuntime
-from stages.core.scoring import coco_map, evaluated
+from yolo_cpu.data import coco
+from yolo_cpu.accuracy.evaluate import Int8DropError, check_int8_drop
+from yolo_cpu.accuracy.map_bootstrap import (
+    drop_verdict,
+    matches_of,
+    paired_delta,
+    per_class_ap,
+    per_class_rows,
+    point_map,
+)
+from yolo_cpu.runtime.predict import predict
+from yolo_cpu.runtime.runtimes import OrtRuntime
+from yolo_cpu.accuracy.scoring import coco_map, evaluated
 
 pytestmark = needs_mirror
 

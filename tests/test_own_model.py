@@ -15,13 +15,13 @@ import yaml
 from conftest import MIRROR, make_repo, needs_mirror, set_params, sh
 from own_data import THREE, coco_yaml, remapped_dataset, slice_classes
 
-from stages.core import coco
-from stages.core.data_yaml import label_path
-from stages.core.predict import predict
-from stages.core.runtimes import OrtRuntime
-from stages.core.scoring import coco_map
-from stages.core.stage import read_results
-from stages.core.variants import VARIANTS
+from yolo_cpu.data import coco
+from yolo_cpu.data.data_yaml import label_path
+from yolo_cpu.runtime.predict import predict
+from yolo_cpu.runtime.runtimes import OrtRuntime
+from yolo_cpu.accuracy.scoring import coco_map
+from yolo_cpu.pipeline.stage import read_results
+from yolo_cpu.models.variants import VARIANTS
 
 pytestmark = needs_mirror
 V8 = MIRROR / "models" / "yolov8n.onnx"
@@ -256,10 +256,10 @@ def test_head_scope_fits_yolov8_and_yolo11_exports_static_and_dynamic(arch, dyna
     matter here): the decode ops, the DFL and the six final 1x1 convs, in ONNX and in OpenVINO."""
     import openvino as ov
 
-    from stages.core.calibration import head_patterns, matching
-    from stages.core.model_info import inspect
-    from stages.core.quantize_ov import head_ops
-    from stages.core.ultralytics_export import export_onnx
+    from yolo_cpu.data.calibration import head_patterns, matching
+    from yolo_cpu.models.model_info import inspect
+    from yolo_cpu.quantize.quantize_ov import head_ops
+    from yolo_cpu.models.ultralytics_export import export_onnx
 
     path = tmp_path / "m.onnx"
     export_onnx(arch, path, 640, dynamic=dynamic, work=tmp_path / "work")
@@ -276,8 +276,8 @@ def test_head_scope_fits_yolov8_and_yolo11_exports_static_and_dynamic(arch, dyna
 
 
 def test_calibration_comes_from_train_when_the_yaml_has_it_and_never_from_val(tmp_path):
-    from stages.core.data_yaml import DataYaml, YamlSource
-    from stages.core.dataset import plan_split
+    from yolo_cpu.data.data_yaml import DataYaml, YamlSource
+    from yolo_cpu.data.dataset import plan_split
 
     files = sorted((MIRROR / "coco/images/val2017").glob("*.jpg"))[:80]
     for sub, chunk in (("val", files[:40]), ("train", files[40:])):
@@ -322,7 +322,70 @@ def test_a_model_url_is_downloaded_checked_and_recorded(tmp_path):
         sh(["python", "-m", "stages.download"], repo, env=local)
     finally:
         server.shutdown()
-    assert (repo / "models/v8url.onnx").read_bytes() == V8.read_bytes()
+    import hashlib
+
+    import onnx
+
+    from yolo_cpu.models import metadata
+
+    got, src = onnx.load(str(repo / "models/v8url.onnx")), onnx.load(str(V8))
+    assert got.graph.SerializeToString() == src.graph.SerializeToString()  # the model itself unchanged
+    assert metadata.read(repo / "models/v8url.onnx").layout == "v8"  # stamped with what travels with it
     d = read_results("download", repo)
+    assert d["model_source_sha256"] == hashlib.sha256(V8.read_bytes()).hexdigest()
     assert d["model_fetched_from"] == "url" and d["model_source"] == url and d["model_layout"].startswith("YOLOv8")
     assert json.loads((repo / "data/inputs.json").read_text())["model"] == {"kind": "url", "url": url}
+
+
+@pytest.mark.slow
+def test_ultralytics_loads_the_bundle_and_finds_the_same_objects(v8_pipeline, tmp_path, monkeypatch):
+    """Oracle: Ultralytics' own YOLO(<bundle>) (its OpenVINO backend, its letterbox and NMS) on the bundle
+    folder, against `yolo-cpu detect` on the same folder at the precision Ultralytics runs (OpenVINO's
+    default: bf16 where the CPU has it). Same objects: same class and IoU >= 0.9, for at least 95% of the
+    detections either way, confidences within 0.05; the JSON entries have Ultralytics' summary() keys."""
+    pytest.importorskip("ultralytics")
+    import json
+    import subprocess
+    import sys
+
+    from conftest import tool_env
+    from ultralytics import YOLO
+    from ultralytics.utils.nms import TorchNMS
+
+    # The registry's torchvision 0.28 is a CUDA build whose ops do not load beside CPU torch, and
+    # Ultralytics imports it before predicting: stand in with Ultralytics' own pure-torch NMS.
+    shim = type(sys)("torchvision")
+    shim.ops = type(sys)("torchvision.ops")
+    shim.ops.nms = TorchNMS.nms
+    monkeypatch.setitem(sys.modules, "torchvision", shim)
+
+    from yolo_cpu.runtime.postprocess import box_iou
+    from yolo_cpu.runtime.runtimes import ov_supports_bf16
+
+    repo = v8_pipeline
+    bundle = repo / read_results("recommendation", repo)["deployments"]["throughput"]["bundle"]
+    images = sorted((MIRROR / "coco" / "images" / "val2017").glob("*.jpg"))[:8]
+    proc = subprocess.run([str(Path(sys.executable).parent / "yolo-cpu"), "detect", str(bundle), *map(str, images),
+                           "--precision", "bf16" if ov_supports_bf16() else "f32"],
+                          capture_output=True, text=True, env=tool_env(), cwd=tmp_path, check=True)
+    ours = [json.loads(x)["detections"] for x in proc.stdout.splitlines()]
+    theirs = [r.summary() for r in YOLO(str(bundle), task="detect").predict(
+        [str(p) for p in images], conf=0.25, iou=0.45, imgsz=640, verbose=False)]
+    assert sum(map(len, ours)) > 20 and set(ours[0][0]) == set(theirs[0][0])
+
+    def matched(a: list[dict], b: list[dict]) -> int:
+        """Detections of `a` with a detection of `b` of the same class at IoU >= 0.9 and close confidence."""
+        if not a or not b:
+            return 0
+        box = lambda ds: np.array([[d["box"][k] for k in ("x1", "y1", "x2", "y2")] for d in ds], np.float32)
+        iou = box_iou(box(a), box(b))
+        return sum(any(iou[i, j] >= 0.9 and a[i]["class"] == b[j]["class"] and
+                       abs(a[i]["confidence"] - b[j]["confidence"]) < 0.05 for j in range(len(b)))
+                   for i in range(len(a)))
+
+    n_ours, n_theirs = sum(map(len, ours)), sum(map(len, theirs))
+    assert sum(matched(o, t) for o, t in zip(ours, theirs)) >= 0.95 * n_ours
+    assert sum(matched(t, o) for o, t in zip(ours, theirs)) >= 0.95 * n_theirs
+    # names: ours from the IR's rt_info, Ultralytics' from metadata.yaml; one mapping
+    named = lambda runs: {(d["class"], d["name"]) for ds in runs for d in ds}
+    assert named(ours) & named(theirs) and len(dict(named(ours) | named(theirs))) == len(named(ours) | named(theirs))

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.core import params
+from yolo_cpu.pipeline import params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,8 +59,8 @@ def test_ints_accepted_for_floats_and_null_where_allowed():
 
 
 def test_a_model_name_without_a_source_must_be_a_release_and_a_source_an_onnx_or_pt(tmp_path):
-    from stages.core.errors import UserError
-    from stages.core.model_source import describe
+    from yolo_cpu.errors import UserError
+    from yolo_cpu.models.model_source import describe
 
     assert describe("yolov5s", "") == {"kind": "release", "name": "yolov5s"}
     with pytest.raises(UserError, match=r"model.name = 'yolov9z' with model.source empty must be a release"):

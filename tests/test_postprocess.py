@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from stages.core.postprocess import (
+from yolo_cpu.runtime.postprocess import (
     Detections,
     box_iou,
     detect_layout,
@@ -10,7 +10,7 @@ from stages.core.postprocess import (
     nms,
     postprocess,
 )
-from stages.core.preprocess import Letterbox
+from yolo_cpu.runtime.preprocess import Letterbox
 
 
 def brute_force_nms(boxes, scores, thr, max_det):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from stages.core.preprocess import (
+from yolo_cpu.runtime.preprocess import (
     ImageReadError,
     letterbox,
     preprocess,

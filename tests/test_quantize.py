@@ -5,12 +5,12 @@ import onnx
 import pytest
 from conftest import MIRROR, make_repo, needs_mirror, sh
 
-from stages.core import calibration as cal
-from stages.core import quantize_ort
-from stages.core.postprocess import match_rate, postprocess
-from stages.core.preprocess import preprocess, read_image
-from stages.core.runtimes import OrtRuntime, OvRuntime
-from stages.core.stage import read_results
+from yolo_cpu.data import calibration as cal
+from yolo_cpu.quantize import quantize_ort
+from yolo_cpu.runtime.postprocess import match_rate, postprocess
+from yolo_cpu.runtime.preprocess import preprocess, read_image
+from yolo_cpu.runtime.runtimes import OrtRuntime, OvRuntime
+from yolo_cpu.pipeline.stage import read_results
 
 pytestmark = needs_mirror
 
@@ -100,7 +100,7 @@ def test_histogram_calibration_that_cannot_fit_in_memory_is_refused_up_front():
 
 def test_nncf_onnx_path_for_onnx_runtime(tmp_path):
     """quantize_ort.method: nncf quantizes the ONNX model with NNCF's ONNX backend."""
-    from stages.core.export import load_onnx, make_batch_dynamic
+    from yolo_cpu.models.export import load_onnx, make_batch_dynamic
 
     src = tmp_path / "dyn.onnx"
     onnx.save(make_batch_dynamic(load_onnx(MIRROR / "models" / "yolov5n.onnx"))[0], str(src))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from conftest import MIRROR, make_repo, needs_mirror, set_params, sh
 
-from stages.core.paths import project_root
+from yolo_cpu.paths import project_root
 
 pytestmark = needs_mirror
 

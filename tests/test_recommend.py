@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from conftest import needs_mirror
 
-from stages.core.recommend import as_metrics, map_drops, recommend
-from stages.core.stage import read_results
+from yolo_cpu.results.recommend import as_metrics, map_drops, recommend
+from yolo_cpu.pipeline.stage import read_results
 
 
 def results(int8_map: float = 25.0) -> dict:

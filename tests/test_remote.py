@@ -7,8 +7,8 @@ import shutil
 import pytest
 from conftest import needs_mirror, sh
 
-from stages.core.machines import cross_machine, snapshot, write_cross_machine
-from stages.core.stage import read_results
+from yolo_cpu.results.machines import cross_machine, snapshot, write_cross_machine
+from yolo_cpu.pipeline.stage import read_results
 
 pytestmark = needs_mirror
 MACHINE_DEPENDENT = {"bench-ort", "bench-ov", "bench-deploy", "bench-torch", "memory", "eval-map", "report"}
@@ -56,7 +56,7 @@ def test_pull_on_another_machine_skips_what_is_the_same_and_reruns_its_timings(p
     assert json.loads((b / "metrics/fingerprint.json").read_text())["simulated_machine"] == "machine-b"
 
     # The pull-request diff on machine B against machine A's committed metrics: timings not compared.
-    other = sh(["python", "-m", "stages.metrics_diff", "HEAD"], b).stdout
+    other = sh(["yolo-cpu", "diff", "HEAD"], b).stdout
     assert "Different machines (base: " in other and "absolute timings are left out" in other
     details = other[other.index("<details>"):]
     assert "_p50_ms |" not in details and "_ips |" not in details and "_rss_peak_mb |" not in details
@@ -88,9 +88,9 @@ def test_a_missing_remote_is_a_clear_error_and_the_pipeline_does_not_need_it(pip
 
 
 def test_machine_run_is_repro_then_snapshot_then_table(pipeline):
-    """`python -m stages.machines run`, what `./dev machine` and each CI matrix job run on a machine."""
+    """`yolo-cpu machines run`, what `./dev machine` and each CI matrix job run on a machine."""
     try:
-        out = sh(["python", "-m", "stages.machines", "run"], pipeline).stdout
+        out = sh(["yolo-cpu", "machines", "run"], pipeline).stdout
         mid = read_results("bench_ov", pipeline)["machine"]["id"]
         folder = pipeline / "results" / mid / "yolov5n"
         assert f"snapshot written to results/{mid}/yolov5n" in out

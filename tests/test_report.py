@@ -1,8 +1,8 @@
 """The results report is built from the results files alone."""
 from conftest import needs_mirror
 
-from stages.core.report import QUOTED, build, map_vs_latency
-from stages.core.stage import read_results
+from yolo_cpu.results.report import QUOTED, build, map_vs_latency
+from yolo_cpu.pipeline.stage import read_results
 
 
 def test_build_from_synthetic_results():

@@ -7,9 +7,10 @@ import pytest
 import yaml
 from conftest import needs_mirror
 
-from stages.core import paths, stage
-from stages.core.env import machine_id
-from stages.core.errors import UserError
+from yolo_cpu import paths
+from yolo_cpu.pipeline import stage
+from yolo_cpu.measure.env import machine_id
+from yolo_cpu.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_HEADLINE_NUMBERS = 200

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 from conftest import MIRROR, needs_mirror
 
-from stages.core import coco
-from stages.core.postprocess import Detections, match_rate, postprocess
-from stages.core.preprocess import preprocess, read_image
-from stages.core.runtimes import FixedBatchError, ModelLoadError, OrtRuntime, OvRuntime
+from yolo_cpu.data import coco
+from yolo_cpu.runtime.postprocess import Detections, match_rate, postprocess
+from yolo_cpu.runtime.preprocess import preprocess, read_image
+from yolo_cpu.runtime.runtimes import FixedBatchError, ModelLoadError, OrtRuntime, OvRuntime
 
 pytestmark = needs_mirror
 IMAGES = ["000000000285", "000000000785", "000000000802", "000000001503", "000000001993", "000000002153",
@@ -92,7 +92,7 @@ def test_corrupt_model_gives_clear_error(runtime, tmp_path):
 
 
 def test_bf16_variants_are_unsupported_without_cpu_bf16(monkeypatch):
-    from stages.core import variants
+    from yolo_cpu.models import variants
 
     monkeypatch.setattr(variants, "ov_supports_bf16", lambda: False)
     unsupported = {n for n, v in variants.VARIANTS.items() if not v.supported()}

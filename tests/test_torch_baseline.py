@@ -9,11 +9,11 @@ import pytest
 from conftest import MIRROR, needs_mirror, sh
 from onnx import TensorProto, helper
 
-from stages.core.errors import UserError
-from stages.core.preprocess import preprocess, read_image
-from stages.core.report import build
-from stages.core.runtimes import OrtRuntime
-from stages.core.stage import read_results
+from yolo_cpu.errors import UserError
+from yolo_cpu.runtime.preprocess import preprocess, read_image
+from yolo_cpu.results.report import build
+from yolo_cpu.runtime.runtimes import OrtRuntime
+from yolo_cpu.pipeline.stage import read_results
 
 pytestmark = [needs_mirror, pytest.mark.skipif(importlib.util.find_spec("torch") is None,
                                                reason="export extra not installed (./dev export-extra adds torch)")]
@@ -29,7 +29,7 @@ def image():
 def test_onnx_graph_in_torch_ops_gives_onnx_runtime_s_outputs(model, silu, sigmoid, image):
     """Both layouts, real image; every conv's SiLU (Sigmoid + Mul in the export) runs as one op again,
     the head's lone sigmoids stay sigmoids."""
-    from stages.core.torch_runtime import TorchRuntime
+    from yolo_cpu.runtime.torch_runtime import TorchRuntime
 
     rt = TorchRuntime(model)
     ops = [step[0] for step in rt.module.steps]
@@ -45,7 +45,7 @@ def test_ultralytics_module_and_onnx_graph_are_two_paths_to_one_answer(tmp_path,
     pytest.importorskip("ultralytics")
     from own_data import pt_from_onnx
 
-    from stages.core.torch_runtime import TorchRuntime
+    from yolo_cpu.runtime.torch_runtime import TorchRuntime
 
     module = TorchRuntime(pt_from_onnx(V8, "yolov8n.yaml", tmp_path / "v8.pt"))
     assert module.settings()["module"] == "Ultralytics module of the .pt"
@@ -53,7 +53,7 @@ def test_ultralytics_module_and_onnx_graph_are_two_paths_to_one_answer(tmp_path,
 
 
 def test_an_op_outside_the_yolo_set_is_an_error_naming_it_and_the_file(tmp_path):
-    from stages.core.torch_runtime import TorchRuntime
+    from yolo_cpu.runtime.torch_runtime import TorchRuntime
 
     graph = helper.make_graph([helper.make_node("Erf", ["x"], ["y"])], "g",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],

@@ -1,7 +1,0 @@
-"""Pure library code shared by every stage: params, data, preprocessing, runtimes, metrics."""
-import os
-
-# Network noise off before anything is imported: DVC analytics and Ultralytics' online checks.
-# (OpenVINO/NNCF telemetry is opted out once per environment by `./dev`: `opt_in_out --opt_out`.)
-os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-os.environ.setdefault("YOLO_OFFLINE", "1")

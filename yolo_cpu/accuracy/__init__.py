@@ -1,0 +1,1 @@
+"""Accuracy: mAP with pycocotools, paired bootstrap intervals of its deltas."""

@@ -1,0 +1,113 @@
+"""yolo-cpu: the command line of the yolo_cpu package.
+
+  yolo-cpu detect MODEL INPUT...     detections as JSON lines (the deploy extra is enough)
+  yolo-cpu diff BASE [HEAD]          the pull-request comment between two revisions
+  yolo-cpu machines {run,snapshot,table}   per-machine snapshots and the cross-machine table
+
+The pipeline itself runs with `dvc repro` (or ./dev repro)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from yolo_cpu.errors import UserError
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown (where there is one to show), descriptions kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False) or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _detect_parser(sub) -> None:
+    from yolo_cpu.deploy.detector import DEPLOY_CONF, DEPLOY_IOU, RUNTIMES
+
+    p = sub.add_parser(
+        "detect", formatter_class=_Formatter,
+        help="detect objects in images: one JSON line per image",
+        description="Detect objects in images with a bundle (bundles/<model>_<objective>_*) or a model this\n"
+                    "pipeline wrote (an IR .xml or a dynamic-batch ONNX). One JSON line per image, boxes in image\n"
+                    "pixels, the entries of Ultralytics' Results.summary():\n"
+                    '  {"image": path, "detections": [{"name", "class", "confidence", "box": {"x1", "y1", "x2", "y2"}}]}\n'
+                    '  {"image": path, "error": message}     (with --skip-bad, for an image that does not decode)\n'
+                    "A bundle sets runtime, batch, precision, conf and IoU; a flag overrides it. Class names come\n"
+                    "from the model's metadata. A missing input or model is one `error:` line and exit code 1.")
+    p.add_argument("model", help="a bundle folder, an OpenVINO IR (.xml) or an ONNX")
+    p.add_argument("inputs", nargs="+", help="image files, folders (their images) or glob patterns")
+    p.add_argument("--runtime", choices=RUNTIMES, help="inference runtime (default: the bundle's, else openvino)")
+    p.add_argument("--precision", choices=["f32", "bf16"],
+                   help="OpenVINO INFERENCE_PRECISION_HINT (default: the bundle's, else f32)")
+    p.add_argument("--batch", type=int, help="images per inference request (default: the bundle's, else 1)")
+    p.add_argument("--conf", type=float, help=f"confidence threshold (default: the bundle's, else {DEPLOY_CONF})")
+    p.add_argument("--iou", type=float, help=f"NMS IoU threshold (default: the bundle's, else {DEPLOY_IOU})")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="an image that is missing or does not decode gets an error record; the rest are processed")
+    p.add_argument("--save", metavar="DIR", help="also write each image with its boxes drawn into DIR")
+    p.set_defaults(run=_detect)
+
+
+def _detect(a: argparse.Namespace) -> None:
+    from yolo_cpu.deploy.run import detect_command
+
+    detect_command(a)
+
+
+def _diff_parser(sub) -> None:
+    p = sub.add_parser("diff", formatter_class=_Formatter, help="the pull-request metrics diff as markdown",
+                       description="Headline tables between two git revisions, then every changed metric folded "
+                                   "away; absolute timings only when both ran on the same machine; a change is "
+                                   "marked significant only when the intervals separate.")
+    p.add_argument("base", help="git revision to compare against")
+    p.add_argument("head", nargs="?", help="git revision (default: the workspace)")
+    p.set_defaults(run=lambda a: print(_pipeline("yolo_cpu.results.prdiff").render(a.base, a.head)))
+
+
+def _machines_parser(sub) -> None:
+    p = sub.add_parser("machines", formatter_class=_Formatter, help="per-machine result snapshots and their table",
+                       description="run: (dvc pull,) dvc repro, snapshot, table. snapshot: copy this run's results "
+                                   "to results/<machine id>/<model>/. table: results/machines.md and a throughput "
+                                   "plot per model, from every snapshot in results/.")
+    p.add_argument("command", choices=["run", "snapshot", "table"])
+    p.add_argument("--pull", action="store_true", help="run: first pull data and models from the DVC remote")
+    p.set_defaults(run=lambda a: _pipeline("yolo_cpu.results.machines").main(a.command, a.pull))
+
+
+def _pipeline(module: str):
+    """A module of the pipeline extra, or a clear error when only the deploy extra is installed."""
+    import importlib
+    import importlib.util
+
+    if importlib.util.find_spec("dvc") is None:  # these commands run dvc
+        raise UserError("this command needs the pipeline extra (pip install 'yolo-cpu[pipeline]'): dvc is not installed")
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        raise UserError(f"this command needs the pipeline extra (pip install 'yolo-cpu[pipeline]'): "
+                        f"{e.name} is not installed") from e
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="yolo-cpu", formatter_class=_Formatter, description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True, metavar="{detect,diff,machines}")
+    for add in (_detect_parser, _diff_parser, _machines_parser):
+        add(sub)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parser().parse_args(argv)
+    try:
+        a.run(a)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `yolo-cpu detect ... | head`
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Deployment: the Detector, bundles, the yolo-cpu command. Needs only the `deploy` extra."""

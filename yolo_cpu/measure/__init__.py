@@ -1,0 +1,1 @@
+"""Measurement: timing with intervals, throughput and latency rounds, memory, the machine fingerprint."""

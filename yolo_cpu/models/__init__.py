@@ -1,0 +1,1 @@
+"""Models: the dynamic-batch export, model checks and sources, the variant registry."""

@@ -1,0 +1,1 @@
+"""Pipeline plumbing: params loading and validation, the stage runner."""

@@ -1,0 +1,1 @@
+"""Results: the recommendation, the report, plots, the pull-request diff, the machines table."""

@@ -1,0 +1,124 @@
+"""Results of several machines side by side: a snapshot of one run's results per machine and model
+(results/<machine id>/<model>/, the id from the hardware alone; the software id is in the snapshot's
+fingerprint), and one table and one plot over every snapshot of a model. Figures of different
+machines share a table, never a ratio: each speed-up is measured within its own run. CPU names come
+from the fingerprints (cpu.from_fingerprint), never from memory."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from yolo_cpu import paths
+from yolo_cpu.measure.cpu import from_fingerprint
+from yolo_cpu.io import read_json, write_json, write_text
+from yolo_cpu.results.recommend import best_throughput, map_drops
+from yolo_cpu.results.report import SOURCES, latency_figure, table
+from yolo_cpu.pipeline.stage import read_results
+from yolo_cpu.models.variants import BASELINE, VARIANTS
+
+RESULTS = Path("results")
+ISA_SHOWN = {"VNNI": ("avx512_vnni", "avx_vnni"), "AMX": ("amx_int8",), "bf16": ("avx512_bf16", "amx_bf16")}
+
+
+def snapshot(root: Path = Path("."), dest: Path = RESULTS) -> Path:
+    """Copy this run's results (headline and detail, without the env block), its fingerprint and
+    report into dest/<machine id>/<model>/; returns that folder."""
+    results = {s: read_results(s, root) for s in (*SOURCES, "recommendation")}
+    folder = dest / results["bench_ov"]["machine"]["id"] / results["download"]["model"]
+    folder.mkdir(parents=True, exist_ok=True)
+    for stage, figures in results.items():
+        write_json(folder / f"{stage}.json", {k: v for k, v in figures.items() if k != "env"})
+    shutil.copyfile(root / paths.METRICS / "fingerprint.json", folder / "fingerprint.json")
+    shutil.copyfile(root / paths.METRICS / "report.md", folder / "report.md")
+    return folder
+
+
+def load(folder: Path) -> dict[str, Any]:
+    """A snapshot folder as {stage: figures}."""
+    return {f.stem: read_json(f) for f in sorted(folder.glob("*.json"))}
+
+
+def machine_rows(m: dict[str, Any], machine: str) -> list[list[Any]]:
+    """One row per variant: batch-1 p50, best images/s, speed-up over FP32 of its runtime, mAP delta."""
+    drops = map_drops(m)
+    rows = []
+    for v in VARIANTS:
+        ips = best_throughput(m, v)
+        if ips is None:
+            continue
+        base = best_throughput(m, BASELINE.get(v, v))
+        rows.append([machine, v, latency_figure(m, v, 1, "p50_ms"), round(ips, 1),
+                     round(ips / base, 2) if base and v in BASELINE else "",
+                     -drops[v] if v in drops and v in BASELINE else ""])
+    return rows
+
+
+def describe(m: dict[str, Any]) -> list[Any]:
+    """CPU (name and microarchitecture, from the fingerprint), software id, cores, ISA, recommendation."""
+    fp = m.get("fingerprint", {})
+    isa = fp.get("isa", {})
+    rec = m.get("recommendation", {})
+    return [from_fingerprint(fp), fp.get("software_id", "not recorded"), fp.get("logical_cores"),
+            *("yes" if any(isa.get(f) for f in flags) else "no" for flags in ISA_SHOWN.values()),
+            rec.get("latency_p50_variant"), rec.get("throughput_variant")]
+
+
+def cross_machine(model: str, root: Path = RESULTS) -> tuple[str, dict[str, dict[str, float]]]:
+    """Markdown tables of every machine's snapshot of `model`, and {machine: {variant: best images/s}}
+    for the plot."""
+    snaps = {f.parent.name: load(f) for f in sorted(root.glob(f"*/{model}")) if (f / "fingerprint.json").is_file()}
+    machines = [[mid, *describe(m)] for mid, m in snaps.items()]
+    variants = [r for mid, m in snaps.items() for r in machine_rows(m, mid)]
+    text = "\n".join([
+        f"## {model} on {len(snaps)} machine(s)", "",
+        "Each machine's figures come from its own run; speed-ups are over FP32 of the same runtime on the "
+        "same machine. Recommended: the fastest variant within the report's mAP budget.", "",
+        table(["machine id", "CPU", "software id", "cores", *ISA_SHOWN, "recommended (batch-1 latency)",
+               "recommended (throughput)"], machines), "",
+        table(["machine id", "variant", "batch-1 p50 ms", "best images/s", "x FP32", "mAP50-95 delta"], variants),
+        ""])
+    series = {mid: {v: best_throughput(m, v) for v in VARIANTS if best_throughput(m, v)} for mid, m in snaps.items()}
+    return text, series
+
+
+def write_cross_machine(models: list[str], root: Path = RESULTS) -> None:
+    """results/machines.md, and per model a CSV and PNG of best images/s per variant, a series per machine."""
+    from yolo_cpu.results.plots import bar_png, write_csv
+
+    parts = ["# Results per machine", "", "Made by `python -m stages.machines table` from the snapshots in "
+             "`results/<machine id>/<model>/` (`python -m stages.machines snapshot` after a run).", ""]
+    for model in models:
+        text, series = cross_machine(model, root)
+        parts.append(text)
+        variants = [v for v in VARIANTS if any(v in s for s in series.values())]
+        if series:
+            write_csv(root / f"machines_{model}_throughput.csv",
+                      [{"variant": v, **{mid: s.get(v) for mid, s in series.items()}} for v in variants])
+            cpu = {mid: from_fingerprint(read_json(root / mid / model / "fingerprint.json")) for mid in series}
+            bar_png(root / f"machines_{model}_throughput.png", variants,
+                    {f"{mid} ({cpu[mid]})": [s.get(v, 0.0) for v in variants] for mid, s in series.items()},
+                    "best images/s", f"{model}: best throughput per variant, one series per machine")
+    write_text(root / "machines.md", "\n".join(parts))
+
+
+def dvc(*args: str) -> None:
+    import subprocess
+
+    if subprocess.run(["dvc", *args]).returncode != 0:
+        raise UserError(f"`dvc {' '.join(args)}` failed (its output is above)")
+
+
+def main(command: str, pull: bool = False) -> None:
+    """`yolo-cpu machines`: run = (dvc pull,) dvc repro, snapshot, table; snapshot; table."""
+    import subprocess
+
+    if command == "run":
+        if pull and subprocess.run(["dvc", "pull"]).returncode != 0:
+            print("machines: dvc pull failed; dvc repro rebuilds what is missing from the mirror or the URLs")
+        dvc("repro")
+    if command in ("run", "snapshot"):
+        print(f"snapshot written to {snapshot()}")
+    models = sorted({p.parent.name for p in RESULTS.glob("*/*/fingerprint.json")})
+    write_cross_machine(models)
+    print(f"{RESULTS / 'machines.md'}: {len(models)} model(s)")

@@ -1,0 +1,121 @@
+"""PNG renderings of the plot CSVs (DVC's HTML plots need a CDN these machines cannot reach)."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from yolo_cpu.io import atomic_path
+
+
+def write_csv(path: str | Path, rows: list[dict[str, Any]], fieldnames: list[str] | None = None) -> None:
+    """Rows with the same keys -> CSV, atomically (header only when rows is empty and fieldnames given)."""
+    if not rows and not fieldnames:
+        raise ValueError(f"no rows for {path}")
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fieldnames or list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def line_png(path: str | Path, series: dict[str, tuple[list[float], list[float]]], xlabel: str, ylabel: str,
+             title: str, logx: bool = False) -> None:
+    """One line per series {label: (xs, ys)} -> PNG."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for label, (xs, ys) in series.items():
+        ax.plot(xs, ys, marker="o", label=label)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    if logx:
+        ax.set_xscale("log", base=2)
+        ticks = sorted({x for xs, _ in series.values() for x in xs})
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def bar_png(path: str | Path, labels: list[str], values: dict[str, list[float]], ylabel: str, title: str) -> None:
+    """Grouped bars: one group per label, one bar per series in `values`."""
+    plt = _pyplot()
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(max(7, 0.35 * len(labels) * max(1, len(values))), 4.5), dpi=110)
+    width = 0.8 / max(len(values), 1)
+    x = np.arange(len(labels))
+    for i, (name, vals) in enumerate(values.items()):
+        ax.bar(x + i * width, vals, width, label=name)
+    ax.set_xticks(x + width * (len(values) - 1) / 2, labels, rotation=60, ha="right", fontsize=7)
+    ax.set(ylabel=ylabel, title=title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def scatter_png(path: str | Path, points: dict[str, tuple[float, float]], xlabel: str, ylabel: str,
+                title: str) -> None:
+    """Labelled points {label: (x, y)} -> PNG (e.g. mAP against latency)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for label, (x, y) in points.items():
+        ax.scatter([x], [y], s=40)
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> None:
+    with atomic_path(path, ".png") as tmp:
+        fig.savefig(tmp, format="png")
+    _pyplot().close(fig)
+
+
+def write_series(stem: str | Path, x_name: str, xs: list, series: dict[str, list], ylabel: str, title: str) -> None:
+    """<stem>.csv in wide form (one x column, one column per series, so DVC draws each series as its
+    own line; missing values empty) and <stem>.png."""
+    rows = [{x_name: x, **{s: ("" if vals[i] is None else vals[i]) for s, vals in series.items()}}
+            for i, x in enumerate(xs)]
+    write_csv(f"{stem}.csv", rows, fieldnames=[x_name, *series])
+    lines = {s: ([float(x) for x, v in zip(xs, vals) if v is not None], [v for v in vals if v is not None])
+             for s, vals in series.items()}
+    line_png(f"{stem}.png", {s: xy for s, xy in lines.items() if xy[0]}, x_name, ylabel, title,
+             logx=len(xs) > 1 and all(isinstance(x, int) and x > 0 for x in xs))
+
+
+def delta_bars_png(path: str | Path, per_variant: dict[str, list[dict[str, Any]]], worst: int, xlabel: str,
+                   title: str) -> None:
+    """One panel per variant: its `worst` rows (class, delta, delta_lo, delta_hi, instances; sorted
+    worst first) as horizontal bars with their 95% intervals, labelled with the instance counts."""
+    plt = _pyplot()
+    n = len(per_variant)
+    fig, axes = plt.subplots(1, n, figsize=(min(14.5, 1.0 + 3.4 * n), 0.28 * worst + 1.6), dpi=110, squeeze=False)
+    for ax, (v, rows) in zip(axes[0], per_variant.items()):
+        rows = rows[:worst][::-1]
+        y = list(range(len(rows)))
+        d = [r["delta"] for r in rows]
+        lo = [r["delta"] - (r["delta_lo"] if r["delta_lo"] is not None else r["delta"]) for r in rows]
+        hi = [(r["delta_hi"] if r["delta_hi"] is not None else r["delta"]) - r["delta"] for r in rows]
+        ax.barh(y, d, color=["#c0392b" if x < 0 else "#2e86c1" for x in d], alpha=0.8)
+        ax.errorbar(d, y, xerr=[lo, hi], fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
+        ax.set_yticks(y, [f"{r['class']} ({r['instances']})" for r in rows], fontsize=7)
+        ax.axvline(0, color="black", linewidth=0.6)
+        ax.set_title(v, fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+        ax.tick_params(axis="x", labelsize=7)
+    fig.supxlabel(xlabel, fontsize=8)
+    fig.suptitle(f"{title} (instances in brackets)", fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)

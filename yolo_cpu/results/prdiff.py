@@ -1,0 +1,191 @@
+"""The pull-request comment: a headline table (mAP per variant and its change, speed-ups, the
+recommendation, gates crossed) and the full metrics diff folded away. Absolute timings are compared
+only when both revisions ran on the same machine (same `machine.id`); otherwise only ratios. Every
+timing change says whether it is beyond the noise: speed-ups by their revisions' 95% intervals,
+absolute timings by the interval of their ratio from both runs' slices; an mAP shows its delta's
+interval against FP32."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from typing import Any
+
+from yolo_cpu.errors import UserError
+from yolo_cpu.measure.intervals import log_ratio_interval, separable
+from yolo_cpu.models.variants import VARIANTS
+
+# Figures that depend on the machine: shown across revisions only when the machine ids match.
+ABSOLUTE = re.compile(r"(_p50_ms|_p90_ms|_p99_ms|_ips|_images_per_s|_rss_peak_mb|_figure)$")
+
+
+def dvc_json(kind: str, revs: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """`dvc <kind> diff --json --all`: {file: {key: {old, new[, diff]}}}; raises with DVC's message."""
+    proc = subprocess.run(["dvc", kind, "diff", *revs, "--json", "--all"], capture_output=True, text=True)
+    if proc.returncode:
+        raise UserError(f"dvc {kind} diff {' '.join(revs)} failed: {proc.stderr.strip()}")
+    return json.loads(proc.stdout or "{}")
+
+
+def machines(metrics: dict[str, dict[str, dict[str, Any]]]) -> tuple[str | None, str | None, str]:
+    """(base, head) machine description 'CPU, N cores, id X' from the stage metrics files, and a note
+    when the software (libraries, thread settings) differs between the two."""
+    for f in ("metrics/bench_ov.json", "metrics/bench_ort.json", "metrics/eval_map.json"):
+        m = metrics.get(f, {})
+        if "machine.id" in m:
+            old, new = (None if m["machine.id"].get(side) is None else
+                        f"{m['machine.cpu'][side]}, {m['machine.cores'][side]} cores, id {m['machine.id'][side]}"
+                        for side in ("old", "new"))
+            sw = m.get("machine.software", {})
+            note = "" if sw.get("old") == sw.get("new") else \
+                (f" The software differs (id {sw.get('old') or 'not recorded'} -> {sw.get('new')}): libraries or "
+                 "thread settings changed.")
+            return old, new, note
+    return None, None, ""
+
+
+def _fmt(v: Any) -> str:
+    return "—" if v is None else f"{v:.3f}".rstrip("0").rstrip(".") if isinstance(v, float) else str(v)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *["| " + " | ".join(_fmt(c) for c in r) + " |" for r in rows], ""]
+
+
+def headline(metrics: dict, params: dict) -> list[str]:
+    """The tables a reviewer reads first."""
+    ev = metrics.get("metrics/eval_map.json", {})
+    out = ["### Accuracy (mAP50-95, points)", ""]
+    rows = [[v, ev[k].get("old"), ev[k].get("new"), ev[k].get("diff"),
+             _with_interval(ev, f"{v}_delta_map50_95", "old", ""), _with_interval(ev, f"{v}_delta_map50_95", "new", "")]
+            for v in VARIANTS if (k := f"{v}_map50_95") in ev]
+    out += _table(["variant", "base", "head", "change", "base delta vs FP32 [95%]", "head delta vs FP32 [95%]"],
+                  rows) if rows else ["_No mAP measured._", ""]
+    speed = [[k, _with_interval(keys, k, "old"), _with_interval(keys, k, "new"), speed_change(keys, k)]
+             for f, keys in sorted(metrics.items()) for k in sorted(keys) if "_speedup_" in k and _is_figure(k)]
+    out += ["### Speed-ups over FP32 of the same runtime (each measured within one run, 95% intervals)", "",
+            "A change is *not significant* when the two revisions' intervals overlap.", ""]
+    out += _table(["metric", "base", "head", "change"], speed) if speed else ["_None measured._", ""]
+    rec = metrics.get("metrics/recommendation.json", {})
+    rows = [[k.removesuffix("_variant"), d.get("old"), d.get("new"), "**changed**" if d.get("old") != d.get("new")
+             else ""] for k, d in rec.items() if k.endswith("_variant")]
+    out += ["### Recommendation", ""] + (_table(["objective", "base", "head", ""], rows) if rows else
+                                         ["_No recommendation._", ""])
+    budget = params.get("params.yaml", {}).get("report.max_map_drop", {}).get("new")
+    gates = []
+    for v in VARIANTS:
+        d = ev.get(f"{v}_delta_map50_95")
+        if d and budget is not None:
+            was, now = (d.get(s) is not None and -d[s] > budget for s in ("old", "new"))
+            if was != now:
+                gates.append(f"- `{v}` {'now loses' if now else 'no longer loses'} more than "
+                             f"`report.max_map_drop` = {budget} mAP50-95 points ({_fmt(d.get('new'))})")
+    out += ["### Gates", "", *(gates or ["_Nothing crossed a gate._"]), ""]
+    return out
+
+
+def _is_figure(k: str) -> bool:
+    return not k.endswith(("_lo", "_hi", "_batch"))
+
+
+def _with_interval(keys: dict[str, dict[str, Any]], k: str, side: str, unit: str = "x") -> str:
+    v = keys.get(k, {}).get(side)
+    lo, hi = keys.get(f"{k}_lo", {}).get(side), keys.get(f"{k}_hi", {}).get(side)
+    if v is None:
+        return "—"
+    return f"{_fmt(v)}{unit}" + (f" [{_fmt(lo)}, {_fmt(hi)}]" if lo is not None and hi is not None else "")
+
+
+def speed_change(keys: dict[str, dict[str, Any]], k: str) -> str:
+    """'not significant' when the base and head intervals overlap (or one is missing), else the change."""
+    old, new = keys.get(k, {}).get("old"), keys.get(k, {}).get("new")
+    if old is None or new is None:
+        return ""
+    lo = [keys.get(f"{k}_lo", {}).get(s) for s in ("old", "new")]
+    hi = [keys.get(f"{k}_hi", {}).get(s) for s in ("old", "new")]
+    if None in lo or None in hi:
+        return f"{new / old:.3f}x (no interval)"
+    if lo[1] > hi[0] or hi[1] < lo[0]:
+        return f"**{new / old:.3f}x**"
+    return "not significant"
+
+
+# An absolute timing key -> the detail key of its per-slice figures (same stage file).
+SLICES = ((re.compile(r"_p50_ms$"), "_slices_p50_ms"),
+          (re.compile(r"_throughput_(b\d+)_ips$"), "_throughput_\\1_slices_ips"))
+
+
+def timing_change(k: str, old_details: dict[str, Any], new_details: dict[str, Any]) -> str:
+    """Whether an absolute timing moved beyond the noise between two runs on one machine: the 95%
+    interval of new/old from both runs' slices (Welch, on logs); 'not significant' when it covers 1."""
+    for pattern, repl in SLICES:
+        if pattern.search(k):
+            sk = pattern.sub(repl, k)
+            a, b = new_details.get(sk), old_details.get(sk)
+            if not a or not b:
+                return ""
+            r, lo, hi = log_ratio_interval(a, b, paired=False)
+            verdict = "significant" if separable(lo, hi) else "not significant"
+            return f"{r:.3f}x [{lo:.3f}, {hi:.3f}], {verdict} ({len(b)} / {len(a)} slices)"
+    return ""
+
+
+def details_at(rev: str | None, metrics_file: str) -> dict[str, Any]:
+    """The detail file beside a metrics file at a git revision (None: the workspace); {} if absent."""
+    path = metrics_file.replace("metrics/", "details/", 1)
+    if rev is None:
+        try:
+            return json.loads(open(path).read())
+        except (OSError, ValueError):
+            return {}
+    proc = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True)
+    try:
+        return json.loads(proc.stdout) if proc.returncode == 0 else {}
+    except ValueError:
+        return {}
+
+
+def changed_rows(diff: dict, same_machine: bool, revs: tuple[str, str | None] | None = None) -> list[list[Any]]:
+    """Every changed metric; absolute timings only when both revisions ran on the same machine, each
+    with whether it moved beyond the noise (from both runs' slices, read at `revs`)."""
+    rows = []
+    for f, keys in sorted(diff.items()):
+        details = None
+        for k, d in sorted(keys.items()):
+            if d.get("old") == d.get("new") or k.startswith("machine."):
+                continue
+            if ABSOLUTE.search(k) and not same_machine:
+                continue
+            note = ""
+            if ABSOLUTE.search(k) and revs is not None:
+                details = details or (details_at(revs[0], f), details_at(revs[1], f))
+                note = timing_change(k, *details)
+            rows.append([f, k, d.get("old"), d.get("new"), d.get("diff"), note])
+    return rows
+
+
+def render(base: str, head: str | None) -> str:
+    revs = [base] + ([head] if head else [])
+    metrics, params = dvc_json("metrics", revs), dvc_json("params", revs)
+    old_m, new_m, software = machines(metrics)
+    same = old_m is not None and old_m == new_m
+    lines = [f"## Pipeline metrics: `{base}` → `{head or 'workspace'}`", ""]
+    if same:
+        lines += [f"Both ran on the same machine ({new_m}): absolute timings are compared.{software}", ""]
+    else:
+        lines += [f"Different machines (base: {old_m or 'none recorded'}; head: {new_m or 'none recorded'}): "
+                  "only ratios measured within each run are compared; absolute timings are left out.", ""]
+    lines += headline(metrics, params)
+    changed_params = [[k, d.get("old"), d.get("new")] for k, d in params.get("params.yaml", {}).items()
+                      if d.get("old") != d.get("new")]
+    lines += ["### Params changed", ""] + (_table(["param", "base", "head"], changed_params) if changed_params
+                                           else ["_No parameter changed._", ""])
+    rows = changed_rows(metrics, same, (base, head))
+    lines += [f"<details><summary>All changed metrics ({len(rows)})</summary>", "",
+              "Absolute timings carry the 95% interval of head / base from both runs' slices: *not significant* "
+              "when it covers no change.", ""]
+    lines += _table(["file", "metric", "base", "head", "change", "head / base [95%]"], rows) if rows else \
+        ["_No metric changed._", ""]
+    lines += ["</details>", ""]
+    return "\n".join(lines)

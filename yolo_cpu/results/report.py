@@ -1,0 +1,361 @@
+"""Build the results document from the stages' results (headline metrics merged with their detail
+files): pure functions, dicts in, markdown out."""
+from __future__ import annotations
+
+from typing import Any
+
+from yolo_cpu.models.variants import OV_VARIANTS, VARIANTS
+
+SOURCES = ("download", "export", "convert", "quantize_ov", "quantize_ort", "bench_ort", "bench_ov", "bench_deploy",
+           "bench_torch", "memory", "eval_map")
+
+# Figures quoted from elsewhere, never measured here: kept apart and labelled in the report.
+QUOTED = [
+    ("yolov5n COCO val2017 mAP50-95 (all 5000 images, 640)", "28.0",
+     "Ultralytics YOLOv5 v7.0 release table"),
+    ("yolov5s COCO val2017 mAP50-95 (all 5000 images, 640)", "37.4", "Ultralytics YOLOv5 v7.0 release table"),
+]
+ORT_INT8_WORTH = 1.3  # below this speed-up over FP32 the report calls ONNX Runtime INT8 not worth it here
+EVAL_ORDER = [v for v in VARIANTS if v != "ort_fp32_fixed"]  # rows of the memory and mAP tables
+
+
+def _fmt(v: Any, digits: int = 2) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def with_interval(d: dict[str, Any], key: str, unit: str = "x", digits: int = 2) -> str:
+    """A figure with its 95% interval from keys key, key_lo, key_hi: '1.85x [1.80, 1.90]'."""
+    v, lo, hi = d.get(key), d.get(f"{key}_lo"), d.get(f"{key}_hi")
+    if v is None:
+        return "n/a"
+    text = f"{v:.{digits}f}{unit}"
+    return text + (f" [{lo:.{digits}f}, {hi:.{digits}f}]" if lo is not None and hi is not None else "")
+
+
+def table(header: list[str], rows: list[list[Any]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(_fmt(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def latency_prefix(variant: str, n: int) -> tuple[str, str]:
+    """(results source, key prefix) of a variant's synchronous latency figures at batch n."""
+    if variant in OV_VARIANTS:
+        return "bench_ov", f"{variant}_latency_b{n}"
+    return "bench_ort", f"{variant}_b{n}"
+
+
+def latency_figure(m: dict[str, Any], variant: str, n: int, figure: str) -> Any:
+    src, prefix = latency_prefix(variant, n)
+    return m.get(src, {}).get(f"{prefix}_{figure}")
+
+
+def batch_sizes(m: dict[str, Any]) -> list[int]:
+    return sorted({n for src in ("bench_ort", "bench_ov") for n in m.get(src, {}).get("batch_sizes", [])})
+
+
+def map_vs_latency(m: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """{variant: (batch-1 p50 ms, mAP50-95)} for every variant measured by both stages."""
+    ev = m.get("eval_map", {})
+    out = {}
+    for v in VARIANTS:
+        lat, ap = latency_figure(m, v, 1, "p50_ms"), ev.get(f"{v}_map50_95")
+        if lat is not None and ap is not None:
+            out[v] = (lat, ap)
+    return out
+
+
+def _environment(m: dict[str, Any]) -> list[str]:
+    env = (m.get("bench_ov") or m.get("bench_ort") or {}).get("env", {})
+    if not env:
+        return []
+    isa = ", ".join(k for k, v in env.get("isa", {}).items() if v)
+    vers = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items() if v)
+    machine = (m.get("bench_ov") or m.get("bench_ort") or {}).get("machine", {})
+    cpu = env.get("cpu", {})
+    return ["## Environment", "", f"- CPU: {env.get('cpu_model')}, {cpu.get('microarch', 'unknown')} "
+            f"({cpu.get('vendor')} family {cpu.get('family')}, model {cpu.get('model')}, stepping {cpu.get('stepping')}); "
+            f"{env.get('logical_cores')} logical cores, {env.get('memory_gib')} GiB; machine id {machine.get('id')}, "
+            f"software id {machine.get('software')}", f"- ISA: {isa}",
+            f"- Libraries: {vers}", f"- Python {env.get('python')}, {env.get('os')}", ""]
+
+
+def _dataset_name(m: dict[str, Any]) -> str:
+    d = m.get("download", {}).get("dataset", "coco")
+    return "COCO val2017" if d == "coco" else f"`{d}`"
+
+
+def _model_and_data(m: dict[str, Any]) -> list[str]:
+    d = m.get("download", {})
+    if not d:
+        return []
+    calib = {"train": "its train images", "val": "val images disjoint from the evaluation images"}
+    return ["## Model and data", "",
+            f"- Model: {d.get('model')} from {d.get('model_source')} ({d.get('model_fetched_from')}); "
+            f"{d.get('model_layout')}, {d.get('classes')} classes",
+            f"- Dataset: {_dataset_name(m)}: {d.get('eval_images')} evaluation images "
+            f"({d.get('eval_objects')} objects), {d.get('calib_images')} calibration images from "
+            f"{calib.get(d.get('calibration_from'), d.get('calibration_from'))}; "
+            f"{d.get('images_without_labels')} images without a label file (no objects)", ""]
+
+
+def _latency(m: dict[str, Any]) -> list[str]:
+    ort = m.get("bench_ort", {})
+    rows = [[v, *(latency_figure(m, v, 1, f) for f in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "throughput_ips"))]
+            for v in VARIANTS if latency_figure(m, v, 1, "p50_ms") is not None]
+    if not rows:
+        return []
+    out = ["## Model-only latency (batch 1)", "",
+           f"ONNX Runtime: {ort.get('intra_threads')} intra-op threads; OpenVINO: LATENCY hint, synchronous "
+           "requests, static batch. Warm-up discarded; variants timed in alternating rounds.", "",
+           table(["variant", "p50 ms", "p90 ms", "p99 ms", "mean ms", "images/s"], rows), "",
+           "## Dynamic batching", "", "p50 latency per batch (ms) / images per second.", ""]
+    sizes = batch_sizes(m)
+    rows = []
+    for v in VARIANTS:
+        cells = []
+        for n in sizes:
+            p50, ips = latency_figure(m, v, n, "p50_ms"), latency_figure(m, v, n, "throughput_ips")
+            fixed = m.get("bench_ort", {}).get(f"{v}_b{n}_supported") is False
+            cells.append("unsupported (fixed batch)" if fixed else f"{p50:.1f} / {ips:.1f}" if p50 is not None
+                         else "n/a")
+        if any(c != "n/a" for c in cells):
+            rows.append([v, *cells])
+    return out + [table(["variant", *[f"batch {n}" for n in sizes]], rows), ""]
+
+
+def _openvino(m: dict[str, Any]) -> list[str]:
+    ov = m.get("bench_ov", {})
+    vs = [v for v in OV_VARIANTS if any(k.startswith(f"{v}_throughput_b") for k in ov)]
+    if not vs:
+        return []
+    fast = [v for v in vs if v != "ov_fp32"]
+    rows = [[n, *(ov.get(f"{v}_throughput_b{n}_ips") for v in vs),
+             *(with_interval(ov, f"{v}_speedup_throughput_b{n}") for v in fast)] for n in batch_sizes(m)]
+    return ["## OpenVINO " + " / ".join(vs), "",
+            f"Not supported by this CPU: {', '.join(ov.get('unsupported_variants') or []) or 'none'}. THROUGHPUT "
+            "hint with an AsyncInferQueue of the optimal number of requests. ov_int8_bf16 is the INT8 IR with "
+            "bf16 for the ops left float (OpenVINO's default on a bf16 CPU); ov_int8 keeps them f32. Speed-ups "
+            "with their 95% intervals from the paired slices. Batch-1 p50 speed-up over ov_fp32 (LATENCY hint): "
+            + ", ".join(f"{v} {with_interval(ov, f'{v}_speedup_b1_p50')}" for v in fast) + ".", "",
+            table(["batch", *[f"{v} img/s" for v in vs], *[f"{v} / ov_fp32" for v in fast]], rows), ""]
+
+
+def _deployment(m: dict[str, Any]) -> list[str]:
+    dep = m.get("bench_deploy", {})
+    vs = [v for v in OV_VARIANTS if f"{v}_deploy_best_ips" in dep]
+    if not vs:
+        return []
+    rows = [[v, n, dep.get(f"{v}_deploy_b{n}_e2e_ips"), dep.get(f"{v}_deploy_b{n}_e2e_numpy_preprocessing_ips"),
+             dep.get(f"{v}_deploy_b{n}_model_only_ips"), dep.get(f"{v}_deploy_b{n}_vs_model_only"),
+             dep.get(f"{v}_deploy_agreement") if n == dep.get(f"{v}_deploy_best_batch") else ""]
+            for v in vs for n in dep.get("batch_sizes", [])]
+    return ["## Deployment path: JPEG files in, detections out", "",
+            f"`yolo_cpu/deploy/detector.py` `Detector` on {dep.get('images')} evaluation images (conf 0.25, IoU 0.45), "
+            "decode and letterbox in threads ahead, an AsyncInferQueue, NMS in its callbacks; the preprocessing "
+            "inside the compiled model (PrePostProcessor: u8 NHWC BGR in) or numpy's. Model-only is the same "
+            f"compiled model on ready inputs; {dep.get('rounds')} alternating rounds, medians. Agreement: share "
+            "of the evaluation path's detections the deployment path finds too (same class, IoU >= 0.5).", "",
+            table(["variant", "batch", "end-to-end img/s", "numpy preprocessing img/s", "model-only img/s",
+                   "end-to-end / model-only", "agreement"], rows), ""]
+
+
+def _onnxruntime(m: dict[str, Any]) -> list[str]:
+    ort = m.get("bench_ort", {})
+    if not ort:
+        return []
+    e2e = ", ".join(f"{k.removeprefix('e2e_').removesuffix('_ms')} {_fmt(ort.get(k))}" for k in
+                    ("e2e_decode_ms", "e2e_preprocess_ms", "e2e_infer_ms", "e2e_postprocess_ms", "e2e_total_ms"))
+    gains = [g for g in (ort.get("ort_int8_speedup_b1_p50"), ort.get("ort_int8_speedup_best_ips")) if g is not None]
+    verdict = [f"ONNX Runtime INT8 gains less than {ORT_INT8_WORTH}x over FP32 on this CPU: it is not recommended "
+               "here; for INT8 speed, use OpenVINO (see the recommendation).", ""] \
+        if gains and max(gains) < ORT_INT8_WORTH else []
+    return ["## ONNX Runtime FP32 / INT8", "",
+            f"Speed-up of ort_int8 over ort_fp32 (95% intervals): {with_interval(ort, 'ort_int8_speedup_b1_p50')} "
+            f"batch-1 p50, {with_interval(ort, 'ort_int8_speedup_best_ips')} images/s at the best batch size of "
+            f"each; of the fixed-batch release model (ort_fp32_fixed) over ort_fp32: "
+            f"{with_interval(ort, 'ort_fp32_fixed_speedup_b1_p50')} batch-1 p50.", "", *verdict,
+            f"End to end at batch 1 ({ort.get('e2e_variant')}, ms per image): {e2e}.", "",
+            f"Timing harness overhead: {_fmt(ort.get('harness_overhead_us'), 3)} us per call "
+            f"({_fmt(ort.get('harness_overhead_pct_of_b1'), 5)}% of batch-1 inference).", ""]
+
+
+def _pytorch(m: dict[str, Any]) -> list[str]:
+    pt = m.get("bench_torch", {})
+    if not pt:
+        return []
+    head = ["## PyTorch eager against ONNX Runtime and OpenVINO (FP32)", ""]
+    if not pt.get("torch_installed"):
+        return head + ["PyTorch is not installed here (`./dev export-extra` adds it): no PyTorch figures.", ""]
+    sizes = pt.get("batch_sizes", [])
+    rows = [[n, *(pt.get(f"{v}_b{n}_p50_ms") for v in ("torch_fp32", "ort_fp32", "ov_fp32")),
+             *(pt.get(f"{v}_b{n}_ips") for v in ("torch_fp32", "ort_fp32", "ov_fp32")),
+             *(_ratio(pt.get(f"{v}_b{n}_ips"), pt.get(f"torch_fp32_b{n}_ips")) for v in ("ort_fp32", "ov_fp32"))]
+            for n in sizes]
+    settings = pt.get("torch_fp32_settings", {})
+    return head + [
+        f"The same model and real inputs, timed side by side in alternating rounds (synchronous calls). PyTorch "
+        f"{settings.get('torch')} runs the {settings.get('module')} with {settings.get('actual_threads')} threads; "
+        f"its outputs differ from ONNX Runtime's by at most {pt.get('max_abs_diff_vs_ort')} (checked before timing). "
+        "The seed study's first row, 2.8 s per frame in PyTorch against 0.47 s in ONNX Runtime, is quoted from "
+        "another model and machine: compare the ratios, not the times.", "",
+        table(["batch", "torch p50 ms", "ort_fp32 p50 ms", "ov_fp32 p50 ms", "torch img/s", "ort_fp32 img/s",
+               "ov_fp32 img/s", "ort_fp32 / torch", "ov_fp32 / torch"], rows), ""]
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a and b else None
+
+
+def _memory(m: dict[str, Any]) -> list[str]:
+    mem = m.get("memory", {})
+    phases = ("start", "after_import", "after_load", "after_warmup", "peak")
+    rows = [[v, *(mem[f"{v}_rss_{k}_mb"] for k in phases), mem[f"{v}_model_bytes"] / 2**20]
+            for v in EVAL_ORDER if f"{v}_rss_start_mb" in mem]
+    if not rows:
+        return []
+    return ["## Memory (resident, MiB, fresh process each)", "",
+            table(["variant", "start", "after import", "after load", "after warm-up", "peak", "model MiB"], rows),
+            ""]
+
+
+def _accuracy(m: dict[str, Any]) -> list[str]:
+    ev = m.get("eval_map", {})
+    rows = [[v, ev[f"{v}_map50_95"], ev.get(f"{v}_map50"),
+             with_interval(ev, f"{v}_delta_map50_95", "") if f"{v}_delta_map50_95" in ev else None,
+             ev[f"{v}_subset_map50_95"], ev.get(f"{v}_delta_subset_map50_95"), ev[f"{v}_images_per_s"],
+             ev.get(f"{v}_model_only_images_per_s"), ev.get(f"{v}_eval_vs_model_only")]
+            for v in EVAL_ORDER if f"{v}_map50_95" in ev]
+    if not rows:
+        return []
+    subset = ev.get("class_subset") or []
+    return ["## mAP before and after INT8", "",
+            f"pycocotools on {ev.get('images')} {_dataset_name(m)} images (conf {ev.get('conf')}, IoU {ev.get('iou')}, "
+            f"max_det {ev.get('max_det')}, batch {ev.get('batch')}); the subset is {len(subset)} classes: "
+            f"{', '.join(subset)}. Deltas are against FP32 of the same runtime, with the 95% interval of a paired "
+            f"bootstrap over the images ({ev.get('bootstrap')} resamples: FP32 and the variant scored on the same "
+            "resample); the worst classes with their intervals are in the chart below. Eval images/s covers the whole "
+            "evaluation (decode share, preprocessing, inference, NMS); model-only images/s is the same model at "
+            "the same batch size, timed in windows spread through the evaluation.", "",
+            table(["variant", "mAP50-95", "mAP50", "delta", "subset mAP50-95", "subset delta", "eval images/s",
+                   "model-only images/s", "eval / model-only"], rows), "",
+            "![mAP against latency](../plots/map_vs_latency.png)", "",
+            "![Per-class AP change against FP32](../plots/per_class_ap.png)", ""]
+
+
+def _recommendation(m: dict[str, Any]) -> list[str]:
+    """m["recommendation"]: {"max_map_drop": budget, "map_drops": {variant: drop}, "map_verdicts":
+    {variant: within | over | not separable}, "objectives": recommend.recommend(...), "tie_rule": ...}."""
+    rec = m.get("recommendation")
+    if rec is None:
+        return []
+    budget = rec["max_map_drop"]
+    ev = m.get("eval_map", {})
+    rows = []
+    for r in rec["objectives"].values():
+        v = r["variant"]
+        drop = with_interval({"d": -ev[f"{v}_delta_map50_95"], "d_lo": _neg(ev.get(f"{v}_delta_map50_95_hi")),
+                              "d_hi": _neg(ev.get(f"{v}_delta_map50_95_lo"))}, "d", "") \
+            if f"{v}_delta_map50_95" in ev else f"{r['map_drop'] + 0.0:.2f}"
+        ahead = (f"{with_interval(r, 'advantage')} over {r['runner_up']}" if r.get("advantage") is not None
+                 else f"no interval (over {r['runner_up']})" if r.get("runner_up") else "only candidate")
+        chosen = f"tie of {', '.join(r['tied'])}: {r['chosen_by'].removeprefix('tie: ')}" if r.get("tie") else ""
+        rows.append([r["what"], v, f"{_fmt(r['figure'])} {r['unit']}", drop,
+                     rec.get("map_verdicts", {}).get(v, ""), ahead, chosen])
+    over = [f"{v} (-{d:.2f})" for v, d in rec["map_drops"].items() if d > budget]
+    unsure = [v for v, verdict in rec.get("map_verdicts", {}).items() if verdict == "not separable"]
+    return ["## Recommendation for this machine", "",
+            f"For each objective, the best variant measured on this machine whose mAP50-95 drop against FP32 "
+            f"is at most {budget} points (`report.max_map_drop`)."
+            + (f" Over the budget (measured drop): {', '.join(over)}." if over else "")
+            + (f" Not separable from the budget (the drop's 95% interval straddles it): {', '.join(unsure)}."
+               if unsure else ""), "",
+            "A drop is *within* the budget when its whole 95% interval is at or under it, *over* when all of it "
+            "is above, else *not separable*; eligibility uses the measured drop. The advantage is the best "
+            "variant's figure over the runner-up's with its 95% interval (paired slices when both were timed "
+            f"together); when it covers no difference, {rec.get('tie_rule', 'the two tie')}.", "",
+            table(["objective", "variant", "figure", "mAP50-95 drop [95%]", "against the budget",
+                   "advantage [95%]", "tie"], rows), "", *_ready_to_deploy(rec.get("deployments", {}))]
+
+
+def _ready_to_deploy(deps: dict[str, dict[str, Any]]) -> list[str]:
+    """The bundle of each bundled objective, how to run it, and what it gives model-only and end to end."""
+    if not deps:
+        return []
+    rows, short = [], []
+    for objective, d in deps.items():
+        rows.append([objective, f"`{d['command']}`", d["batch"], d["precision"], _fmt(d["bench_ips"]),
+                     _fmt(d["model_only_ips"]), _fmt(d["e2e_ips"]), _fmt(d["e2e_vs_model_only"]),
+                     _fmt(d["batch_1_p50_ms"])])
+        if d["e2e_meets_target"] is False:
+            split = (f": per image, decoding and letterboxing take {_fmt(d['decode_letterbox_ms'])} ms of one core "
+                     f"and NMS {_fmt(d['nms_ms'])} ms, beside {_fmt(d['model_only_ms'])} ms per image of model-only inference"
+                     if d.get("decode_letterbox_ms") is not None else "")
+            short.append(f"{objective} at batch {d['batch']} ({_fmt(d['e2e_vs_model_only'])}x{split})")
+    return ["### Ready to deploy", "",
+            "`bundle` writes one folder per objective: the model, and a metadata.yaml with names, input size, "
+            "batch, precision, thresholds and the figures below (Ultralytics' layout: `YOLO(folder)` loads an "
+            "OpenVINO bundle too). Its command needs the `deploy` extra alone (`pip install 'yolo-cpu[deploy]'`). "
+            "The bundle sets its batch size and precision; flags override them. Model-only is bench-ov or "
+            "bench-ort's figure at that batch; bench-deploy times the same compiled model on ready inputs "
+            "(model-only) and from JPEG files to detections (end to end), alternating rounds.", "",
+            table(["objective", "command", "batch", "precision hint", "bench images/s", "model-only images/s",
+                   "end-to-end images/s", "end to end / model-only", "batch-1 p50 (ms)"], rows), "",
+            *([f"End to end keeps less than {next(iter(deps.values()))['e2e_target']} of model-only for "
+               f"{'; '.join(short)}. Decoding, letterboxing and NMS run in threads beside inference, so on a "
+               "machine with few cores they take cycles inference would use.", ""] if short else [])]
+
+
+def _neg(x: float | None) -> float | None:
+    return None if x is None else -x
+
+
+def _timing_quality(m: dict[str, Any]) -> list[str]:
+    """How the timings were taken and whether the host was quiet: per timing stage, the slices, what
+    stopped each group, the hypervisor's steal, the load and the spread of the paired ratios."""
+    rows = []
+    for src in ("bench_ort", "bench_ov"):
+        d = m.get(src, {})
+        if "noisy_run" not in d:
+            continue
+        groups = sorted(k.removesuffix("_stopped_by") for k in d if k.endswith("_stopped_by"))
+        by = {g: d[f"{g}_stopped_by"] for g in groups}
+        capped = [g for g in groups if by[g] == "time cap"]
+        slices = [d[f"{g}_slices"] for g in groups if f"{g}_slices" in d]
+        rows.append([src, "**noisy**" if d["noisy_run"] else "quiet", f"{min(slices)}-{max(slices)}" if slices else "",
+                     f"{sum(b == 'precision' for b in by.values())} of {sum(b != 'slices' for b in by.values())}",
+                     ", ".join(capped) or "none",
+                     d.get("host_steal_pct"), f"{d.get('host_load_1m_start')} -> {d.get('host_load_1m_end')}",
+                     f"{d.get('ratio_spread_max')} ({d.get('ratio_spread_max_pair')})"])
+    if not rows:
+        return []
+    return ["## How the timings were taken", "",
+            "Each timed group (a batch size) runs its variants in interleaved slices, the first variant rotating, "
+            "until every speed-up's 95% interval is within the target half-width or the group's time cap (groups "
+            "without a headline speed-up stop after `bench.min_slices`). A run "
+            "is flagged noisy when a paired slice ratio spreads more than `bench.noisy_spread` (sd of the log "
+            "ratio) or the hypervisor stole more than `bench.noisy_steal_pct`% of the CPU time.", "",
+            table(["stage", "host", "slices per variant", "timed groups at the target", "groups stopped by the cap",
+                   "steal %", "load (1 min)", "largest ratio spread"], rows), ""]
+
+
+def build(m: dict[str, Any], title: str) -> str:
+    """Markdown report from {'bench_ort': {...}, 'bench_ov': {...}, 'memory': ..., 'eval_map': ..., ...}."""
+    parts = [f"# {title}: results", "",
+             "Every figure below is read from this commit's `metrics/*.json` and `details/*.json` (regenerate "
+             "with `dvc repro report`), measured on the machine in *Environment*. Figures quoted from elsewhere "
+             "(for the release models) are only in the last section.", ""]
+    for section in (_environment, _model_and_data, _recommendation, _timing_quality, _latency, _openvino,
+                    _deployment, _onnxruntime, _pytorch, _memory, _accuracy):
+        parts += section(m)
+    model = m.get("download", {}).get("model")
+    quoted = [list(q) for q in QUOTED if model is None or q[0].split()[0] == model]
+    if quoted:
+        parts += ["## Quoted from elsewhere (not measured here)", "", table(["figure", "value", "source"], quoted), ""]
+    return "\n".join(parts)

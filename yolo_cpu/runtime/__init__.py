@@ -1,0 +1,1 @@
+"""Inference: the runtime interface (ONNX Runtime, OpenVINO, PyTorch), preprocessing, postprocessing, batched prediction."""

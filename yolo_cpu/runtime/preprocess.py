@@ -1,0 +1,96 @@
+"""The one preprocessing path (YOLOv5 letterbox, BGR->RGB, HWC->CHW, /255) used by calibration,
+benchmarks and evaluation alike, plus the inverse box mapping."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from yolo_cpu.errors import UserError
+
+PAD_VALUE = 114
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How an original image was mapped into the network input: scale, then padding."""
+
+    gain: float
+    pad_x: float
+    pad_y: float
+    orig_h: int
+    orig_w: int
+
+
+class ImageReadError(UserError):
+    """An image file that is missing or cannot be decoded."""
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode an image as BGR uint8; raise ImageReadError naming the file when it cannot."""
+    path = Path(path)
+    data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else None
+    if data is None or data.size == 0:
+        raise ImageReadError(f"image not found or empty: {path}")
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if img is None:
+        raise ImageReadError(f"image cannot be decoded (corrupt or not an image): {path}")
+    return img
+
+
+def letterbox(img: np.ndarray, size: int = 640) -> tuple[np.ndarray, Letterbox]:
+    """Resize keeping aspect, pad with 114 to size x size, centred; YOLOv5's rounding."""
+    h, w = img.shape[:2]
+    gain = min(size / h, size / w)
+    new_w, new_h = int(round(w * gain)), int(round(h * gain))
+    dw, dh = (size - new_w) / 2, (size - new_h) / 2
+    if (w, h) != (new_w, new_h):
+        img = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    top, bottom = int(round(dh - 0.1)), int(round(dh + 0.1))
+    left, right = int(round(dw - 0.1)), int(round(dw + 0.1))
+    img = cv2.copyMakeBorder(img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
+    return img, Letterbox(gain, dw, dh, h, w)
+
+
+def to_tensor(letterboxed: list[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
+    """Letterboxed BGR uint8 images (all size x size) -> float32 NCHW RGB batch in [0, 1].
+    `out` (float32, C-contiguous, at least len(letterboxed) images) is filled and its leading
+    part returned: reusing a buffer spares a fresh page-faulting allocation per batch."""
+    if not letterboxed:
+        return np.empty((0, 3, 0, 0), np.float32) if out is None else out[:0]
+    size = letterboxed[0].shape[0]
+    shape = (len(letterboxed), 3, size, size)
+    if out is None:
+        batch = np.empty(shape, dtype=np.float32)
+    elif out.dtype != np.float32 or not out.flags.c_contiguous or out.shape[1:] != shape[1:] \
+            or len(out) < len(letterboxed):
+        raise ValueError(f"to_tensor: out must be C-contiguous float32 of shape {shape}, got "
+                         f"{out.dtype} {out.shape}")
+    else:
+        batch = out[: len(letterboxed)]
+    for i, img in enumerate(letterboxed):
+        # cv2.split gives contiguous planes: BGR->RGB and HWC->CHW without a strided copy.
+        for c, plane in enumerate(reversed(cv2.split(img))):
+            batch[i, c] = plane
+    # One float32 pass over the batch: half the time of a uint8 * float32 mixed-type multiply.
+    batch *= np.float32(1 / 255.0)
+    return batch
+
+
+def preprocess(images: list[np.ndarray], size: int = 640) -> tuple[np.ndarray, list[Letterbox]]:
+    """BGR uint8 images -> float32 NCHW RGB batch in [0, 1], and each image's Letterbox.
+    The one preprocessing path: letterbox, then to_tensor."""
+    done = [letterbox(img, size) for img in images]
+    return to_tensor([d[0] for d in done]), [d[1] for d in done]
+
+
+def scale_boxes_back(xyxy: np.ndarray, lb: Letterbox) -> np.ndarray:
+    """Map xyxy boxes from network-input pixels to original-image pixels, clipped to the image."""
+    out = np.empty_like(xyxy, dtype=np.float32)
+    out[:, [0, 2]] = (xyxy[:, [0, 2]] - lb.pad_x) / lb.gain
+    out[:, [1, 3]] = (xyxy[:, [1, 3]] - lb.pad_y) / lb.gain
+    out[:, [0, 2]] = out[:, [0, 2]].clip(0, lb.orig_w)
+    out[:, [1, 3]] = out[:, [1, 3]].clip(0, lb.orig_h)
+    return out
