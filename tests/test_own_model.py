@@ -339,9 +339,9 @@ def test_a_model_url_is_downloaded_checked_and_recorded(tmp_path):
 
 @pytest.mark.slow
 def test_ultralytics_loads_the_bundle_and_finds_the_same_objects(v8_pipeline, tmp_path, monkeypatch):
-    """Oracle: Ultralytics' own YOLO(<bundle>) (its OpenVINO backend, its letterbox and NMS) on the bundle
-    folder, against `yolo-cpu detect` on the same folder at the precision Ultralytics runs (OpenVINO's
-    default: bf16 where the CPU has it). Same objects: same class and IoU >= 0.9, for at least 95% of the
+    """Oracle: Ultralytics' own YOLO(<bundle>) (its OpenVINO or ONNX backend, its letterbox and NMS) on each
+    bundle the recommendation writes, against `yolo-cpu detect` on the same bundle at the precision Ultralytics
+    runs (OpenVINO's default: bf16 where the CPU has it). Same objects: same class and IoU >= 0.9, for at least 95% of the
     detections either way, confidences within 0.05; the JSON entries have Ultralytics' summary() keys."""
     pytest.importorskip("ultralytics")
     import json
@@ -362,17 +362,6 @@ def test_ultralytics_loads_the_bundle_and_finds_the_same_objects(v8_pipeline, tm
     from yolo_cpu.runtime.postprocess import box_iou
     from yolo_cpu.runtime.runtimes import ov_supports_bf16
 
-    repo = v8_pipeline
-    bundle = repo / read_results("recommendation", repo)["deployments"]["throughput"]["bundle"]
-    images = sorted((MIRROR / "coco" / "images" / "val2017").glob("*.jpg"))[:8]
-    proc = subprocess.run([str(Path(sys.executable).parent / "yolo-cpu"), "detect", str(bundle), *map(str, images),
-                           "--precision", "bf16" if ov_supports_bf16() else "f32"],
-                          capture_output=True, text=True, env=tool_env(), cwd=tmp_path, check=True)
-    ours = [json.loads(x)["detections"] for x in proc.stdout.splitlines()]
-    theirs = [r.summary() for r in YOLO(str(bundle), task="detect").predict(
-        [str(p) for p in images], conf=0.25, iou=0.45, imgsz=640, verbose=False)]
-    assert sum(map(len, ours)) > 20 and set(ours[0][0]) == set(theirs[0][0])
-
     def matched(a: list[dict], b: list[dict]) -> int:
         """Detections of `a` with a detection of `b` of the same class at IoU >= 0.9 and close confidence."""
         if not a or not b:
@@ -383,9 +372,25 @@ def test_ultralytics_loads_the_bundle_and_finds_the_same_objects(v8_pipeline, tm
                        abs(a[i]["confidence"] - b[j]["confidence"]) < 0.05 for j in range(len(b)))
                    for i in range(len(a)))
 
-    n_ours, n_theirs = sum(map(len, ours)), sum(map(len, theirs))
-    assert sum(matched(o, t) for o, t in zip(ours, theirs)) >= 0.95 * n_ours
-    assert sum(matched(t, o) for o, t in zip(ours, theirs)) >= 0.95 * n_theirs
-    # names: ours from the IR's rt_info, Ultralytics' from metadata.yaml; one mapping
-    named = lambda runs: {(d["class"], d["name"]) for ds in runs for d in ds}
-    assert named(ours) & named(theirs) and len(dict(named(ours) | named(theirs))) == len(named(ours) | named(theirs))
+    repo = v8_pipeline
+    images = sorted((MIRROR / "coco" / "images" / "val2017").glob("*.jpg"))[:8]
+    bundles = sorted({d["bundle"] for d in read_results("recommendation", repo)["deployments"].values()})
+    for bundle in (repo / b for b in bundles):
+        openvino = bundle.name.endswith("_openvino_model")
+        # Ultralytics reads an OpenVINO folder by its name and an ONNX model by its file (metadata inside)
+        theirs_model = bundle if openvino else next(bundle.glob("*.onnx"))
+        precision = ["--precision", "bf16" if ov_supports_bf16() else "f32"] if openvino else []
+        proc = subprocess.run([str(Path(sys.executable).parent / "yolo-cpu"), "detect", str(bundle),
+                               *map(str, images), *precision],
+                              capture_output=True, text=True, env=tool_env(), cwd=tmp_path, check=True)
+        ours = [json.loads(x)["detections"] for x in proc.stdout.splitlines()]
+        theirs = [r.summary() for r in YOLO(str(theirs_model), task="detect").predict(
+            [str(p) for p in images], conf=0.25, iou=0.45, imgsz=640, verbose=False)]
+        assert sum(map(len, ours)) > 20 and set(ours[0][0]) == set(theirs[0][0]), bundle
+        n_ours, n_theirs = sum(map(len, ours)), sum(map(len, theirs))
+        assert sum(matched(o, t) for o, t in zip(ours, theirs)) >= 0.95 * n_ours, bundle
+        assert sum(matched(t, o) for o, t in zip(ours, theirs)) >= 0.95 * n_theirs, bundle
+        # names: ours from the model's own metadata, Ultralytics' from metadata.yaml or the ONNX; one mapping
+        named = lambda runs: {(d["class"], d["name"]) for ds in runs for d in ds}
+        assert named(ours) & named(theirs), bundle
+        assert len(dict(named(ours) | named(theirs))) == len(named(ours) | named(theirs)), bundle
