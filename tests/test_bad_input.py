@@ -197,6 +197,28 @@ def test_unwritable_output_folder_is_named(pipeline):
     assert f"cannot write models/yolov5n_dynamic.onnx: the folder {models} is not writable" in proc.stderr
 
 
+@pytest.mark.parametrize("stage, output", [("export_dynamic", "models/yolov5n_dynamic.onnx"),
+                                           ("convert_ir", "models/ov_fp32")])
+def test_an_immutable_output_file_or_folder_is_one_error_line_and_kept(pipeline, stage, output):
+    """chattr +i on the output itself (a file, or a model folder replaced whole): the stage does its work,
+    then cannot put the result in place; one `error:` line names the output, and the old one is intact."""
+    import hashlib
+
+    target = pipeline / output
+    files = sorted(target.rglob("*")) if target.is_dir() else [target]
+    before = {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in files if f.is_file()}
+    if subprocess.run(["chattr", "+i", str(target)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here (needed to make an output immutable even for root)")
+    try:
+        proc = sh(["python", "-m", f"stages.{stage}"], pipeline, check=False)
+    finally:
+        subprocess.run(["chattr", "-i", str(target)], check=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert f"error: cannot replace {output}: Operation not permitted. Is it immutable" in proc.stderr
+    assert {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in before} == before
+    assert not list(target.parent.glob(f".{target.name}.*")), "temp or moved-aside copies were left behind"
+
+
 def test_dev_refuses_a_python_that_does_not_exist():
     proc = subprocess.run(["./dev", "repro"], cwd=ROOT, capture_output=True, text=True,
                           env={"PATH": "/usr/bin:/bin", "PYTHON": "/no/such/python"})

@@ -305,36 +305,55 @@ def test_polygon_labels_give_their_bounding_box():
         coco.parse_label_text("0 0.1 0.2 0.5 0.2 0.3\n", "x.txt", nc=3)
 
 
-def test_a_model_url_is_downloaded_checked_and_recorded(tmp_path):
-    """model.source as an http URL, served here from the mirror's folder by a local HTTP server."""
+def test_a_model_url_is_downloaded_checked_against_its_pin_and_recorded(tmp_path):
+    """model.source as an http URL, served here from the mirror's folder by a local HTTP server: a wrong
+    model.sha256 pin keeps nothing, the right one is recorded with the bytes' sha256, a cached copy that no
+    longer matches is fetched again, and a .pt URL without a pin is refused before any byte is fetched."""
     import functools
+    import hashlib
     import http.server
     import threading
-
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(MIRROR / "models"))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/yolov8n.onnx"
-        repo = make_repo(tmp_path / "repo", {"model": {"name": "v8url", "source": url, "imgsz": 640}})
-        local = {"no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"}
-        sh(["python", "-m", "stages.inputs"], repo, env=local)
-        sh(["python", "-m", "stages.download"], repo, env=local)
-    finally:
-        server.shutdown()
-    import hashlib
 
     import onnx
 
     from yolo_cpu.models import metadata
 
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(MIRROR / "models"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    real = hashlib.sha256(V8.read_bytes()).hexdigest()
+    wrong = hashlib.sha256(b"another model").hexdigest()
+    local = {"no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"}
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/yolov8n.onnx"
+        repo = make_repo(tmp_path / "repo", {"model": {"name": "v8url", "source": url, "imgsz": 640, "sha256": wrong}})
+        proc = sh(["python", "-m", "stages.inputs"], repo, env=local, check=False)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert f"{url} sent bytes with sha256 {real}, not the pinned {wrong}" in proc.stderr
+        assert not list((repo / "downloads").glob("*")), "a download that missed its pin was kept"
+        set_params(repo, {"model": {"sha256": real.upper()}})  # as sha256sum prints it, or upper case
+        sh(["python", "-m", "stages.inputs"], repo, env=local)
+        sh(["python", "-m", "stages.download"], repo, env=local)
+        cached = next((repo / "downloads").glob("*yolov8n.onnx"))
+        cached.write_bytes(cached.read_bytes()[:-10])  # the cache no longer holds the pinned bytes
+        proc = sh(["python", "-m", "stages.inputs"], repo, env=local)
+        assert f"not the pinned {real}: downloading again" in proc.stdout
+        assert hashlib.sha256(cached.read_bytes()).hexdigest() == real
+        set_params(repo, {"model": {"source": url.replace(".onnx", ".pt"), "sha256": ""}})
+        proc = sh(["python", "-m", "stages.inputs"], repo, env=local, check=False)
+        assert proc.returncode == 1 and "is a .pt from a URL: set model.sha256" in proc.stderr
+        assert "runs any code the file carries" in proc.stderr and "Traceback" not in proc.stderr
+    finally:
+        server.shutdown()
+
     got, src = onnx.load(str(repo / "models/v8url.onnx")), onnx.load(str(V8))
     assert got.graph.SerializeToString() == src.graph.SerializeToString()  # the model itself unchanged
     assert metadata.read(repo / "models/v8url.onnx").layout == "v8"  # stamped with what travels with it
     d = read_results("download", repo)
-    assert d["model_source_sha256"] == hashlib.sha256(V8.read_bytes()).hexdigest()
+    assert d["model_source_sha256"] == real
     assert d["model_fetched_from"] == "url" and d["model_source"] == url and d["model_layout"].startswith("YOLOv8")
-    assert json.loads((repo / "data/inputs.json").read_text())["model"] == {"kind": "url", "url": url}
+    assert json.loads((repo / "data/inputs.json").read_text())["model"] == {"kind": "url", "url": url,
+                                                                             "sha256": real, "pin": real}
 
 
 @pytest.mark.slow

@@ -62,11 +62,42 @@ def test_a_model_name_without_a_source_must_be_a_release_and_a_source_an_onnx_or
     from yolo_cpu.errors import UserError
     from yolo_cpu.models.model_source import describe
 
-    assert describe("yolov5s", "") == {"kind": "release", "name": "yolov5s"}
+    assert describe("yolov5s", "") == {"kind": "release", "name": "yolov5s", "pin": ""}
     with pytest.raises(UserError, match=r"model.name = 'yolov9z' with model.source empty must be a release"):
         describe("yolov9z", "")
     with pytest.raises(UserError, match=r"model.source = 'best.tflite' must be an .onnx or an Ultralytics .pt"):
         describe("mine", "best.tflite")
     with pytest.raises(UserError, match=r"file not found"):
         describe("mine", str(tmp_path / "best.pt"))
-    assert describe("mine", "https://example.invalid/m.onnx")["kind"] == "url"
+    with pytest.raises(UserError, match=r"https://example.invalid/m.onnx is not downloaded yet"):
+        describe("mine", "https://example.invalid/m.onnx")  # no network settings: nothing is fetched
+    with pytest.raises(UserError, match=r"model.sha256 = 'abc': must be the 64 hex digits"):
+        describe("yolov5s", "", "abc")
+
+
+def test_a_pinned_model_file_is_checked_before_use(tmp_path):
+    """The model.sha256 pin against the mirror's real yolov8n bytes, and against the same file one byte
+    changed; a .pt that changes after the inputs stage recorded it is refused before it is unpickled."""
+    import hashlib
+
+    from conftest import MIRROR
+    from yolo_cpu.errors import UserError
+    from yolo_cpu.models.model_source import describe, verified_checkpoint
+
+    src = MIRROR / "models" / "yolov8n.onnx"
+    if not src.is_file():
+        pytest.skip(f"offline asset mirror not found at {MIRROR}")
+    model = tmp_path / "mine.onnx"
+    model.write_bytes(src.read_bytes())
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    assert describe("mine", str(model), digest)["sha256"] == digest
+    model.write_bytes(model.read_bytes()[:-1] + b"x")
+    with pytest.raises(UserError, match=rf"{model} has sha256 [0-9a-f]{{64}}, not the pinned model.sha256 {digest}"):
+        describe("mine", str(model), digest)
+    pt = tmp_path / "best.pt"
+    pt.write_bytes(src.read_bytes())
+    record = describe("mine", str(pt))
+    assert verified_checkpoint(str(pt), record) == pt
+    pt.write_bytes(b"replaced after the inputs stage ran")
+    with pytest.raises(UserError, match=rf"{pt} has sha256 .*not the pinned"):
+        verified_checkpoint(str(pt), record)

@@ -57,19 +57,34 @@ def atomic_path(dest: str | Path, suffix: str = "") -> Iterator[Path]:
         yield tmp
         if not tmp.exists():
             raise RuntimeError(f"nothing was written for {dest}")
-        if dest.is_dir() and not dest.is_symlink():
-            old = dest.with_name(f".{dest.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            dest.rename(old)
-            tmp.rename(dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dest)
+        try:
+            _replace(tmp, dest)
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.EACCES, errno.EROFS):
+                raise
+            raise UserError(f"cannot replace {dest}: {e.strerror}. Is it immutable (lsattr; chattr -i), on a "
+                            "read-only mount, or owned by another user? It was left as it was") from e
     finally:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         elif tmp.exists():
             tmp.unlink()
+
+
+def _replace(tmp: Path, dest: Path) -> None:
+    """Put `tmp` where `dest` is; an old directory is moved aside first and moved back if that fails."""
+    if dest.is_dir() and not dest.is_symlink():
+        old = dest.with_name(f".{dest.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        dest.rename(old)
+        try:
+            tmp.rename(dest)
+        except OSError:
+            old.rename(dest)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, dest)
 
 
 def write_json(path: str | Path, data: Any) -> None:

@@ -2,6 +2,7 @@
 or the public release URLs (streamed, retried, checksummed). The bytes are the same either way."""
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -64,13 +65,14 @@ class TruncatedDownload(OSError):
 
 
 def fetch_url(url: str, dest: Path, timeout_s: float, retries: int, deadline_s: float,
-              max_download_mb: float = 4096) -> str:
+              max_download_mb: float = 4096, sha256: str = "") -> str:
     """Stream `url` to `dest` through a temp file with a progress bar; return its sha256.
 
     Tries up to 1 + retries times while the server has not answered for less than deadline_s seconds
     in all (a transfer that started resets it); each wait shows on the progress bar. The received
     length must equal the announced Content-Length (a server that closes early is retried, never
-    kept) and stay under max_download_mb; a 4xx answer is final at once. A failed download leaves
+    kept) and stay under max_download_mb; a 4xx answer is final at once. With `sha256` (a pin), bytes
+    that hash otherwise are an error naming the URL and both digests. A failed download leaves
     nothing behind."""
     last: Exception | None = None
     deadline = time.monotonic() + deadline_s
@@ -87,17 +89,21 @@ def fetch_url(url: str, dest: Path, timeout_s: float, retries: int, deadline_s: 
                     if announced is not None and announced > cap:
                         raise AssetError(f"download refused: {url} announces {announced / 2**20:.0f} MB, more than "
                                          f"assets.max_download_mb={max_download_mb:g}")
-                    got = 0
+                    got, hasher = 0, hashlib.sha256()
                     while chunk := resp.read(1 << 20):
                         got += len(chunk)
                         if got > cap:
                             raise AssetError(f"download stopped: {url} sent more than assets.max_download_mb="
                                              f"{max_download_mb:g} MB; nothing was kept")
                         out.write(chunk)
+                        hasher.update(chunk)
                         bar.update(len(chunk))
                     if announced is not None and got != announced:
                         raise TruncatedDownload(f"the server sent {got} of the {announced} bytes it announced")
-            return sha256_file(dest)
+                    if sha256 and hasher.hexdigest() != sha256.lower():
+                        raise AssetError(f"download refused: {url} sent bytes with sha256 {hasher.hexdigest()}, "
+                                         f"not the pinned {sha256.lower()} (model.sha256); nothing was kept")
+            return hasher.hexdigest()
         except urllib.error.HTTPError as e:
             if 400 <= e.code < 500:  # the URL is wrong or forbidden: asking again will not help
                 raise AssetError(f"download failed: {url} answered HTTP {e.code} {e.reason}: check the URL "

@@ -91,7 +91,8 @@ def _check(section: str, name: str, value: Any, key: Key) -> None:
 
 
 SCHEMA: dict[str, dict[str, Key]] = {
-    "model": {"name": Key(str, pattern=NAME_PATTERN), "source": Key(str), "imgsz": Key(int, choices=(640,))},
+    "model": {"name": Key(str, pattern=NAME_PATTERN), "source": Key(str), "imgsz": Key(int, choices=(640,)),
+              "sha256": Key(str, pattern=r"|[0-9a-fA-F]{64}")},
     "assets": {"mirror": Key(str), "timeout_s": Key(float, min=1), "retries": Key(int, min=0, max=10),
                "deadline_s": Key(float, min=1), "max_download_mb": Key(float, min=1)},
     "data": {
