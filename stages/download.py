@@ -25,10 +25,11 @@ def main() -> None:
     print(assets.where_from(mirror, a["mirror"]), flush=True)
     net = {k: a[k] for k in ("timeout_s", "retries", "deadline_s", "max_download_mb")}
     with tempfile.TemporaryDirectory() as work:
-        model_src, model_sha, model_from = model_source.acquire(m["name"], m["source"], m["sha256"], mirror, net, m["imgsz"],
-                                                                Path(work))
+        model_src, model_sha, model_from = model_source.acquire(m["name"], m["source"], m["sha256"], mirror, net,
+                                                                m["imgsz"], Path(work))
         info = model_info.inspect(model_src, m["imgsz"])  # before any work: the file, expected, found
-        source, classes, data_from = dataset_source.open_source(d["dataset"], d["gt_source"], mirror, net)
+        source, classes, data_from = dataset_source.open_source(d["dataset"], d["gt_source"], mirror, net,
+                                                                     d["max_listed_images"])
         name_notes = dataset_source.check_classes(info, m["source"] or model_src, classes, d["dataset"])
         eval_names, calib_names, calib_from = dataset.plan_split(source, d["eval_images"], d["calib_images"],
                                                                  d["split_seed"])

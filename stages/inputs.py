@@ -20,7 +20,7 @@ def main() -> None:
     m, d, a = p["model"], p["data"], p["assets"]
     data = {"dataset": d["dataset"]}
     if d["dataset"] != COCO:  # COCO comes from the checksummed mirror or the release zips
-        data["listing_sha256"] = DataYaml.load(d["dataset"]).listing_sha256()
+        data["listing_sha256"] = DataYaml.load(d["dataset"], d["max_listed_images"]).listing_sha256()
     net = {k: a[k] for k in ("timeout_s", "retries", "deadline_s", "max_download_mb")}
     record = {"model": model_source.describe(m["name"], m["source"], m["sha256"], net), "data": data}
     write_text(paths.INPUTS, json.dumps(record, indent=2, sort_keys=True) + "\n")

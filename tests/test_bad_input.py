@@ -82,6 +82,18 @@ def test_missing_label_is_an_error_unless_unlisted(mirror, tmp_path):
     assert m["eval_objects"] == objects and len(text.splitlines()) > 0
 
 
+def test_a_missing_label_of_an_image_no_split_draws_is_still_an_error(mirror, tmp_path):
+    repo = make_repo(tmp_path / "repo", {"data": {"eval_images": 4, "calib_images": 4}})
+    repro_download(repo, mirror, check=True)
+    drawn = {p.stem for split in ("eval", "calib") for p in (repo / "data" / split / "images").iterdir()}
+    assert len(drawn) == 8
+    label = next(p for p in sorted((mirror / "coco/labels/val2017").iterdir()) if p.stem not in drawn)
+    label.unlink()
+    proc = sh(["dvc", "repro", "-f", "download"], repo, check=False, env={"YOLO_ASSETS_MIRROR": str(mirror)})
+    assert proc.returncode != 0 and f"mirror file {label} is listed in" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 @pytest.mark.parametrize("key,value,stage", [
     ("eval_timing", {"batch": 100000}, "eval_map"),
     ("bench", {"batch_sizes": [1, 100000]}, "bench_ort"),

@@ -173,13 +173,24 @@ def _yaml(tmp_path, body: dict):
     return f
 
 
-@pytest.mark.parametrize("case", ["no_val", "label_class_beyond_names", "label_out_of_format", "val_not_found"])
+@pytest.mark.parametrize("case", ["no_val", "label_class_beyond_names", "label_out_of_format", "val_not_found",
+                                  "path_at_the_root", "val_at_the_root", "too_many_images"])
 def test_malformed_data_yaml_is_an_error_naming_the_file(three_class, tmp_path, case):
     data, models = three_class
     root = data.parent
     body = yaml.safe_load(data.read_text()) | {"path": str(root)}
     broken = tmp_path / "labels_copy"
-    if case == "no_val":
+    limit = 200_000
+    if case == "path_at_the_root":  # would walk the whole disk
+        body |= {"path": "/", "val": "."}
+        want = "path '/' is the filesystem root (/): listing it would walk the whole disk"
+    elif case == "val_at_the_root":
+        body["val"] = "../" * (len(root.parts) + 2)
+        want = f"val {body['val']!r} is the filesystem root (/)"
+    elif case == "too_many_images":  # the mirror's 1000 images against a bound of 100
+        limit = 100
+        want = "val 'images/val' holds more than 100 images (looked in "
+    elif case == "no_val":
         body.pop("val")
         want = "no 'val' key"
     elif case == "val_not_found":
@@ -196,7 +207,8 @@ def test_malformed_data_yaml_is_an_error_naming_the_file(three_class, tmp_path, 
                                             if case == "label_class_beyond_names" else "expected 'class xc yc w h'")
     f = _yaml(tmp_path, body)
     repo = make_repo(tmp_path / "repo", {"model": {"name": "m3", "source": str(models["yolov8n"]), "imgsz": 640},
-                                         "data": {"dataset": str(f), "eval_images": 1000, "calib_images": 16}})
+                                         "data": {"dataset": str(f), "eval_images": 1000, "calib_images": 16,
+                                                  "max_listed_images": limit}})
     err = stage_error(repo)
     assert want in err and (case in ("label_class_beyond_names", "label_out_of_format") or str(f) in err)
 

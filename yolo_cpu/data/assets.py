@@ -283,6 +283,7 @@ class MirrorSource:
         self.image_names = mirror.listed(MIRROR_IMAGES, ".jpg")
         if not self.image_names:
             raise AssetError(f"mirror {mirror.root} has no images in {MIRROR_IMAGES}")
+        mirror.listed(MIRROR_LABELS, ".txt")  # every label, also of images no split draws, is there and listed
 
     def read_image(self, name: str) -> bytes:
         return self.mirror.verified(f"{MIRROR_IMAGES}/{name}")[0].read_bytes()

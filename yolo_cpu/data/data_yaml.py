@@ -45,13 +45,27 @@ def _names(raw: object, file: Path) -> tuple[str, ...]:
     return names
 
 
-def _images_in(entry: str, root: Path, key: str, file: Path) -> list[Path]:
-    """Image files named by one entry of `train`/`val`: a folder (searched recursively), a .txt file
-    listing image paths (a leading './' is relative to the .txt's folder), or one image."""
+def _not_the_root(folder: Path, what: str, file: Path) -> None:
+    if folder.resolve() == Path(folder.resolve().anchor):
+        raise DatasetError(f"{file}: {what} is the filesystem root ({folder.resolve()}): listing it would walk the "
+                           "whole disk; give the dataset's own folder")
+
+
+def _images_in(entry: str, root: Path, key: str, file: Path, limit: int) -> list[Path]:
+    """Image files named by one entry of `train`/`val`: a folder (searched recursively, at most `limit`
+    images), a .txt file listing image paths (a leading './' is relative to the .txt's folder), or one image."""
     p = Path(entry)
     p = p if p.is_absolute() else root / p
     if p.is_dir():
-        return sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+        _not_the_root(p, f"{key} {entry!r}", file)
+        found = []
+        for f in p.rglob("*"):
+            if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file():
+                found.append(f)
+                if len(found) > limit:
+                    raise DatasetError(f"{file}: {key} {entry!r} holds more than {limit} images (looked in {p}; "
+                                       "params.yaml data.max_listed_images): is it the dataset's folder?")
+        return sorted(found)
     if p.is_file() and p.suffix == ".txt":
         out = []
         for n, line in enumerate(p.read_text().splitlines(), 1):
@@ -69,12 +83,15 @@ def _images_in(entry: str, root: Path, key: str, file: Path) -> list[Path]:
     raise DatasetError(f"{file}: {key}: {entry!r} is not a folder, a .txt list or an image (looked at {p})")
 
 
-def _split(data: dict, key: str, root: Path, file: Path) -> list[Path]:
+def _split(data: dict, key: str, root: Path, file: Path, limit: int) -> list[Path]:
     raw = data[key]
     entries = raw if isinstance(raw, list) else [raw]
     if not entries or not all(isinstance(e, str) and e for e in entries):
         raise DatasetError(f"{file}: {key!r} must be a path or a list of paths, got {raw!r:.80}")
-    files = [f for e in entries for f in _images_in(e, root, key, file)]
+    files = [f for e in entries for f in _images_in(e, root, key, file, limit)]
+    if len(files) > limit:
+        raise DatasetError(f"{file}: {key} {raw!r:.80} lists {len(files)} images, more than "
+                           f"params.yaml data.max_listed_images = {limit}")
     if not files:
         raise DatasetError(f"{file}: {key} {raw!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
     return list(dict.fromkeys(files))
@@ -91,9 +108,10 @@ class DataYaml:
     train: list[Path] | None
 
     @classmethod
-    def load(cls, file: str | Path) -> "DataYaml":
+    def load(cls, file: str | Path, max_images: int = 200_000) -> "DataYaml":
         """Read and check a data YAML. `path` (the dataset root) is relative to the YAML's folder, and
-        defaults to it; `train`/`val` are relative to the root."""
+        defaults to it; `train`/`val` are relative to the root. A split of more than `max_images`
+        images, or a folder at the filesystem root, is an error before the listing goes on."""
         file = Path(file)
         if not file.is_file():
             raise DatasetError(f"data YAML not found: {file} (params.yaml data.dataset)")
@@ -115,8 +133,9 @@ class DataYaml:
         root = root if root.is_absolute() else file.parent / root
         if not root.is_dir():
             raise DatasetError(f"{file}: path {data.get('path')!r} is not a folder (looked at {root})")
-        val = _split(data, "val", root, file)
-        train = _split(data, "train", root, file) if data.get("train") else None
+        _not_the_root(root, f"path {data.get('path')!r}", file)
+        val = _split(data, "val", root, file, max_images)
+        train = _split(data, "train", root, file, max_images) if data.get("train") else None
         return cls(file, root, names, val, train)
 
     def listing_sha256(self) -> str:

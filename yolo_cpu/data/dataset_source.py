@@ -12,7 +12,7 @@ from yolo_cpu.models.model_info import ModelInfo
 
 
 def open_source(dataset: str, gt_source: str, mirror: assets.Mirror | None,
-                net: dict[str, float]) -> tuple[Source, coco.Classes, str]:
+                net: dict[str, float], max_listed_images: int) -> tuple[Source, coco.Classes, str]:
     """(split source, the dataset's classes, where its files come from)."""
     if dataset == COCO:
         if mirror is not None:
@@ -22,7 +22,7 @@ def open_source(dataset: str, gt_source: str, mirror: assets.Mirror | None,
     if gt_source == "official":
         raise DatasetError(f"params.yaml: data.gt_source = official needs data.dataset = coco; {dataset} is a "
                            "data YAML, whose ground truth is built from its labels (data.gt_source: labels)")
-    data = DataYaml.load(dataset)
+    data = DataYaml.load(dataset, max_listed_images)
     return YamlSource(data), coco.Classes.custom(data.names), f"data YAML {data.file}"
 
 

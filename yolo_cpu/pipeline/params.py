@@ -102,6 +102,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "split_seed": Key(int, min=0),
         "bad_input": Key(str, choices=("error", "skip")),
         "gt_source": Key(str, choices=("labels", "official")),
+        "max_listed_images": Key(int, min=1),
     },
     "export": {
         "method": Key(str, choices=("rewrite", "ultralytics")),
