@@ -4,6 +4,7 @@ for a model and dataset that do not fit or a malformed data YAML."""
 import importlib.util
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -258,6 +259,45 @@ def test_a_label_or_model_replaced_at_the_same_path_reruns_download_and_nothing_
         label.write_text(saved_label)
         os.utime(label, ns=(label_stat.st_atime_ns, label_stat.st_mtime_ns))
     assert stale_after_inputs() == set()
+
+
+def test_a_segmentation_or_pose_model_is_refused_saying_what_it_is(tmp_path):
+    """The mirror's YOLOv8n detector with Ultralytics' metadata `task` set to segment or pose, and with one
+    of its own 4-D feature maps added as a second output (what a segmentation export's mask prototypes
+    look like): each is refused, saying what was found; the untouched detector passes."""
+    from yolo_cpu.models.export import ExportError
+    from yolo_cpu.models.model_info import inspect
+
+    assert inspect(V8, 640).classes == 80
+    for task, said in (("segment", "instance segmentation"), ("pose", "pose (keypoints)")):
+        m = onnx.load(str(V8))
+        onnx.helper.set_model_props(m, {p.key: p.value for p in m.metadata_props} | {"task": task})
+        onnx.save(m, str(tmp_path / f"{task}.onnx"))
+        with pytest.raises(ExportError, match=rf"{task}.onnx: its metadata says task '{task}' \({re.escape(said)}\); "
+                                              r"this tool measures object detectors"):
+            inspect(tmp_path / f"{task}.onnx", 640)
+    m = onnx.shape_inference.infer_shapes(onnx.load(str(V8)))
+    feature = next(v for v in m.graph.value_info if len(v.type.tensor_type.shape.dim) == 4)
+    m.graph.output.append(feature)
+    onnx.helper.set_model_props(m, {p.key: p.value for p in m.metadata_props if p.key != "task"})
+    onnx.save(m, str(tmp_path / "protos.onnx"))
+    with pytest.raises(ExportError, match=rf"its second output '{re.escape(feature.name)}' \[1, \d+, \d+, \d+\] is a "
+                                          "segmentation model's mask prototypes"):
+        inspect(tmp_path / "protos.onnx", 640)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ultralytics") is None,
+                    reason="export extra not installed (./dev export-extra installs torch + ultralytics)")
+@pytest.mark.parametrize("arch, task", [("yolov8n-seg.yaml", "segment"), ("yolov8n-pose.yaml", "pose")])
+def test_ultralytics_segmentation_and_pose_exports_are_refused(arch, task, tmp_path):
+    """Ultralytics' own exports of those architectures (untrained: only the outputs and metadata matter)."""
+    from yolo_cpu.models.export import ExportError
+    from yolo_cpu.models.model_info import inspect
+    from yolo_cpu.models.ultralytics_export import export_onnx
+
+    export_onnx(arch, tmp_path / "m.onnx", 640, dynamic=False, work=tmp_path / "work")
+    with pytest.raises(ExportError, match=rf"its metadata says task '{task}'"):
+        inspect(tmp_path / "m.onnx", 640)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ultralytics") is None,

@@ -52,6 +52,26 @@ def _run_shape(path: Path, imgsz: int) -> list[int | str]:
     return ["N", *y.shape[1:]]
 
 
+OTHER_TASKS = {"segment": "instance segmentation", "pose": "pose (keypoints)", "obb": "oriented boxes",
+               "classify": "classification"}
+
+
+def refuse_other_tasks(model: onnx.ModelProto, path: Path) -> None:
+    """A segmentation, pose, OBB or classification export is not read as a detector: its output rows
+    hold mask or keypoint coefficients, so its class count would come out wrong. Ultralytics' metadata
+    `task` says so; without it, a second rank-4 output is a segmentation model's mask prototypes."""
+    meta = {p.key: p.value for p in model.metadata_props}
+    task = meta.get("task") or ("pose" if "kpt_shape" in meta else None)
+    if task is not None and task != "detect":
+        raise ExportError(f"{path}: its metadata says task {task!r} ({OTHER_TASKS.get(task, 'not detection')}); "
+                          "this tool measures object detectors (task 'detect'): give the detection model "
+                          "(e.g. yolov8n.pt, not yolov8n-seg.pt or yolov8n-pose.pt)")
+    protos = [o for o in model.graph.output[1:] if len(_dims(o)) == 4]
+    if protos:
+        raise ExportError(f"{path}: its second output {protos[0].name!r} {_dims(protos[0])} is a segmentation "
+                          "model's mask prototypes; this tool measures object detectors (one detection output)")
+
+
 def metadata_names(model: onnx.ModelProto, path: Path) -> tuple[str, ...] | None:
     """Class names from Ultralytics metadata ('names': "{0: 'person', ...}" or a list), or None."""
     raw = next((p.value for p in model.metadata_props if p.key == "names"), None)
@@ -84,6 +104,7 @@ def inspect(path: str | Path, imgsz: int) -> ModelInfo:
     if len(shape) != 4 or shape[1] != 3 or any(isinstance(d, int) and d != imgsz for d in shape[2:]):
         raise ExportError(f"{path}: input {inputs[0].name!r} is {shape}; expected [N, 3, {imgsz}, {imgsz}] "
                           f"(model.imgsz={imgsz})")
+    refuse_other_tasks(model, path)
     out = _dims(model.graph.output[0])
     expected = f"expected a YOLO detection output {LAYOUTS['v5']} or {LAYOUTS['v8']}"
     if len(out) != 3:
