@@ -5,7 +5,7 @@ from __future__ import annotations
 from yolo_cpu.pipeline import params
 from yolo_cpu import paths
 from yolo_cpu.io import write_text
-from yolo_cpu.results.plots import scatter_png
+from yolo_cpu.results.tradeoff import tradeoff_png
 from yolo_cpu.accuracy.map_bootstrap import drop_verdict
 from yolo_cpu.results.deployment import deployments
 from yolo_cpu.results.recommend import TIE_RULE, as_metrics, map_drops, recommend
@@ -24,9 +24,11 @@ def main() -> None:
                                  "tie_rule": TIE_RULE, "objectives": rec,
                                  "deployments": deployments(results, rec)}
     points = map_vs_latency(results)
-    if points:
-        scatter_png(paths.PLOTS / "map_vs_latency.png", points, "batch-1 p50 latency (ms)", "mAP50-95 (%)",
-                    "Accuracy against latency per variant")
+    fp32 = [results["eval_map"][f"{v}_map50_95"] for v in set(BASELINE.values())
+            if f"{v}_map50_95" in results["eval_map"]]
+    if points and fp32:
+        tradeoff_png(paths.PLOTS / "map_vs_latency.png", points, map_drops(results), max(fp32), r["max_map_drop"],
+                     rec.get("latency_p50", {}).get("variant"))
     write_text(paths.METRICS / "report.md", build(results, r["title"]))
     write_results("recommendation", as_metrics(rec, results["recommendation"]["deployments"]),
                   results["recommendation"])

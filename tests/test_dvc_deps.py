@@ -10,9 +10,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 # Plumbing that does not change what a stage computes: param loading/validation, paths, the
-# stage runner, the env block, atomic file writing, plot rendering, the user-error types.
+# stage runner, the env block, atomic file writing, plot rendering and its colours, the user-error types.
 PLUMBING = {"yolo_cpu.pipeline.params", "yolo_cpu.paths", "yolo_cpu.pipeline.stage",
-            "yolo_cpu.measure.env", "yolo_cpu.io", "yolo_cpu.results.plots", "yolo_cpu.errors"}
+            "yolo_cpu.measure.env", "yolo_cpu.io", "yolo_cpu.results.plots", "yolo_cpu.results.colours",
+            "yolo_cpu.errors"}
 
 
 def module_file(dotted: str) -> Path | None:

@@ -65,3 +65,27 @@ def test_onnx_runtime_int8_under_1_3x_is_called_not_recommended():
 
     assert "ONNX Runtime INT8 gains less than 1.3x over FP32 on this CPU: it is not recommended here" in md(1.2, 1.29)
     assert "not recommended here" not in md(1.2, 1.35)
+
+
+@needs_mirror
+def test_pareto_front_of_the_real_run_equals_brute_force_and_the_chart_is_drawn(pipeline):
+    """Oracle: a variant is on the front when no other variant is at least as fast and as accurate, and
+    strictly better in one (checked pair by pair); on the tiny run's real latencies and mAPs, and on
+    the same points with one variant made both slower and less accurate than another."""
+    from yolo_cpu.results.tradeoff import pareto_front
+
+    m = {s: read_results(s, pipeline) for s in ("bench_ort", "bench_ov", "eval_map")}
+    points = map_vs_latency(m)
+    assert len(points) >= 5
+
+    def brute(pts: dict) -> set:
+        return {v for v, (x, y) in pts.items()
+                if not any(x2 <= x and y2 >= y and (x2, y2) != (x, y) for w, (x2, y2) in pts.items() if w != v)}
+
+    assert set(pareto_front(points)) == brute(points)
+    fastest = min(points, key=lambda v: points[v][0])
+    assert pareto_front(points)[0] == fastest
+    other = next(v for v in points if v != fastest)
+    worse = {**points, other: (points[fastest][0] + 1, points[fastest][1] - 1)}  # dominated by the fastest
+    assert other not in pareto_front(worse) and set(pareto_front(worse)) == brute(worse)
+    assert (pipeline / "plots/map_vs_latency.png").stat().st_size > 20_000  # a drawn chart, not empty axes

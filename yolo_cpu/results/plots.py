@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from yolo_cpu.io import atomic_path
+from yolo_cpu.results.colours import colour
 
 
 def write_csv(path: str | Path, rows: list[dict[str, Any]], fieldnames: list[str] | None = None) -> None:
@@ -18,7 +19,8 @@ def write_csv(path: str | Path, rows: list[dict[str, Any]], fieldnames: list[str
         w.writerows(rows)
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (no display)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,10 +32,10 @@ def _pyplot():
 def line_png(path: str | Path, series: dict[str, tuple[list[float], list[float]]], xlabel: str, ylabel: str,
              title: str, logx: bool = False) -> None:
     """One line per series {label: (xs, ys)} -> PNG."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     for label, (xs, ys) in series.items():
-        ax.plot(xs, ys, marker="o", label=label)
+        ax.plot(xs, ys, marker="o", label=label, color=colour(label))
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     if logx:
         ax.set_xscale("log", base=2)
@@ -42,12 +44,12 @@ def line_png(path: str | Path, series: dict[str, tuple[list[float], list[float]]
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def bar_png(path: str | Path, labels: list[str], values: dict[str, list[float]], ylabel: str, title: str) -> None:
     """Grouped bars: one group per label, one bar per series in `values`."""
-    plt = _pyplot()
+    plt = pyplot()
     import numpy as np
 
     fig, ax = plt.subplots(figsize=(max(7, 0.35 * len(labels) * max(1, len(values))), 4.5), dpi=110)
@@ -60,27 +62,14 @@ def bar_png(path: str | Path, labels: list[str], values: dict[str, list[float]],
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)
 
 
-def scatter_png(path: str | Path, points: dict[str, tuple[float, float]], xlabel: str, ylabel: str,
-                title: str) -> None:
-    """Labelled points {label: (x, y)} -> PNG (e.g. mAP against latency)."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    for label, (x, y) in points.items():
-        ax.scatter([x], [y], s=40)
-        ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    _save(fig, path)
-
-
-def _save(fig, path: str | Path) -> None:
+def save_png(fig, path: str | Path) -> None:
+    """Write a figure to `path` atomically and close it."""
     with atomic_path(path, ".png") as tmp:
         fig.savefig(tmp, format="png")
-    _pyplot().close(fig)
+    pyplot().close(fig)
 
 
 def write_series(stem: str | Path, x_name: str, xs: list, series: dict[str, list], ylabel: str, title: str) -> None:
@@ -99,7 +88,7 @@ def delta_bars_png(path: str | Path, per_variant: dict[str, list[dict[str, Any]]
                    title: str) -> None:
     """One panel per variant: its `worst` rows (class, delta, delta_lo, delta_hi, instances; sorted
     worst first) as horizontal bars with their 95% intervals, labelled with the instance counts."""
-    plt = _pyplot()
+    plt = pyplot()
     n = len(per_variant)
     fig, axes = plt.subplots(1, n, figsize=(min(14.5, 1.0 + 3.4 * n), 0.28 * worst + 1.6), dpi=110, squeeze=False)
     for ax, (v, rows) in zip(axes[0], per_variant.items()):
@@ -118,4 +107,4 @@ def delta_bars_png(path: str | Path, per_variant: dict[str, list[dict[str, Any]]
     fig.supxlabel(xlabel, fontsize=8)
     fig.suptitle(f"{title} (instances in brackets)", fontsize=10)
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)
