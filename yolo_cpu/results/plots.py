@@ -74,13 +74,18 @@ def save_png(fig, path: str | Path) -> None:
 
 def write_series(stem: str | Path, x_name: str, xs: list, series: dict[str, list], ylabel: str, title: str) -> None:
     """<stem>.csv in wide form (one x column, one column per series, so DVC draws each series as its
-    own line; missing values empty) and <stem>.png."""
+    own line; missing values empty) and <stem>.png, only when some series has a value: no chart of
+    empty axes is written (an old one is removed)."""
     rows = [{x_name: x, **{s: ("" if vals[i] is None else vals[i]) for s, vals in series.items()}}
             for i, x in enumerate(xs)]
     write_csv(f"{stem}.csv", rows, fieldnames=[x_name, *series])
     lines = {s: ([float(x) for x, v in zip(xs, vals) if v is not None], [v for v in vals if v is not None])
              for s, vals in series.items()}
-    line_png(f"{stem}.png", {s: xy for s, xy in lines.items() if xy[0]}, x_name, ylabel, title,
+    drawn = {s: xy for s, xy in lines.items() if xy[0]}
+    if not drawn:
+        Path(f"{stem}.png").unlink(missing_ok=True)
+        return
+    line_png(f"{stem}.png", drawn, x_name, ylabel, title,
              logx=len(xs) > 1 and all(isinstance(x, int) and x > 0 for x in xs))
 
 
