@@ -99,5 +99,6 @@ def test_a_pinned_model_file_is_checked_before_use(tmp_path):
     record = describe("mine", str(pt))
     assert verified_checkpoint(str(pt), record) == pt
     pt.write_bytes(b"replaced after the inputs stage ran")
-    with pytest.raises(UserError, match=rf"{pt} has sha256 .*not the pinned"):
+    with pytest.raises(UserError, match=rf"{pt} has sha256 [0-9a-f]{{64}}, not the {record['sha256']} the inputs "
+                                        "stage recorded"):
         verified_checkpoint(str(pt), record)

@@ -80,7 +80,11 @@ def verified_checkpoint(source: str, record: dict[str, str] | None) -> Path | No
     pt = checkpoint(source)
     if pt is None or record is None:
         return pt
-    return pt if _matches(sha256_file(pt), record["sha256"], str(pt)) else None
+    digest = sha256_file(pt)
+    if digest != record["sha256"]:
+        raise UserError(f"{pt} has sha256 {digest}, not the {record['sha256']} the inputs stage recorded: it changed "
+                        "since; run `dvc repro` again (it rechecks the file and any model.sha256 pin)")
+    return pt
 
 
 def url_cache_path(url: str) -> Path:
