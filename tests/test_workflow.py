@@ -155,3 +155,31 @@ def test_plots_draw_one_series_per_variant(pipeline):
     assert series("per_class_ap", "filename") == {f"{v}.csv" for v in ("ort_fp32", "ort_int8", "ov_fp32",
                                                                          "ov_bf16", "ov_int8", "ov_int8_bf16")}
     assert series("memory_peak", "variant") >= {"ort_fp32", "ov_int8"}
+
+
+def test_pull_request_diff_compares_no_map_when_the_model_or_the_images_differ(pipeline):
+    """The PR comment's tables from the tiny run's real metrics as `dvc metrics diff` and `dvc params
+    diff` shape them: the same run against itself compares its mAPs; with another model name or
+    another evaluation split it says so and shows no mAP, no gate and no eval_map row."""
+    from yolo_cpu.results.prdiff import changed_rows, headline, input_changes
+
+    def as_diff(files: dict, change=None) -> dict:
+        out = {f: {k: {"old": v, "new": v, "diff": 0} for k, v in d.items() if not isinstance(v, dict)}
+               for f, d in files.items()}
+        for f, k, new in change or []:
+            out[f][k] = {"old": out[f][k]["old"], "new": new}
+        return out
+
+    files = {f"metrics/{s}.json": json.loads((pipeline / f"metrics/{s}.json").read_text())
+             for s in ("eval_map", "download", "bench_ov")}
+    ev = files["metrics/eval_map.json"]
+    same = headline(as_diff(files), {"params.yaml": {"model.name": {"old": "yolov5n", "new": "yolov5n"}}})
+    assert f"| ov_int8 | {ev['ov_int8_map50_95']:g}" in "\n".join(same) and "Not compared" not in "\n".join(same)
+    other_model = {"params.yaml": {"model.name": {"old": "yolov5n", "new": "yolov8n"}}}
+    bumped = as_diff(files, [("metrics/eval_map.json", "ov_int8_map50_95", ev["ov_int8_map50_95"] + 8.489)])
+    md = "\n".join(headline(bumped, other_model))
+    assert "_Not compared: the two revisions measured different things (model `yolov5n` → `yolov8n`)._" in md
+    assert "| ov_int8 |" not in md and "8.489" not in md and "_Not checked: the inputs differ._" in md
+    assert not [r for r in changed_rows(bumped, True, None, same_inputs=False) if r[0] == "metrics/eval_map.json"]
+    resplit = as_diff(files, [("metrics/download.json", "eval_split_sha256", "0" * 64)])
+    assert input_changes(resplit, {}) == ["the evaluation images (eval_split_sha256)"]

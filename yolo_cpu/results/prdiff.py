@@ -53,15 +53,34 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
             *["| " + " | ".join(_fmt(c) for c in r) + " |" for r in rows], ""]
 
 
+INPUT_PARAMS = {"model.name": "model", "model.source": "model source", "data.dataset": "dataset"}
+
+
+def input_changes(metrics: dict, params: dict) -> list[str]:
+    """What makes the two revisions' mAPs incomparable: another model, model source or dataset, or
+    another set of evaluation images (download's eval_split_sha256)."""
+    ps = params.get("params.yaml", {})
+    out = [f"{what} `{d.get('old')}` → `{d.get('new')}`" for k, what in INPUT_PARAMS.items()
+           if (d := ps.get(k)) is not None and d.get("old") != d.get("new")]
+    split = metrics.get("metrics/download.json", {}).get("eval_split_sha256")
+    if split is not None and split.get("old") != split.get("new"):
+        out.append("the evaluation images (eval_split_sha256)")
+    return out
+
+
 def headline(metrics: dict, params: dict) -> list[str]:
-    """The tables a reviewer reads first."""
+    """The tables a reviewer reads first; no mAP is compared when the model or the data differ."""
     ev = metrics.get("metrics/eval_map.json", {})
     out = ["### Accuracy (mAP50-95, points)", ""]
+    differ = input_changes(metrics, params)
+    if differ:
+        out += [f"_Not compared: the two revisions measured different things ({'; '.join(differ)})._", ""]
+        ev = {}
     rows = [[v, ev[k].get("old"), ev[k].get("new"), ev[k].get("diff"),
              _with_interval(ev, f"{v}_delta_map50_95", "old", ""), _with_interval(ev, f"{v}_delta_map50_95", "new", "")]
             for v in VARIANTS if (k := f"{v}_map50_95") in ev]
     out += _table(["variant", "base", "head", "change", "base delta vs FP32 [95%]", "head delta vs FP32 [95%]"],
-                  rows) if rows else ["_No mAP measured._", ""]
+                  rows) if rows else [] if differ else ["_No mAP measured._", ""]
     speed = [[k, _with_interval(keys, k, "old"), _with_interval(keys, k, "new"), speed_change(keys, k)]
              for f, keys in sorted(metrics.items()) for k in sorted(keys) if "_speedup_" in k and _is_figure(k)]
     out += ["### Speed-ups over FP32 of the same runtime (each measured within one run, 95% intervals)", "",
@@ -81,7 +100,8 @@ def headline(metrics: dict, params: dict) -> list[str]:
             if was != now:
                 gates.append(f"- `{v}` {'now loses' if now else 'no longer loses'} more than "
                              f"`report.max_map_drop` = {budget} mAP50-95 points ({_fmt(d.get('new'))})")
-    out += ["### Gates", "", *(gates or ["_Nothing crossed a gate._"]), ""]
+    out += ["### Gates", "", *(gates or ["_Not checked: the inputs differ._" if differ else
+                                          "_Nothing crossed a gate._"]), ""]
     return out
 
 
@@ -146,11 +166,15 @@ def details_at(rev: str | None, metrics_file: str) -> dict[str, Any]:
         return {}
 
 
-def changed_rows(diff: dict, same_machine: bool, revs: tuple[str, str | None] | None = None) -> list[list[Any]]:
+def changed_rows(diff: dict, same_machine: bool, revs: tuple[str, str | None] | None = None,
+                 same_inputs: bool = True) -> list[list[Any]]:
     """Every changed metric; absolute timings only when both revisions ran on the same machine, each
-    with whether it moved beyond the noise (from both runs' slices, read at `revs`)."""
+    with whether it moved beyond the noise (from both runs' slices, read at `revs`); mAPs only when
+    both measured the same model on the same images."""
     rows = []
     for f, keys in sorted(diff.items()):
+        if f == "metrics/eval_map.json" and not same_inputs:
+            continue
         details = None
         for k, d in sorted(keys.items()):
             if d.get("old") == d.get("new") or k.startswith("machine."):
@@ -176,12 +200,15 @@ def render(base: str, head: str | None) -> str:
     else:
         lines += [f"Different machines (base: {old_m or 'none recorded'}; head: {new_m or 'none recorded'}): "
                   "only ratios measured within each run are compared; absolute timings are left out.", ""]
+    differ = input_changes(metrics, params)
+    if differ:
+        lines += [f"**Different inputs:** {'; '.join(differ)}. The mAPs of the two revisions are not compared.", ""]
     lines += headline(metrics, params)
     changed_params = [[k, d.get("old"), d.get("new")] for k, d in params.get("params.yaml", {}).items()
                       if d.get("old") != d.get("new")]
     lines += ["### Params changed", ""] + (_table(["param", "base", "head"], changed_params) if changed_params
                                            else ["_No parameter changed._", ""])
-    rows = changed_rows(metrics, same, (base, head))
+    rows = changed_rows(metrics, same, (base, head), same_inputs=not differ)
     lines += [f"<details><summary>All changed metrics ({len(rows)})</summary>", "",
               "Absolute timings carry the 95% interval of head / base from both runs' slices: *not significant* "
               "when it covers no change.", ""]
