@@ -4,7 +4,7 @@ import contextlib
 import json
 import re
 
-from conftest import needs_mirror, set_params, sh
+from conftest import ROOT, needs_mirror, set_params, sh
 
 pytestmark = needs_mirror
 ALL = ["inputs", "download", "export-dynamic", "convert-IR", "quantize-ov", "quantize-ort", "fingerprint", "bench-ort",
@@ -106,6 +106,14 @@ def test_experiment_sweep_runs_only_the_benchmark(pipeline):
         assert ran_stages(out) - {"bundle"} == {"bench-ort", "report"}
         show = sh(["dvc", "exp", "show", "--md", "--no-pager"], pipeline).stdout
         assert "one-thread" in show and "bench_ort.intra_threads" in show
+        # the README's one-screen recipe, run as documented: at most 15 columns, the swept param and the answer
+        keep = re.search(r"^dvc exp show --md --drop '\.\*' --keep '([^']+)'", (ROOT / "README.md").read_text(),
+                         re.M).group(1)
+        recipe = sh(["dvc", "exp", "show", "--md", "--no-pager", "--drop", ".*", "--keep", keep], pipeline).stdout
+        header = [c.strip() for c in recipe.splitlines()[0].strip("|").split("|")]
+        assert len(header) <= 15 and len(header) < len(show.splitlines()[0].split("|")) // 4, header
+        assert {"Experiment", "bench_ort.intra_threads", "latency_p50_variant", "throughput_figure"} <= set(header)
+        assert "one-thread" in recipe
         sh(["dvc", "exp", "remove", "one-thread"], pipeline)
 
 
