@@ -7,7 +7,6 @@ records "not installed" instead of failing."""
 from __future__ import annotations
 
 import importlib.util
-import json
 import time
 from typing import Any
 
@@ -19,7 +18,7 @@ from yolo_cpu import paths
 from yolo_cpu.measure.benchmark import best_batch_speedup, latency_round, speedup
 from yolo_cpu.data.dataset import sample_batch
 from yolo_cpu.io import require_file
-from yolo_cpu.models.model_source import verified_checkpoint
+from yolo_cpu.models.model_source import recorded_checkpoint
 from yolo_cpu.results.plots import write_series
 from yolo_cpu.pipeline.stage import run, write_results
 from yolo_cpu.models.variants import VARIANTS
@@ -45,8 +44,7 @@ def main() -> None:
         return
     from yolo_cpu.runtime.torch_runtime import TorchRuntime
 
-    recorded = json.loads(require_file(paths.INPUTS_CHECKPOINT, "the inputs stage's record").read_text())
-    pt = verified_checkpoint(p["model"]["source"], recorded["checkpoint"])
+    pt = recorded_checkpoint(p["model"]["source"])
     model = require_file(pt if pt is not None else paths.dynamic_onnx(name), "model for torch_fp32")
     for v in OTHERS:
         require_file(VARIANTS[v].model_path(name), f"model for {v}")

@@ -23,7 +23,7 @@ def main() -> None:
 
     mirror = assets.Mirror.find(a["mirror"])
     print(assets.where_from(mirror, a["mirror"]), flush=True)
-    net = {k: a[k] for k in ("timeout_s", "retries", "deadline_s", "max_download_mb")}
+    net = assets.net_settings(a)
     with tempfile.TemporaryDirectory() as work:
         model_src, model_sha, model_from = model_source.acquire(m["name"], m["source"], m["sha256"], mirror, net,
                                                                 m["imgsz"], Path(work))

@@ -1,7 +1,6 @@
 """export-dynamic stage: an ONNX with a dynamic batch axis, verified against the fixed model."""
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -20,8 +19,8 @@ from yolo_cpu.models.export import (
     max_abs_diff_batched,
 )
 from yolo_cpu.models.metadata import from_onnx, stamp_onnx
-from yolo_cpu.io import atomic_path, require_file
-from yolo_cpu.models.model_source import verified_checkpoint
+from yolo_cpu.io import atomic_path
+from yolo_cpu.models.model_source import recorded_checkpoint
 from yolo_cpu.runtime.preprocess import preprocess
 from yolo_cpu.runtime.runtimes import OrtRuntime
 from yolo_cpu.pipeline.stage import run, write_results
@@ -45,8 +44,7 @@ def main() -> None:
         if e["method"] == "ultralytics":
             from yolo_cpu.models.ultralytics_export import export_onnx
 
-            recorded = json.loads(require_file(paths.INPUTS_CHECKPOINT, "the inputs stage's record").read_text())
-            checkpoint = verified_checkpoint(p["model"]["source"], recorded["checkpoint"])
+            checkpoint = recorded_checkpoint(p["model"]["source"])
             if checkpoint is None:
                 raise ExportError(f"export.method = ultralytics needs model.source to be an Ultralytics .pt "
                                   f"checkpoint, got {p['model']['source']!r}; use export.method: rewrite for an ONNX")

@@ -64,6 +64,11 @@ class TruncatedDownload(OSError):
     """The server closed the connection before sending the Content-Length it announced."""
 
 
+def net_settings(assets_params: dict) -> dict[str, float]:
+    """fetch_url's keyword settings from params.yaml's `assets` section."""
+    return {k: assets_params[k] for k in ("timeout_s", "retries", "deadline_s", "max_download_mb")}
+
+
 def fetch_url(url: str, dest: Path, timeout_s: float, retries: int, deadline_s: float,
               max_download_mb: float = 4096, sha256: str = "") -> str:
     """Stream `url` to `dest` through a temp file with a progress bar; return its sha256.

@@ -3,13 +3,15 @@ the public URL), a local .onnx, an Ultralytics .pt checkpoint (exported at batch
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 from urllib.parse import urlparse
 
 from yolo_cpu.data import assets
 from yolo_cpu.errors import UserError
-from yolo_cpu.io import sha256_file
+from yolo_cpu import paths
+from yolo_cpu.io import require_file, sha256_file
 
 RELEASE_NAMES = ("yolov5n", "yolov5s", "yolov5m", "yolov5l", "yolov5x")
 SUFFIXES = (".onnx", ".pt")
@@ -85,6 +87,12 @@ def verified_checkpoint(source: str, record: dict[str, str] | None) -> Path | No
         raise UserError(f"{pt} has sha256 {digest}, not the {record['sha256']} the inputs stage recorded: it changed "
                         "since; run `dvc repro` again (it rechecks the file and any model.sha256 pin)")
     return pt
+
+
+def recorded_checkpoint(source: str) -> Path | None:
+    """verified_checkpoint against the record the inputs stage wrote (data/inputs_checkpoint.json)."""
+    record = json.loads(require_file(paths.INPUTS_CHECKPOINT, "the inputs stage's record").read_text())
+    return verified_checkpoint(source, record["checkpoint"])
 
 
 def url_cache_path(url: str) -> Path:
