@@ -4,12 +4,15 @@ the paired slices, load and first-inference times, end to end, whether the host 
 from __future__ import annotations
 
 import time
+from typing import Any
 
+from yolo_cpu import keys, paths
+from yolo_cpu.data.dataset import load_split, sample_batch
+from yolo_cpu.io import require_file
 from yolo_cpu.measure import budget
-from yolo_cpu.pipeline import params
-from yolo_cpu import paths
 from yolo_cpu.measure.benchmark import (
     best_batch_speedup,
+    best_figures,
     harness_and_end_to_end,
     host_flags,
     latency_round,
@@ -18,12 +21,11 @@ from yolo_cpu.measure.benchmark import (
     speedup,
     timing_pairs,
 )
-from yolo_cpu.data.dataset import load_split, sample_batch
-from yolo_cpu.io import require_file
-from yolo_cpu.results.plots import write_series
-from yolo_cpu.pipeline.stage import run, write_results
 from yolo_cpu.measure.timing import host_sample
 from yolo_cpu.models.variants import VARIANTS
+from yolo_cpu.pipeline import params
+from yolo_cpu.pipeline.stage import run, write_results
+from yolo_cpu.results.plots import write_per_image_latency, write_series
 
 
 def main() -> None:
@@ -31,48 +33,44 @@ def main() -> None:
     p = params.load("model", "bench", "bench_ort")
     name, size, b, o = p["model"]["name"], p["model"]["imgsz"], p["bench"], p["bench_ort"]
     opts = {k: o[k] for k in ("intra_threads", "inter_threads", "execution_mode", "graph_optimization")}
-    variants = list(o["variants"])
+    variants, sizes = list(o["variants"]), b["batch_sizes"]
     for v in variants:
         require_file(VARIANTS[v].model_path(name), f"model for {v}")
-    budget.check("bench.batch_sizes", b["batch_sizes"], budget.inference_bytes(name, max(b["batch_sizes"])),
-                 "the largest benchmark batch")
-    x = sample_batch(b["input"], max(b["batch_sizes"]), size, paths.EVAL_DIR)
-    headline: dict = {}
-    detail: dict = {"input": b["input"], "batch_sizes": b["batch_sizes"], **opts}
+    budget.check("bench.batch_sizes", sizes, budget.inference_bytes(name, max(sizes)), "the largest benchmark batch")
+    x = sample_batch(b["input"], max(sizes), size, paths.EVAL_DIR)
+    figures: dict[str, Any] = {"input": b["input"], "batch_sizes": sizes, **opts}
     rts = {}
     for v in variants:
         rts[v], loaded = load_timed(lambda v=v: VARIANTS[v].load(name, **opts), x)
-        detail.update({f"{v}_{k}": val for k, val in loaded.items()})
+        figures.update({f"{v}_{k}": val for k, val in loaded.items()})
 
     slices: dict[int, dict[str, list[float]]] = {}      # batch -> variant -> per-slice p50 ms
     ips: dict[int, dict[str, list[float]]] = {}         # batch -> variant -> per-slice images/s
     spreads: dict[str, float] = {}
-    for n in b["batch_sizes"]:
+    for n in sizes:
         runnable = {v: rt for v, rt in rts.items() if rt.fixed_batch in (None, n)}  # the release model: batch 1
-        detail.update({f"{v}_b{n}_supported": v in runnable for v in rts})
-        h, d, slices[n] = latency_round(runnable, x[:n], b)
-        headline.update(h)
-        detail.update(d)
-        ips[n] = {v: [1000.0 * n / t for t in d[f"{v}_b{n}_slices_mean_ms"]] for v in runnable}
+        figures.update({f"{v}_b{n}_supported": v in runnable for v in rts})
+        f, slices[n] = latency_round(runnable, x[:n], b, f"b{n}")
+        figures.update(f)
+        ips[n] = {v: [1000.0 * n / t for t in f[keys.slices(v, n, "mean_ms")]] for v in runnable}
         spreads.update(ratio_spreads(f"b{n}", slices[n]))
+    figures.update(best_figures(figures, variants, sizes))
     for v, base in timing_pairs(variants):
-        if 1 in slices and v in slices[1]:  # the release model's: detail
-            ratio = speedup(slices[1][v], slices[1][base], False, f"{v}_speedup_b1_p50")
-            (headline if v == "ort_int8" else detail).update(ratio)
+        if 1 in slices and v in slices[1]:
+            figures.update(speedup(slices[1][v], slices[1][base], False, keys.same_runtime_speedup(v, "b1_p50")))
         if rts[v].fixed_batch is None:
-            headline.update(best_batch_speedup(ips, v, base, f"{v}_speedup_best_ips"))
+            figures.update(best_batch_speedup(ips, v, base, keys.same_runtime_speedup(v, "best_ips")))
     flags, host = host_flags(before, spreads, b)
-    headline.update(flags)
-    detail.update(host)
+    figures.update(flags | host)
 
     e2e = "ort_fp32" if "ort_fp32" in rts else variants[0]
-    detail.update(harness_and_end_to_end(rts[e2e], e2e, load_split(paths.EVAL_DIR, b["e2e_images"]), size,
-                                         headline.get(f"{variants[0]}_b1_p50_ms")))
-    for figure, label in (("ips", "images/s"), ("p50_ms", "p50 latency per batch (ms)")):
-        write_series(paths.PLOTS / f"bench_ort_{figure}", "batch", b["batch_sizes"],
-                     {v: [headline.get(f"{v}_b{n}_{figure}") for n in b["batch_sizes"]] for v in variants},
-                     label, f"ONNX Runtime: {label}")
-    write_results("bench_ort", headline, detail, started)
+    figures.update(harness_and_end_to_end(rts[e2e], e2e, load_split(paths.EVAL_DIR, b["e2e_images"]), size,
+                                          figures.get(keys.b1_p50(variants[0]))))
+    write_series(paths.PLOTS / "bench_ort_ips", "batch", sizes,
+                 {v: [figures.get(keys.at_batch(v, n, "ips")) for n in sizes] for v in variants},
+                 "images/s", "ONNX Runtime: images/s by batch size")
+    write_per_image_latency(paths.PLOTS / "bench_ort_p50_ms", sizes, variants, figures, "ONNX Runtime")
+    write_results("bench_ort", figures, None, started)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ import numpy as np
 from yolo_cpu.measure import budget
 from yolo_cpu.pipeline import params
 from yolo_cpu import paths
-from yolo_cpu.measure.benchmark import best_batch_speedup, latency_round, speedup
+from yolo_cpu import keys
+from yolo_cpu.measure.benchmark import best_batch_speedup, best_figures, latency_round, speedup
 from yolo_cpu.data.dataset import sample_batch
 from yolo_cpu.io import require_file
 from yolo_cpu.models.model_source import recorded_checkpoint
@@ -28,8 +29,8 @@ OTHERS = ("ort_fp32", "ov_fp32")  # PyTorch's FP32 peers, as bench-ort and bench
 
 def plot(sizes: list[int], figures: dict[str, Any], title: str) -> None:
     write_series(paths.PLOTS / "bench_torch_ips", "batch", sizes,
-                 {v: [figures.get(f"{v}_b{n}_ips") for n in sizes] for v in ("torch_fp32", *OTHERS)},
-                 "images/s", title)
+                 {v: [figures.get(keys.at_batch(v, n, "ips")) for n in sizes] for v in ("torch_fp32", *OTHERS)},
+                 "images/s (FP32, synchronous)", title)
 
 
 def main() -> None:
@@ -61,23 +62,22 @@ def main() -> None:
         raise RuntimeError(f"PyTorch ({rts['torch_fp32'].source}, {model}) and ONNX Runtime disagree by {diff:.4g} "
                            f"> bench_torch.tolerance {t['tolerance']}: the timings would not be of the same model")
 
-    headline: dict[str, Any] = {"torch_installed": True}
-    detail: dict[str, Any] = {"batch_sizes": sizes, "input": b["input"], "max_abs_diff_vs_ort": round(diff, 6),
-                              **{f"{v}_settings": rt.settings() for v, rt in rts.items()}}
+    figures: dict[str, Any] = {"torch_installed": True, "batch_sizes": sizes, "input": b["input"],
+                               "max_abs_diff_vs_ort": round(diff, 6),
+                               **{f"{v}_settings": rt.settings() for v, rt in rts.items()}}
     medians: dict[int, dict[str, list[float]]] = {}
     ips: dict[int, dict[str, list[float]]] = {}
     for n in sizes:  # timed until each runtime's ratio to PyTorch is known within the target, or the cap
-        h, d, medians[n] = latency_round(rts, x[:n], b, pairs=[(v, "torch_fp32") for v in OTHERS])
-        detail.update(d)
-        ips[n] = {v: [1000.0 * n / t for t in d[f"{v}_b{n}_slices_mean_ms"]] for v in rts}
-        for k, val in h.items():
-            (headline if k.startswith("torch_fp32") and not k.endswith("p99_ms") else detail)[k] = val
+        f, medians[n] = latency_round(rts, x[:n], b, f"b{n}", pairs=[(v, "torch_fp32") for v in OTHERS])
+        figures.update(f)
+        ips[n] = {v: [1000.0 * n / t for t in f[keys.slices(v, n, "mean_ms")]] for v in rts}
+    figures.update(best_figures(figures, list(rts), sizes))
     for v in OTHERS:  # how many times faster than PyTorch, measured in this run, with 95% intervals
         if 1 in sizes:
-            headline.update(speedup(medians[1][v], medians[1]["torch_fp32"], False, f"{v}_speedup_over_torch_b1_p50"))
-        headline.update(best_batch_speedup(ips, v, "torch_fp32", f"{v}_speedup_over_torch_best_ips"))
-    plot(sizes, headline | detail, "PyTorch eager against ONNX Runtime and OpenVINO (FP32)")
-    write_results("bench_torch", headline, detail, started)
+            figures.update(speedup(medians[1][v], medians[1]["torch_fp32"], False, f"{v}_speedup_over_torch_b1_p50"))
+        figures.update(best_batch_speedup(ips, v, "torch_fp32", f"{v}_speedup_over_torch_best_ips"))
+    plot(sizes, figures, "PyTorch eager against ONNX Runtime and OpenVINO (FP32)")
+    write_results("bench_torch", figures, None, started)
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ def bundle_metadata(objective: str, variant: str, d: dict, rec: dict, meta: meta
 
 def main() -> None:
     started = time.perf_counter()
-    rec = read_results("recommendation")
+    rec = read_results("report")
     download, ev = read_results("download"), read_results("eval_map")
     model = download["model"]
     written, headline = {}, {}

@@ -52,7 +52,7 @@ def main() -> None:
         if worst > c["tolerance"]:
             raise UserError(f"IR differs from ONNX Runtime by {worst:.3g} > convert.tolerance {c['tolerance']}")
         ir_bytes = sum(f.stat().st_size for f in tmp_dir.iterdir())
-    write_results("convert", {"max_abs_diff": worst, "detection_agreement_min": min(agree.values())}, {
+    write_results("convert_ir", {"max_abs_diff": worst, "detection_agreement_min": min(agree.values())}, {
         "compress_to_fp16": c["compress_to_fp16"],
         "dynamic_batch": dynamic_kept,
         "convert_seconds": round(convert_s, 3),

@@ -63,7 +63,7 @@ def main() -> None:
             raise ExportError(f"dynamic model differs from {fixed_path} by {worst:.3g} > export.tolerance "
                               f"{e['tolerance']} (per batch: {diffs})")
         bytes_fixed = fixed_path.stat().st_size
-    write_results("export", {"max_abs_diff": worst}, {
+    write_results("export_dynamic", {"max_abs_diff": worst}, {
         "method": e["method"],
         "source_model": str(p["model"]["source"] if e["method"] == "ultralytics" else src),
         "opset": info.opset,

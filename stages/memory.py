@@ -31,7 +31,7 @@ def main() -> None:
     write_csv(paths.PLOTS / "memory.csv", rows)
     bar_png(paths.PLOTS / "memory.png", [r["variant"] for r in rows],
             {ph.removeprefix("rss_").removesuffix("_mb"): [r[ph] for r in rows] for ph in PHASES},
-            "resident memory (MiB)", "Memory per variant")
+            "resident memory (MiB)", "Resident memory per variant by phase (a fresh process each)")
     write_results("memory", headline, detail, started)
 
 

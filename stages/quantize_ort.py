@@ -20,14 +20,15 @@ from yolo_cpu.pipeline.stage import run, write_results
 
 def main() -> None:
     started = time.perf_counter()
-    p = params.load("model", "calibration", "quantize_ort")
-    name, size, c, o = p["model"]["name"], p["model"]["imgsz"], p["calibration"], p["quantize_ort"]
-    q.check_memory(o["method"], c["images"])
-    used, held_out = cal.split_calibration(paths.CALIB_DIR, c["images"], c["check_images"], "calibration")
-    budget.check("calibration.images", c["images"], budget.inference_bytes(name, 1) +
-                 budget.input_bytes(len(used), size), "the preprocessed calibration images")
+    p = params.load("model", "quantize_ort")
+    name, size, o = p["model"]["name"], p["model"]["imgsz"], p["quantize_ort"]
     fp32 = require_file(paths.dynamic_onnx(name), "dynamic FP32 ONNX")
-    inputs = cal.calibration_inputs(used, size, c["normalize"])  # decoded once; errors name the file
+    images = len(cal.manifest(paths.CALIBRATION)["calibration"])
+    q.check_memory(o["method"], images)
+    budget.check("calibration.images", images, budget.inference_bytes(name, 1) + budget.input_bytes(images, size),
+                 "the preprocessed calibration images")
+    calib = cal.load(paths.CALIBRATION, size)  # the calibrate stage's images, letterboxed once
+    inputs = calib.inputs
     names = [n.name for n in onnx.load(str(fp32), load_external_data=False).graph.node]
     patterns = cal.head_patterns(names, o["ignore_head_convs"]) if o["ignore_head"] else []
     head = cal.matching(names, patterns)
@@ -52,7 +53,7 @@ def main() -> None:
         stamp_onnx(tmp / out.name, from_onnx(fp32))
         print(f"ignored scope (detect head): {head_nodes} ONNX Runtime nodes; kept float for precision or "
               f"speed: {len(float_nodes)} nodes")
-        agree = cal.agreement(OrtRuntime(fp32), OrtRuntime(tmp / out.name), held_out, size)
+        agree = cal.agreement(OrtRuntime(fp32), OrtRuntime(tmp / out.name), calib)
         quantized = q.count_quantize_linear(tmp / out.name)
         int8_bytes = (tmp / out.name).stat().st_size
 
@@ -66,9 +67,8 @@ def main() -> None:
         "silu_layers_below_min_sqnr": sum(v < o["min_sqnr_db"] for v in sqnr.values()),
         "agreement_vs_fp32": round(agree, 4),
     }, {
-        "calibration_images_asked": c["images"],
-        "calibration_images_used": len(used),
-        "check_images": len(held_out),
+        "calibration_images_used": len(inputs),
+        "check_images": len(calib.held_out_files),
         "head_nodes": head_nodes,
         "aligned_concat_tensors": aligned,
         "float_layers": sorted({n.rsplit("/", 2)[0] for n in float_nodes if n.endswith("Conv")}),

@@ -19,13 +19,14 @@ from yolo_cpu.pipeline.stage import run, write_results
 
 def main() -> None:
     started = time.perf_counter()
-    p = params.load("model", "calibration", "quantize_ov")
-    name, size, c, o = p["model"]["name"], p["model"]["imgsz"], p["calibration"], p["quantize_ov"]
-    used, held_out = cal.split_calibration(paths.CALIB_DIR, c["images"], c["check_images"], "calibration")
-    budget.check("calibration.images", c["images"], budget.inference_bytes(name, 1) +
-                 budget.input_bytes(len(used), size), "the preprocessed calibration images")
+    p = params.load("model", "quantize_ov")
+    name, size, o = p["model"]["name"], p["model"]["imgsz"], p["quantize_ov"]
     ir = require_file(paths.ov_fp32_xml(name), "FP32 IR")
-    inputs = cal.calibration_inputs(used, size, c["normalize"])  # decoded once; errors name the file
+    images = len(cal.manifest(paths.CALIBRATION)["calibration"])
+    budget.check("calibration.images", images, budget.inference_bytes(name, 1) + budget.input_bytes(images, size),
+                 "the preprocessed calibration images")
+    calib = cal.load(paths.CALIBRATION, size)  # the calibrate stage's images, letterboxed once
+    inputs, held_out = calib.inputs, calib.held_out_files
     import openvino as ov
 
     fp32 = ov_core().read_model(str(ir))
@@ -49,8 +50,7 @@ def main() -> None:
         seconds = time.perf_counter() - t0
         stamp_ir(int8, from_ov_model(fp32, str(ir)))
         ov.save_model(int8, str(tmp / out.name), compress_to_fp16=False)
-        agree = cal.agreement(OvRuntime(ir, precision="f32"), OvRuntime(tmp / out.name, precision="f32"),
-                              held_out, size)
+        agree = cal.agreement(OvRuntime(ir, precision="f32"), OvRuntime(tmp / out.name, precision="f32"), calib)
         int8_bytes = sum(f.stat().st_size for f in tmp.iterdir())
 
     write_results("quantize_ov", {
@@ -58,8 +58,7 @@ def main() -> None:
         "agreement_vs_fp32": round(agree, 4),
         **{f"accuracy_control_{k}": v for k, v in heldout.items()},
     }, {
-        "calibration_images_asked": c["images"],
-        "calibration_images_used": len(used),
+        "calibration_images_used": len(inputs),
         "check_images": len(held_out),
         "preprocessing": "letterbox 640, pad 114, BGR->RGB, CHW, /255 (shared preprocess)",
         "ignored_ops": len(ignored),

@@ -1,5 +1,6 @@
 """Every stage declares the library modules its numbers come from, so `dvc repro` reruns it when
-one of them changes (a missing dep lets DVC keep, or restore from its run-cache, stale metrics)."""
+one of them changes (a missing dep lets DVC keep, or restore from its run-cache, stale metrics).
+dvc.yaml's code deps are generated from the import graph (yolo_cpu.pipeline.deps, ./dev deps)."""
 from __future__ import annotations
 
 import ast
@@ -8,44 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from yolo_cpu.pipeline.deps import code_deps, library_imports, rewrite
+
 ROOT = Path(__file__).resolve().parents[1]
-# Plumbing that does not change what a stage computes: param loading/validation, paths, the
-# stage runner, the env block, atomic file writing, plot rendering and its colours, the user-error types.
-PLUMBING = {"yolo_cpu.pipeline.params", "yolo_cpu.paths", "yolo_cpu.pipeline.stage",
-            "yolo_cpu.measure.env", "yolo_cpu.io", "yolo_cpu.results.plots", "yolo_cpu.results.colours",
-            "yolo_cpu.errors"}
-
-
-def module_file(dotted: str) -> Path | None:
-    """The file of a yolo_cpu module (not a package), or None."""
-    path = ROOT / (dotted.replace(".", "/") + ".py")
-    return path if path.is_file() else None
-
-
-def library_imports(path: Path) -> set[str]:
-    """Dotted names of the yolo_cpu modules a file imports, at any nesting level."""
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("yolo_cpu"):
-            for alias in node.names:  # `from yolo_cpu.data import coco` names a module
-                sub = f"{node.module}.{alias.name}"
-                out.add(sub if module_file(sub) else node.module)
-        elif isinstance(node, ast.Import):
-            out |= {a.name for a in node.names if a.name.startswith("yolo_cpu")}
-    return {m for m in out if module_file(m)}
-
-
-def needed_modules(stage_file: Path) -> set[str]:
-    """Transitive yolo_cpu imports of a stage, not looking inside plumbing modules."""
-    seen: set[str] = set()
-    todo = list(library_imports(stage_file))
-    while todo:
-        m = todo.pop()
-        if m not in seen:
-            seen.add(m)
-            if m not in PLUMBING:
-                todo += library_imports(module_file(m))
-    return seen - PLUMBING
 
 
 def python_stages() -> list[tuple[str, dict]]:
@@ -58,17 +24,35 @@ def test_import_scan_sees_nested_and_package_imports():
     assert "yolo_cpu.accuracy.evaluate" in library_imports(ROOT / "stages" / "eval_map.py")
     assert "yolo_cpu.models.variants" in library_imports(ROOT / "yolo_cpu" / "measure" / "memory.py")
     assert "yolo_cpu.data.coco" in library_imports(ROOT / "yolo_cpu" / "data" / "dataset.py")
+    assert "yolo_cpu.keys" in library_imports(ROOT / "stages" / "bench_ort.py")  # `from yolo_cpu import keys`
+
+
+def test_committed_dvc_yaml_equals_the_generated_one():
+    text = (ROOT / "dvc.yaml").read_text()
+    assert rewrite(text) == text, "dvc.yaml's code deps differ from the import graph: run ./dev deps"
+
+
+def test_rewrite_adds_a_new_import_and_drops_a_removed_one(tmp_path):
+    """The generator follows the code: a stage that starts importing a module gains it as a dep, one
+    that stops loses it; data deps stay as written."""
+    for d in ("stages", "yolo_cpu/a"):
+        (tmp_path / d).mkdir(parents=True)
+    (tmp_path / "yolo_cpu/a/one.py").write_text("X = 1\n")
+    (tmp_path / "yolo_cpu/a/two.py").write_text("from yolo_cpu.a import one\n")
+    (tmp_path / "stages/s.py").write_text("from yolo_cpu.a import two\n")
+    text = "stages:\n  s:\n    cmd: python -m stages.s\n    deps:\n      - yolo_cpu/a/gone.py\n      - data/x\n"
+    out = rewrite(text, tmp_path)
+    assert out.splitlines()[4:] == ["      - stages/s.py", "      - yolo_cpu/a/one.py", "      - yolo_cpu/a/two.py",
+                                    "      - data/x"]
+    assert code_deps("s", tmp_path) == ["stages/s.py", "yolo_cpu/a/one.py", "yolo_cpu/a/two.py"]
 
 
 @pytest.mark.parametrize("name,stage", python_stages(), ids=[n for n, _ in python_stages()])
-def test_stage_declares_the_modules_it_imports(name, stage):
+def test_stage_module_and_metrics_file_share_its_name(name, stage):
     module = stage["cmd"].split("python -m stages.")[1].split()[0]
-    stage_file = ROOT / "stages" / f"{module}.py"
-    deps = set(stage.get("deps", []))
-    assert f"stages/{module}.py" in deps
-    missing = sorted(str(module_file(m).relative_to(ROOT)) for m in needed_modules(stage_file)
-                     if str(module_file(m).relative_to(ROOT)) not in deps)
-    assert not missing, f"dvc.yaml stage {name!r} imports but does not depend on {missing}"
+    assert module == name.lower().replace("-", "_")
+    files = [next(iter(m)) if isinstance(m, dict) else m for m in stage.get("metrics", [])]
+    assert files in ([], [f"metrics/{module}.json"])
 
 
 def test_no_library_module_imports_a_stage():

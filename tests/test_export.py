@@ -69,9 +69,9 @@ def test_corrupt_or_non_onnx_file(tmp_path):
 
 def test_export_and_convert_stages_verify_numerically(downloaded):
     sh(["dvc", "repro", "convert-IR"], downloaded)
-    e = read_results("export", downloaded)
+    e = read_results("export_dynamic", downloaded)
     assert e["method"] == "rewrite" and e["max_abs_diff"] <= 0.001 and "max_abs_diff_b2" in e
-    c = read_results("convert", downloaded)
+    c = read_results("convert_ir", downloaded)
     assert c["dynamic_batch"] and not c["compress_to_fp16"] and c["verify_precision"] == "f32"
     assert c["max_abs_diff"] < 0.05 and c["detection_agreement_b2"] >= 0.95 and c["detection_agreement_min"] >= 0.95
     ov = OvRuntime(downloaded / "models/ov_fp32/yolov5n.xml", precision="f32")
@@ -117,7 +117,7 @@ def test_pt_checkpoint_door_gives_the_onnx_door_s_exact_outputs(tmp_path, real_b
     for method in ("rewrite", "ultralytics"):
         set_params(repo, {"export": {"method": method}})
         sh(["python", "-m", "stages.export_dynamic"], repo)
-        e = read_results("export", repo)
+        e = read_results("export_dynamic", repo)
         assert e["method"] == method and e["max_abs_diff"] <= 0.001
         rt = OrtRuntime(repo / "models/mine_dynamic.onnx")
         assert rt.fixed_batch is None

@@ -77,13 +77,13 @@ def test_yolov8_end_to_end_int8_on_both_runtimes(v8_pipeline):
     for v in ("ort_int8", "ov_int8"):
         assert VARIANTS[v].model_path("yolov8n").relative_to("models").parts[0] == v
         assert (repo / VARIANTS[v].model_path("yolov8n")).is_file()
-    assert read_results("export", repo)["max_abs_diff"] <= 1e-3
+    assert read_results("export_dynamic", repo)["max_abs_diff"] <= 1e-3
     qov, qort = read_results("quantize_ov", repo), read_results("quantize_ort", repo)
     assert qov["ignored_ops"] > 0 and qov["fake_quantize_nodes"] > 0 and qov["agreement_vs_fp32"] >= 0.8
     assert qort["head_nodes"] > 0 and qort["quantize_linear_nodes"] > 0
     bo, bv = read_results("bench_ort", repo), read_results("bench_ov", repo)
     assert all(bo[f"{v}_b1_p50_ms"] > 0 for v in ("ort_fp32_fixed", "ort_fp32", "ort_int8"))
-    assert all(bv[f"{v}_throughput_b1_ips"] > 0 for v in ("ov_fp32", "ov_bf16", "ov_int8", "ov_int8_bf16"))
+    assert all(bv[f"{v}_b1_ips"] > 0 for v in ("ov_fp32", "ov_bf16", "ov_int8", "ov_int8_bf16"))
     ev = read_results("eval_map", repo)
     # Real detections: yolov8n scores well above yolov5n's 25-40 on these images, on every variant.
     assert all(ev[f"{v}_map50_95"] > 30 for v in EVAL_VARIANTS)
@@ -444,7 +444,7 @@ def test_ultralytics_loads_the_bundle_and_finds_the_same_objects(v8_pipeline, tm
 
     repo = v8_pipeline
     images = sorted((MIRROR / "coco" / "images" / "val2017").glob("*.jpg"))[:8]
-    bundles = sorted({d["bundle"] for d in read_results("recommendation", repo)["deployments"].values()})
+    bundles = sorted({d["bundle"] for d in read_results("report", repo)["deployments"].values()})
     for bundle in (repo / b for b in bundles):
         openvino = bundle.name.endswith("_openvino_model")
         # Ultralytics reads an OpenVINO folder by its name and an ONNX model by its file (metadata inside)

@@ -29,10 +29,28 @@ def test_head_scope_patterns_on_real_names():
 
 def test_imagenet_normalization_is_what_it_says():
     img = sorted((MIRROR / "coco" / "images" / "val2017").glob("*.jpg"))[0]
-    plain = cal.calibration_input(img, 640, "none")
-    imnet = cal.calibration_input(img, 640, "imagenet")
+    [plain], [imnet] = (cal.calibration_inputs([img], 640, n) for n in ("none", "imagenet"))
     np.testing.assert_allclose(imnet, (plain - cal.IMAGENET_MEAN) / cal.IMAGENET_STD, rtol=1e-5)
     np.testing.assert_array_equal(plain, preprocess([read_image(img)])[0])  # the shared preprocessing
+
+
+def test_calibrate_stage_output_reads_back_as_the_shared_preprocessing_of_its_files(pipeline, tmp_path):
+    """Two paths to one answer: the calibrate stage's letterboxed arrays, read back as model inputs,
+    equal the shared preprocessing of the same files decoded afresh; held-out images stay apart; a
+    set made for another input size is refused naming the folder."""
+    folder = pipeline / "data/calibration"
+    c = cal.load(folder, 640)
+    m = read_results("calibrate", pipeline)
+    used, held = cal.split_calibration(pipeline / "data/calib", 12, 4, "calibration")
+    assert m["images"] == len(c.inputs) == 12 and m["check_images"] == 4
+    np.testing.assert_array_equal(np.concatenate(c.inputs), preprocess([read_image(p) for p in used])[0])
+    x, lbs = preprocess([read_image(p) for p in held])
+    np.testing.assert_array_equal(c.held_out_x, x)
+    assert c.held_out_letterboxes == lbs and [p.name for p in c.held_out_files] == [p.name for p in held]
+    with pytest.raises(cal.QuantizeError, match=r"data/calibration was letterboxed to 640, not model.imgsz=320"):
+        cal.load(folder, 320)
+    with pytest.raises(cal.QuantizeError, match="is missing: run `dvc repro calibrate`"):
+        cal.load(tmp_path, 640)
 
 
 def test_int8_models_made_and_agree_with_fp32(pipeline):
@@ -61,16 +79,19 @@ def test_subset_larger_than_split_warns_and_uses_what_exists(pipeline):
         cal.split_calibration(pipeline / "data/calib", 10, 16, "calibration")
 
 
-@pytest.mark.parametrize("stage", ["quantize_ov", "quantize_ort"])
-def test_empty_calibration_split_is_a_clear_error(pipeline, stage):
+def test_empty_calibration_split_is_a_clear_error_and_keeps_the_calibration_set(pipeline):
+    """The calibrate stage (which both quantizations read) names the empty split, and its previous
+    output stays as it was."""
     images = pipeline / "data/calib/images"
     moved = pipeline / "data/calib/images_moved"
+    manifest = (pipeline / "data/calibration/manifest.json").read_bytes()
     images.rename(moved)
     images.mkdir()
     try:
-        proc = sh(["python", "-m", f"stages.{stage}"], pipeline, check=False)
+        proc = sh(["python", "-m", "stages.calibrate"], pipeline, check=False)
         assert proc.returncode == 1 and "error: split data/calib has no images" in proc.stderr
         assert "Traceback" not in proc.stderr
+        assert (pipeline / "data/calibration/manifest.json").read_bytes() == manifest
     finally:
         images.rmdir()
         moved.rename(images)

@@ -1,24 +1,35 @@
 """The per-machine recommendation: the best variant per objective within the mAP budget."""
+import re
+
 import numpy as np
 import pytest
 from conftest import needs_mirror
 
-from yolo_cpu.results.recommend import as_metrics, map_drops, recommend
+from yolo_cpu import keys
+from yolo_cpu.measure.benchmark import best_figures
+from yolo_cpu.measure.intervals import log_ratio_interval
+from yolo_cpu.results.recommend import as_metrics, best_fp32, map_drops, over_best_fp32, recommend
 from yolo_cpu.pipeline.stage import read_results
+
+
+def with_best(bench: dict) -> dict:
+    """A bench file with each variant's best images/s and batch, as the stages write them."""
+    variants = {m.group(1) for k in bench if (m := re.fullmatch(r"(.+)_b\d+_ips", k))}
+    return bench | best_figures(bench, sorted(variants), bench["batch_sizes"])
 
 
 def results(int8_map: float = 25.0) -> dict:
     """Two runtimes, FP32 25.3 mAP; ov_int8 fastest and smallest, ov_bf16 best at batch 2 only."""
     return {
-        "bench_ort": {"batch_sizes": [1, 2], "ort_fp32_b1_p50_ms": 20.0, "ort_fp32_b1_p99_ms": 30.0,
-                      "ort_fp32_b1_ips": 50.0, "ort_fp32_b2_ips": 52.0,
-                      "ort_fp32_fixed_b1_p50_ms": 5.0, "ort_fp32_fixed_b1_ips": 200.0},  # not evaluated
-        "bench_ov": {"batch_sizes": [1, 2], "ov_fp32_latency_b1_p50_ms": 21.0, "ov_fp32_latency_b1_p99_ms": 22.0,
-                     "ov_int8_latency_b1_p50_ms": 10.0, "ov_int8_latency_b1_p99_ms": 25.0,
-                     "ov_bf16_latency_b1_p50_ms": 11.0, "ov_bf16_latency_b1_p99_ms": 12.0,
-                     "ov_fp32_throughput_b1_ips": 49.0, "ov_fp32_throughput_b2_ips": 48.0,
-                     "ov_int8_throughput_b1_ips": 95.0, "ov_int8_throughput_b2_ips": 96.0,
-                     "ov_bf16_throughput_b1_ips": 90.0, "ov_bf16_throughput_b2_ips": 101.0},
+        "bench_ort": with_best({"batch_sizes": [1, 2], "ort_fp32_b1_p50_ms": 20.0, "ort_fp32_b1_p99_ms": 30.0,
+                                "ort_fp32_b1_ips": 50.0, "ort_fp32_b2_ips": 52.0,
+                                "ort_fp32_fixed_b1_p50_ms": 5.0, "ort_fp32_fixed_b1_ips": 200.0}),  # not evaluated
+        "bench_ov": with_best({"batch_sizes": [1, 2], "ov_fp32_b1_p50_ms": 21.0, "ov_fp32_b1_p99_ms": 22.0,
+                               "ov_int8_b1_p50_ms": 10.0, "ov_int8_b1_p99_ms": 25.0,
+                               "ov_bf16_b1_p50_ms": 11.0, "ov_bf16_b1_p99_ms": 12.0,
+                               "ov_fp32_b1_ips": 49.0, "ov_fp32_b2_ips": 48.0,
+                               "ov_int8_b1_ips": 95.0, "ov_int8_b2_ips": 96.0,
+                               "ov_bf16_b1_ips": 90.0, "ov_bf16_b2_ips": 101.0}),
         "memory": {"ort_fp32_rss_peak_mb": 120.0, "ov_fp32_rss_peak_mb": 180.0, "ov_int8_rss_peak_mb": 110.0,
                    "ov_bf16_rss_peak_mb": 175.0},
         "eval_map": {"ort_fp32_map50_95": 25.3, "ov_fp32_map50_95": 25.3, "ov_bf16_map50_95": 25.29,
@@ -41,26 +52,37 @@ def test_a_variant_over_the_budget_is_never_recommended():
     assert all(r["variant"] != "ov_int8" for r in rec.values())
     assert rec["latency_p50"]["variant"] == "ov_bf16" and rec["memory"]["variant"] == "ort_fp32"
     assert recommend(m, 0.5)["latency_p50"]["variant"] == "ov_int8"  # a wider budget lets it in
-    assert as_metrics(rec)["memory_figure"] == 120.0 and "memory_what" not in as_metrics(rec)
+    assert as_metrics(rec, {})["memory_figure"] == 120.0 and "memory_what" not in as_metrics(rec, {})
 
 
 @needs_mirror
 def test_recommendation_stage_output_agrees_with_the_measurements(pipeline):
-    rec = read_results("recommendation", pipeline)
+    rec = read_results("report", pipeline)
     ev, ov, ort = (read_results(s, pipeline) for s in ("eval_map", "bench_ov", "bench_ort"))
     v = rec["latency_p50_variant"]
-    b1 = ov.get(f"{v}_latency_b1_p50_ms") or ort.get(f"{v}_b1_p50_ms")
+    b1 = (ov if v.startswith("ov_") else ort)[f"{v}_b1_p50_ms"]
     assert rec["latency_p50_figure"] == b1
+    # the best FP32 by brute force: bench-ov times ONNX Runtime's FP32 beside its own at batch 1
+    fp32 = {u: ov[f"{u}_b1_p50_ms"] for u in ("ort_fp32_fixed", "ort_fp32", "ov_fp32")}
+    ref = min(fp32, key=fp32.get)
+    assert rec["best_fp32_latency_p50"] == ref
+    if v != ref:  # the ratio: paired in the first file that timed both, as the slices say
+        own = {u: ov if u.startswith("ov_") else ort for u in (v, ref)}
+        src = next(f for f in (own[v], own[ref]) if f"{v}_b1_slices_p50_ms" in f and f"{ref}_b1_slices_p50_ms" in f)
+        expect = log_ratio_interval(src[f"{ref}_b1_slices_p50_ms"], src[f"{v}_b1_slices_p50_ms"], True)[0]
+        assert rec["latency_p50_x_best_fp32"] == pytest.approx(expect, abs=1e-3)
+    assert rec["latency_p50_x_best_fp32_lo"] is None or \
+        rec["latency_p50_x_best_fp32_lo"] <= rec["latency_p50_x_best_fp32"] <= rec["latency_p50_x_best_fp32_hi"]
     assert rec["latency_p50_map_drop"] == pytest.approx(-ev.get(f"{v}_delta_map50_95", 0.0), abs=2e-3)
     assert "## Recommendation for this machine" in (pipeline / "metrics/report.md").read_text()
 
 
 def with_slices(m: dict, int8: list[float], bf16: list[float]) -> dict:
     """Batch-1 latency slices of ov_int8 and ov_bf16, timed together (one group: paired)."""
-    m["bench_ov"].update({"ov_int8_latency_b1_slices_p50_ms": int8, "ov_bf16_latency_b1_slices_p50_ms": bf16,
-                          "ov_fp32_latency_b1_slices_p50_ms": [21.0, 21.5, 20.8, 21.2]})
-    m["bench_ov"]["ov_int8_latency_b1_p50_ms"] = float(sorted(int8)[len(int8) // 2])
-    m["bench_ov"]["ov_bf16_latency_b1_p50_ms"] = float(sorted(bf16)[len(bf16) // 2])
+    m["bench_ov"].update({"ov_int8_b1_slices_p50_ms": int8, "ov_bf16_b1_slices_p50_ms": bf16,
+                          "ov_fp32_b1_slices_p50_ms": [21.0, 21.5, 20.8, 21.2]})
+    m["bench_ov"]["ov_int8_b1_p50_ms"] = float(sorted(int8)[len(int8) // 2])
+    m["bench_ov"]["ov_bf16_b1_p50_ms"] = float(sorted(bf16)[len(bf16) // 2])
     return m
 
 
@@ -71,7 +93,7 @@ def test_a_tie_goes_to_the_smaller_map_drop_and_says_so():
     assert r["tie"] is True and set(r["tied"]) == {"ov_int8", "ov_bf16"}
     assert r["variant"] == "ov_bf16" and r["map_drop"] == pytest.approx(0.01)  # 0.01 < 0.2 points
     assert r["advantage_lo"] < 1 < r["advantage_hi"] and "smaller mAP drop" in r["chosen_by"]
-    assert as_metrics({"latency_p50": r})["latency_p50_tie"] is True
+    assert as_metrics({"latency_p50": r}, {})["latency_p50_tie"] is True
 
 
 def test_a_separable_lead_is_kept_with_its_interval():
@@ -81,3 +103,18 @@ def test_a_separable_lead_is_kept_with_its_interval():
     ratios = np.divide([10.0, 12.4, 9.8, 11.5], [8.0, 10.0, 7.9, 9.1])
     assert r["advantage"] == pytest.approx(np.exp(np.log(ratios).mean()), abs=1e-3)
     assert 1 < r["advantage_lo"] < r["advantage"] < r["advantage_hi"]
+
+
+def test_ratios_are_over_the_best_fp32_of_any_runtime():
+    """The release model in ONNX Runtime (5 ms, 200 images/s) is the best FP32 here, not OpenVINO's
+    FP32: every ratio is over it, unpaired across runtimes (Welch), paired within one."""
+    m = with_slices(results(int8_map=25.1), int8=[10.0, 10.2, 9.8, 10.1], bf16=[11.0, 11.2, 10.8, 11.1])
+    m["bench_ort"]["ort_fp32_fixed_b1_slices_p50_ms"] = [5.0, 5.1, 4.9, 5.05]
+    assert best_fp32(m, "latency_p50") == "ort_fp32_fixed" and best_fp32(m, "throughput") == "ort_fp32_fixed"
+    r = over_best_fp32(m)
+    k = keys.over_best_fp32("ov_int8", "latency_p50")
+    assert r["best_fp32_latency_p50"] == "ort_fp32_fixed" and r[k] == pytest.approx(0.5, abs=0.01)
+    assert r[f"{k}_lo"] < r[k] < r[f"{k}_hi"] < 1  # slower than the release model, and separably so
+    assert r[keys.over_best_fp32("ort_fp32_fixed", "latency_p50")] == 1.0
+    assert r[keys.over_best_fp32("ov_fp32", "latency_p50")] == pytest.approx(5.0 / 21.1, abs=0.01)
+    assert keys.over_best_fp32("ov_int8", "throughput") not in r  # no throughput slices: no ratio claimed

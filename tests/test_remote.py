@@ -12,7 +12,7 @@ from yolo_cpu.pipeline.stage import read_results
 
 pytestmark = needs_mirror
 MACHINE_DEPENDENT = {"bench-ort", "bench-ov", "bench-deploy", "bench-torch", "memory", "eval-map", "report"}
-STAGES = ["inputs", "download", "export-dynamic", "convert-IR", "quantize-ov", "quantize-ort", "fingerprint",
+STAGES = ["inputs", "download", "export-dynamic", "convert-IR", "calibrate", "quantize-ov", "quantize-ort", "fingerprint",
           *sorted(MACHINE_DEPENDENT)]
 
 
@@ -48,19 +48,20 @@ def test_pull_on_another_machine_skips_what_is_the_same_and_reruns_its_timings(p
     out = sh(["dvc", "repro"], b, env=other).stdout
     assert ran(out) - {"inputs", "fingerprint"} == MACHINE_DEPENDENT  # the same bytes: no download to quantize
     assert not restored_from_run_cache(out)  # never machine A's timings
-    for s in ("download", "export-dynamic", "convert-IR", "quantize-ov", "quantize-ort"):
+    for s in ("download", "export-dynamic", "convert-IR", "calibrate", "quantize-ov", "quantize-ort"):
         assert f"Stage '{s}' didn't change, skipping" in out
     a_id, b_id = (read_results("bench_ov", r)["machine"]["id"] for r in (pipeline, b))
     assert a_id != b_id and read_results("eval_map", b)["machine"]["id"] == b_id
     assert read_results("eval_map", b)["ov_int8_map50_95"] == read_results("eval_map", pipeline)["ov_int8_map50_95"]
-    assert json.loads((b / "metrics/fingerprint.json").read_text())["simulated_machine"] == "machine-b"
+    assert json.loads((b / "details/fingerprint.json").read_text())["simulated_machine"] == "machine-b"
 
     # The pull-request diff on machine B against machine A's committed metrics: timings not compared.
     other = sh(["yolo-cpu", "diff", "HEAD"], b).stdout
     assert "Different machines (base: " in other and "absolute timings are left out" in other
     details = other[other.index("<details>"):]
-    assert "_p50_ms |" not in details and "_ips |" not in details and "_rss_peak_mb |" not in details
-    assert "| ort_int8_speedup_b1_p50 |" in other  # ratios are still compared
+    assert "p50 latency at batch" not in details and "images/s at its best" not in details
+    assert "peak resident memory" not in details
+    assert "| ort_int8 | batch-1 latency |" in other  # ratios over the best FP32 are still compared
 
     # Both machines' snapshots side by side: one table, every ratio within its own machine's run.
     results = tmp_path / "results"
@@ -69,10 +70,10 @@ def test_pull_on_another_machine_skips_what_is_the_same_and_reruns_its_timings(p
     text, series = cross_machine("yolov5n", results)
     assert set(series) == {a_id, b_id} and f"| {a_id} |" in text and f"| {b_id} |" in text
     rows = [r.split(" | ") for r in text.splitlines() if r.startswith(f"| {b_id} | ov_int8 |")]
-    b_ov = read_results("bench_ov", b)
-    own_ratio = max(b_ov[f"ov_int8_throughput_b{n}_ips"] for n in (1, 2)) / \
-        max(b_ov[f"ov_fp32_throughput_b{n}_ips"] for n in (1, 2))
-    assert len(rows) == 1 and float(rows[0][4]) == pytest.approx(own_ratio, abs=0.006)
+    b_ov, b_rep = read_results("bench_ov", b), read_results("report", b)
+    assert len(rows) == 1 and float(rows[0][4]) == pytest.approx(b_ov["ov_int8_best_ips"], abs=0.06)
+    # the table's ratio over the best FP32 is the one that run's own report computed
+    assert rows[0][5].startswith(f"{b_rep['ov_int8_throughput_x_best_fp32']:.2f}x")
     write_cross_machine(["yolov5n"], results)
     assert (results / "machines_yolov5n_throughput.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -8,11 +8,11 @@ from yolo_cpu.pipeline.stage import read_results
 def test_build_from_synthetic_results():
     m = {
         "bench_ort": {"intra_threads": 2, "batch_sizes": [1, 2], "ort_fp32_b1_p50_ms": 40.0, "ort_fp32_b1_p90_ms": 41.0,
-                      "ort_fp32_b1_p99_ms": 42.0, "ort_fp32_b1_mean_ms": 40.5, "ort_fp32_b1_throughput_ips": 24.7,
+                      "ort_fp32_b1_p99_ms": 42.0, "ort_fp32_b1_mean_ms": 40.5, "ort_fp32_b1_ips": 24.7,
                       "ort_fp32_fixed_b2_supported": False, "ort_fp32_fixed_b1_p50_ms": 39.0,
                       "ort_fp32_fixed_b1_p90_ms": 39.5, "ort_fp32_fixed_b1_p99_ms": 40.0,
-                      "ort_fp32_fixed_b1_mean_ms": 39.2, "ort_fp32_fixed_b1_throughput_ips": 25.5,
-                      "ort_fp32_b2_p50_ms": 70.0, "ort_fp32_b2_throughput_ips": 28.0},
+                      "ort_fp32_fixed_b1_mean_ms": 39.2, "ort_fp32_fixed_b1_ips": 25.5,
+                      "ort_fp32_b2_p50_ms": 70.0, "ort_fp32_b2_ips": 28.0},
         "bench_ov": {}, "memory": {},
         "eval_map": {"images": 500, "conf": 0.001, "iou": 0.65, "max_det": 300, "class_subset": ["dog", "cat"],
                      "ort_fp32_map50_95": 25.3, "ort_fp32_map50": 40.1, "ort_fp32_subset_map50_95": 20.0,
@@ -20,8 +20,9 @@ def test_build_from_synthetic_results():
                      "ort_fp32_eval_vs_model_only": 0.833},
     }
     md = build(m, "T")
-    assert "| ort_fp32 | 40.00 | 41.00 | 42.00 | 40.50 | 24.70 |" in md
-    assert "| ort_fp32_fixed | 39.0 / 25.5 | unsupported (fixed batch) |" in md
+    assert "| ort_fp32 | 40.00 | 41.00 | 42.00 | 40.50 |" in md
+    assert "| ort_fp32_fixed | 39.00 | unsupported (fixed batch) |" in md
+    assert "| ort_fp32 | 40.00 | 35.00 |" in md  # per image: batch-2 p50 70 ms over 2 images
     assert "| ort_fp32 | 25.30 | 40.10 | n/a | 20.00 | n/a | 30.00 | 36.00 | 0.83 |" in md
     assert "the subset is 2 classes: dog, cat" in md
     quoted = md.index("## Quoted from elsewhere")
@@ -30,9 +31,9 @@ def test_build_from_synthetic_results():
 
 
 def test_openvino_table_has_a_column_per_measured_variant():
-    ov = {"batch_sizes": [1], "ov_fp32_throughput_b1_ips": 60.0, "ov_int8_bf16_throughput_b1_ips": 120.0,
-          "ov_int8_bf16_speedup_throughput_b1": 2.0, "ov_int8_bf16_speedup_throughput_b1_lo": 1.93,
-          "ov_int8_bf16_speedup_throughput_b1_hi": 2.07, "ov_int8_bf16_speedup_b1_p50": 1.9}
+    ov = {"batch_sizes": [1], "ov_fp32_b1_ips": 60.0, "ov_int8_bf16_b1_ips": 120.0, "ov_fp32_best_ips": 60.0,
+          "ov_int8_bf16_best_ips": 120.0, "ov_int8_bf16_speedup_ips_b1": 2.0, "ov_int8_bf16_speedup_ips_b1_lo": 1.93,
+          "ov_int8_bf16_speedup_ips_b1_hi": 2.07, "ov_int8_bf16_speedup_b1_p50": 1.9}
     md = build({"bench_ort": {}, "bench_ov": ov, "memory": {}, "eval_map": {}}, "T")
     assert "## OpenVINO ov_fp32 / ov_int8_bf16" in md and "ov_int8_bf16 1.90x," not in md
     assert "ov_int8_bf16 1.90x." in md  # no interval recorded: the figure alone
@@ -56,7 +57,13 @@ def test_report_stage_output(pipeline):
     lo, hi = ev["ov_int8_delta_map50_95_lo"], ev["ov_int8_delta_map50_95_hi"]
     assert f"{ev['ov_int8_delta_map50_95']:.2f} [{lo:.2f}, {hi:.2f}]" in md
     ov = read_results("bench_ov", pipeline)
-    assert f"{ov['ov_int8_speedup_throughput_b1']:.2f}x [{ov['ov_int8_speedup_throughput_b1_lo']:.2f}, " in md
+    assert f"{ov['ov_int8_speedup_ips_b1']:.2f}x [{ov['ov_int8_speedup_ips_b1_lo']:.2f}, " in md
+    # the headline table: each variant's ratio over the best FP32 of any runtime, with its interval
+    rec = read_results("report", pipeline)
+    k = "ov_int8_throughput_x_best_fp32"
+    assert "## Each variant against the best FP32" in md and rec["best_fp32_throughput"] in md
+    lo, hi = rec[f"{k}_lo"], rec[f"{k}_hi"]
+    assert f"{rec[k]:.2f}x" + ("" if lo is None else f" [{lo:.2f}, {hi:.2f}]") in md
 
 
 def test_onnx_runtime_int8_under_1_3x_is_called_not_recommended():

@@ -7,7 +7,7 @@ import re
 from conftest import ROOT, needs_mirror, set_params, sh
 
 pytestmark = needs_mirror
-ALL = ["inputs", "download", "export-dynamic", "convert-IR", "quantize-ov", "quantize-ort", "fingerprint", "bench-ort",
+ALL = ["inputs", "download", "export-dynamic", "convert-IR", "calibrate", "quantize-ov", "quantize-ort", "fingerprint", "bench-ort",
        "bench-ov", "bench-deploy", "memory", "eval-map", "report", "bundle"]
 OV_CONSUMERS = {"bench-ov", "bench-deploy", "memory", "eval-map", "report", "bundle"}
 ORT_CONSUMERS = {"bench-ort", "memory", "eval-map", "report", "bundle"}
@@ -66,10 +66,12 @@ def test_ov_quantization_param_reruns_only_openvino_consumers(pipeline):
         assert stale_after_rerunning(pipeline, {"quantize-ov"}) == OV_CONSUMERS
 
 
-def test_shared_calibration_param_reruns_both_quantizations_only(pipeline):
+def test_shared_calibration_param_reruns_the_calibration_set_only(pipeline):
+    """calibration.* changes the calibrate stage; both quantizations then rerun because its output
+    (the letterboxed set they read) changed, not because they read the params."""
     with restored(pipeline):
         set_params(pipeline, {"calibration": {"images": 10}})
-        assert changed_stages(pipeline) == {"quantize-ov", "quantize-ort"}
+        assert changed_stages(pipeline) == {"calibrate"}
 
 
 def test_where_the_bytes_come_from_reruns_nothing(pipeline):
@@ -94,7 +96,7 @@ def test_bench_param_change_reruns_only_that_benchmark_and_shows_in_metrics_diff
         assert ran_stages(out) - {"bundle"} == {"bench-ort", "report"}
         diff = json.loads(sh(["dvc", "metrics", "diff", "--json"], pipeline).stdout)
         # nothing else was measured again; the recommendation, derived from the figures, may follow them
-        assert set(diff) - {"metrics/recommendation.json"} == {"metrics/bench_ort.json"}
+        assert set(diff) - {"metrics/report.json"} == {"metrics/bench_ort.json"}
         assert "ort_fp32_b1_p50_ms" in diff["metrics/bench_ort.json"]
         params = json.loads(sh(["dvc", "params", "diff", "--json"], pipeline).stdout)
         assert params["params.yaml"]["bench_ort.intra_threads"]["new"] == 1
@@ -112,7 +114,7 @@ def test_experiment_sweep_runs_only_the_benchmark(pipeline):
         recipe = sh(["dvc", "exp", "show", "--md", "--no-pager", "--drop", ".*", "--keep", keep], pipeline).stdout
         header = [c.strip() for c in recipe.splitlines()[0].strip("|").split("|")]
         assert len(header) <= 15 and len(header) < len(show.splitlines()[0].split("|")) // 4, header
-        assert {"Experiment", "bench_ort.intra_threads", "latency_p50_variant", "throughput_figure"} <= set(header)
+        assert {"Experiment", "bench_ort.intra_threads", "latency_p50_variant", "throughput_x_best_fp32"} <= set(header)
         assert "one-thread" in recipe
         sh(["dvc", "exp", "remove", "one-thread"], pipeline)
 
@@ -131,16 +133,16 @@ def test_pull_request_diff_markdown(pipeline):
             ev = json.loads((pipeline / "metrics/eval_map.json").read_text())
             assert f"| ov_int8 | {ev['ov_int8_map50_95']:.3f}".rstrip("0").rstrip(".") in md  # mAP table, unchanged
             assert re.search(r"\| bench_ort.intra_threads \| 2 \| 1 \|", md), md
-            assert "| ort_int8_speedup_b1_p50 |" in md and "### Recommendation" in md
-            details = md[md.index("<details>"):]
-            assert "| metrics/bench_ort.json | ort_fp32_b1_p50_ms |" in details
+            assert "| ort_int8 | batch-1 latency |" in md and "### Recommendation" in md
+            details = md[md.index("<details>"):]  # tables in words: the stage, then the figure
+            assert "| bench-ort | ort_fp32: p50 latency at batch 1 (ms) |" in details
             # each absolute timing says whether it moved beyond the noise, from both runs' slices
-            row = next(r for r in details.splitlines() if "| ort_fp32_b1_p50_ms |" in r)
+            row = next(r for r in details.splitlines() if "| ort_fp32: p50 latency at batch 1 (ms) |" in r)
             assert re.search(r"\d\.\d{3}x \[\d\.\d{3}, \d\.\d{3}\], (not )?significant \(3 / 3 slices\) \|$", row), row
-            speed = next(r for r in md.splitlines() if r.startswith("| ort_int8_speedup_b1_p50 |"))
+            speed = next(r for r in md.splitlines() if r.startswith("| ort_int8 | batch-1 latency |"))
             assert re.search(r"\| (not significant|\*\*\d\.\d{3}x\*\*) \|$", speed), speed
-            assert "head delta vs FP32 [95%]" in md
-            assert "eval_map.json" not in details  # nothing else was measured again
+            assert "head change vs FP32" in md
+            assert "| eval-map |" not in details  # nothing else was measured again
 
             # Another machine's run of the same revision: tests/test_remote.py (timings are not compared).
             bad = sh(["yolo-cpu", "diff", "no-such-rev"], pipeline, check=False)
@@ -188,6 +190,6 @@ def test_pull_request_diff_compares_no_map_when_the_model_or_the_images_differ(p
     md = "\n".join(headline(bumped, other_model))
     assert "_Not compared: the two revisions measured different things (model `yolov5n` → `yolov8n`)._" in md
     assert "| ov_int8 |" not in md and "8.489" not in md and "_Not checked: the inputs differ._" in md
-    assert not [r for r in changed_rows(bumped, True, None, same_inputs=False) if r[0] == "metrics/eval_map.json"]
+    assert not [r for r in changed_rows(bumped, True, None, same_inputs=False) if r[0] == "eval-map"]
     resplit = as_diff(files, [("metrics/download.json", "eval_split_sha256", "0" * 64)])
     assert input_changes(resplit, {}) == ["the evaluation images (eval_split_sha256)"]

@@ -3,6 +3,7 @@
   yolo-cpu detect MODEL INPUT...     detections as JSON lines (the deploy extra is enough)
   yolo-cpu diff BASE [HEAD]          the pull-request comment between two revisions
   yolo-cpu machines {run,snapshot,table}   per-machine snapshots and the cross-machine table
+  yolo-cpu benchmark-app             OpenVINO's benchmark_app against this project's harness
 
 The pipeline itself runs with `dvc repro` (or ./dev repro)."""
 from __future__ import annotations
@@ -75,6 +76,21 @@ def _machines_parser(sub) -> None:
     p.set_defaults(run=lambda a: _pipeline("yolo_cpu.results.machines").main(a.command, a.pull))
 
 
+def _benchmark_app_parser(sub) -> None:
+    p = sub.add_parser("benchmark-app", formatter_class=_Formatter,
+                       help="check the OpenVINO figures against OpenVINO's own benchmark_app",
+                       description="The pipeline's OpenVINO models (after `dvc repro quantize-ov`) timed by "
+                                   "benchmark_app and by this project's harness in paired rounds, alternating; "
+                                   "writes results/<machine id>/<model>/probes/benchmark_app_compare[_b<N>].json.")
+    p.add_argument("--variants", nargs="+", default=["ov_fp32", "ov_bf16", "ov_int8"], help="OpenVINO variants")
+    p.add_argument("--hints", nargs="+", default=["latency", "throughput"], choices=["latency", "throughput"])
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--rounds", type=int, default=8)
+    p.add_argument("--seconds", type=float, default=3, help="seconds per tool per round")
+    p.set_defaults(run=lambda a: _pipeline("yolo_cpu.measure.benchmark_app").compare(
+        a.variants, a.hints, a.batch, a.rounds, a.seconds))
+
+
 def _pipeline(module: str):
     """A module of the pipeline extra, or a clear error when only the deploy extra is installed."""
     import importlib
@@ -91,8 +107,8 @@ def _pipeline(module: str):
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="yolo-cpu", formatter_class=_Formatter, description=__doc__)
-    sub = ap.add_subparsers(dest="command", required=True, metavar="{detect,diff,machines}")
-    for add in (_detect_parser, _diff_parser, _machines_parser):
+    sub = ap.add_subparsers(dest="command", required=True, metavar="{detect,diff,machines,benchmark-app}")
+    for add in (_detect_parser, _diff_parser, _machines_parser, _benchmark_app_parser):
         add(sub)
     return ap
 

@@ -16,6 +16,7 @@ INPUTS_CHECKPOINT = DATA / "inputs_checkpoint.json"  # the .pt behind model.sour
 EVAL_DIR = DATA / "eval"
 CALIB_DIR = DATA / "calib"
 EVAL_GT = EVAL_DIR / "instances.json"
+CALIBRATION = DATA / "calibration"  # the calibration set, letterboxed once (calibrate stage)
 CALIB_CLASSES = CALIB_DIR / "classes.json"  # the dataset's categories, for labels of calibration images
 PREDICTIONS = DATA / "predictions"
 

@@ -1,19 +1,22 @@
-"""What both INT8 quantizations share: the calibration split (images to calibrate on and held-out
-check images), calibration inputs through the one preprocessing path, the detect-head scope kept
-float, and the INT8-against-FP32 agreement check."""
+"""What both INT8 quantizations share: the calibration set (images to calibrate on and held-out
+check images, selected, decoded and letterboxed once by the calibrate stage through the one
+preprocessing path, and read back as model inputs), the detect-head scope kept float, and the
+INT8-against-FP32 agreement check."""
 from __future__ import annotations
 
+import json
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
 from yolo_cpu.data import dataset
 from yolo_cpu.errors import UserError
 from yolo_cpu.runtime.postprocess import match_rate, postprocess
-from yolo_cpu.runtime.preprocess import preprocess, read_image
+from yolo_cpu.runtime.preprocess import Letterbox, letterbox, read_image, to_tensor
 from yolo_cpu.runtime.runtimes import Runtime
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32).reshape(1, 3, 1, 1)
@@ -38,19 +41,76 @@ def split_calibration(calib_dir: Path, images: int, check_images: int, section: 
     return pool[:images], held_out
 
 
-def calibration_input(path: Path, size: int, normalize: str) -> np.ndarray:
-    """Image path -> [1, 3, size, size] float32 through the shared preprocessing; normalize='imagenet'
-    (deliberately wrong for YOLO) exists only to measure what a preprocessing mismatch costs."""
-    x, _ = preprocess([read_image(path)], size)
-    if normalize == "imagenet":
-        x = (x - IMAGENET_MEAN) / IMAGENET_STD
-    return x
+MANIFEST = "manifest.json"
+
+
+def prepare(calib_dir: Path, images: int, check_images: int, size: int, normalize: str, out: Path
+            ) -> dict[str, Any]:
+    """The calibrate stage's work: select the images (split_calibration), decode and letterbox each
+    once (a corrupt image raises naming its file) into out/calibration.npy and out/held_out.npy (uint8,
+    N x size x size x 3, BGR) with out/manifest.json (file names, letterboxes, size, normalize).
+    Returns the manifest."""
+    used, held_out = split_calibration(calib_dir, images, check_images, "calibration")
+    manifest: dict[str, Any] = {"imgsz": size, "normalize": normalize, "calib_dir": str(calib_dir)}
+    for part, files in (("calibration", used), ("held_out", held_out)):
+        boxed = [letterbox(read_image(f), size) for f in files]
+        np.save(out / f"{part}.npy", np.stack([b[0] for b in boxed]))
+        manifest[part] = [f.name for f in files]
+        manifest[f"{part}_letterboxes"] = [[b[1].gain, b[1].pad_x, b[1].pad_y, b[1].orig_h, b[1].orig_w] for b in boxed]
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+@dataclass
+class CalibrationSet:
+    """What the calibrate stage wrote, as model inputs: one [1, 3, size, size] float32 array per
+    calibration image (normalized as the manifest says), the held-out batch with its letterboxes,
+    and the held-out files (for their labels)."""
+
+    inputs: list[np.ndarray]
+    held_out_x: np.ndarray
+    held_out_letterboxes: list[Letterbox]
+    held_out_files: list[Path]
+    imgsz: int
+
+
+def manifest(folder: Path) -> dict[str, Any]:
+    """The calibrate stage's manifest (file names, letterboxes, size, normalize); an error names the
+    folder when it is missing."""
+    mpath = folder / MANIFEST
+    if not mpath.is_file():
+        raise QuantizeError(f"calibration set {folder} is missing: run `dvc repro calibrate`")
+    return json.loads(mpath.read_text())
+
+
+def load(folder: Path, size: int) -> CalibrationSet:
+    """The calibrate stage's output as model inputs; an error names the folder when it is missing,
+    for another input size, or its arrays disagree with its manifest."""
+    mpath, m = folder / MANIFEST, manifest(folder)
+    if m["imgsz"] != size:
+        raise QuantizeError(f"calibration set {folder} was letterboxed to {m['imgsz']}, not model.imgsz={size}: "
+                            "run `dvc repro calibrate`")
+    arrays = {part: np.load(folder / f"{part}.npy", mmap_mode="r") for part in ("calibration", "held_out")}
+    for part, a in arrays.items():
+        if a.shape != (len(m[part]), size, size, 3) or a.dtype != np.uint8:
+            raise QuantizeError(f"{folder / (part + '.npy')} holds {a.dtype} {a.shape}, not the "
+                                f"{len(m[part])} images of {mpath}: run `dvc repro calibrate`")
+    inputs = [normalized(to_tensor([np.asarray(img)]), m["normalize"]) for img in arrays["calibration"]]
+    return CalibrationSet(inputs, to_tensor(list(arrays["held_out"])),
+                          [Letterbox(*lb) for lb in m["held_out_letterboxes"]],
+                          [Path(m["calib_dir"]) / "images" / f for f in m["held_out"]], size)
 
 
 def calibration_inputs(images: list[Path], size: int, normalize: str) -> list[np.ndarray]:
-    """Every calibration image decoded and preprocessed once (about 4.9 MB each at 640), so the
-    quantizer's several passes reuse them; a corrupt image raises naming its file."""
-    return [calibration_input(p, size, normalize) for p in images]
+    """Image files -> one [1, 3, size, size] float32 model input each, through the shared
+    preprocessing (for probes and tests that calibrate on files of their own)."""
+    return [normalized(to_tensor([letterbox(read_image(p), size)[0]]), normalize) for p in images]
+
+
+def normalized(x: np.ndarray, normalize: str) -> np.ndarray:
+    """normalize='imagenet' (deliberately wrong for YOLO) exists only to measure what a preprocessing
+    mismatch costs; 'none' leaves the shared preprocessing's [0, 1] input as it is."""
+    return (x - IMAGENET_MEAN) / IMAGENET_STD if normalize == "imagenet" else x
 
 
 def head_index(node_names: Iterable[str]) -> int:
@@ -85,11 +145,10 @@ def matching(node_names: Iterable[str], patterns: list[str]) -> list[str]:
 LOW_AGREEMENT = 0.5
 
 
-def agreement(reference: Runtime, quantized: Runtime, held_out: list[Path], size: int) -> float:
+def agreement(reference: Runtime, quantized: Runtime, calib: CalibrationSet) -> float:
     """Share of the reference model's detections (conf 0.25) that the INT8 model matches at IoU 0.5
     on the held-out calibration images; below LOW_AGREEMENT a warning says the INT8 model is broken."""
-    imgs, _, _ = dataset.load_images(held_out)
-    x, lbs = preprocess(imgs, size)
+    x, lbs = calib.held_out_x, calib.held_out_letterboxes
     rate = match_rate(postprocess(reference.infer(x), lbs), postprocess(quantized.infer(x), lbs))
     if rate < LOW_AGREEMENT:
         warnings.warn(f"the INT8 model {quantized.model_path} finds only {rate:.0%} of the FP32 model's detections "

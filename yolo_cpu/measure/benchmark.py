@@ -1,6 +1,6 @@
 """What bench-ort and bench-ov share: loading each variant with its load and first-inference time,
-latency and throughput rounds per batch size in interleaved slices split into headline and detail
-figures, speed-ups over the baseline variant with their 95% intervals from the paired slices, the
+latency and throughput rounds per batch size in interleaved slices, each variant's best images/s,
+speed-ups over the baseline variant with their 95% intervals from the paired slices, the
 host's noise flags, and the harness-overhead and end-to-end figures."""
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from yolo_cpu import keys
 from yolo_cpu.measure.intervals import log_ratio_interval, log_spread
 from yolo_cpu.runtime.predict import end_to_end
 from yolo_cpu.runtime.runtimes import Runtime
@@ -26,9 +27,6 @@ from yolo_cpu.measure.timing import (
     warm,
 )
 from yolo_cpu.models.variants import BASELINE
-
-HEADLINE_AT_B1 = ("p50_ms", "p99_ms")  # the recommendation's; other batch sizes' and the rest: detail
-
 
 def load_timed(load: Callable[[], Runtime], x: np.ndarray) -> tuple[Runtime, dict[str, float]]:
     """A runtime from `load()` with its load (compile) time and first batch-1 inference time."""
@@ -52,43 +50,40 @@ def group_info(run: SliceRun, name: str) -> dict[str, Any]:
             **{f"{name}_halfwidth_{pair.replace('/', '_vs_')}": round(w, 4) for pair, w in run.halfwidths.items()}}
 
 
-def latency_round(rts: dict[str, Runtime], x: np.ndarray, b: dict[str, Any], prefix: str = "{v}_b{n}",
-                  pairs: list[tuple[str, str]] | None = None
-                  ) -> tuple[dict[str, float], dict[str, Any], dict[str, list[float]]]:
+def latency_round(rts: dict[str, Runtime], x: np.ndarray, b: dict[str, Any], group: str,
+                  pairs: list[tuple[str, str]] | None = None, ips_figure: str = "ips"
+                  ) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """Time the runtimes side by side at batch len(x) in interleaved slices (bench params `b`: warmup,
     slice_runs, min_slices, target_halfwidth, max_seconds), until the batch-p50 ratios of each variant
-    to its baseline are known within the target or the cap. Headline: images/s, and at batch 1 p50 and
-    p99 ms; detail: the other statistics (p90, mean, min, max, ...) and every slice's median and mean
-    ms. Keys: prefix +
-    '_' + figure. `pairs` (default: each variant with its baseline) are the ratios whose precision
-    decides when to stop; none: after bench.min_slices. Also returns {variant: per-slice median ms}."""
+    to its baseline are known within the target or the cap. `pairs` (default: each variant with its
+    baseline) are the ratios whose precision decides when to stop; none: after bench.min_slices.
+    Returns the figures (keys.at_batch: p50, p90, p99, mean ... ms per batch, per-image ms, images/s
+    as `ips_figure`, and every slice's median and mean ms; the group's slices and stop reason under
+    `group`) and {variant: per-slice median ms}."""
     n = len(x)
     fns = {v: (lambda rt=rt: rt.infer(x, copy=False)) for v, rt in rts.items()}
     warm(fns, b["warmup"])
     run = sliced({v: slice_calls(fn, b["slice_runs"], len(fns) > 1) for v, fn in fns.items()}, median_ms,
                  b["min_slices"], timing_pairs(list(rts)) if pairs is None else pairs, b["target_halfwidth"],
                  b["max_seconds"])
-    headline: dict[str, float] = {}
-    detail: dict[str, Any] = group_info(run, prefix.format(v="latency", n=n).removeprefix("latency_"))
+    figures: dict[str, Any] = group_info(run, group)
     medians: dict[str, list[float]] = {}
     for v, slices in run.slices.items():
         s = summarize([t for sl in slices for t in sl], n)
-        key = prefix.format(v=v, n=n)
-        shown = HEADLINE_AT_B1 if n == 1 else ()
-        headline.update({f"{key}_{k}": s[k] for k in shown})
-        headline[f"{key}_ips"] = s["throughput_ips"]
-        detail.update({f"{key}_{k}": val for k, val in s.items() if k not in shown})
+        figures[keys.at_batch(v, n, ips_figure)] = s.pop("throughput_ips")
+        figures.update({keys.at_batch(v, n, k): val for k, val in s.items()})
         medians[v] = [round(median_ms(sl), 4) for sl in slices]
-        detail[f"{key}_slices_p50_ms"] = medians[v]
-        detail[f"{key}_slices_mean_ms"] = [round(1000 * float(np.mean(sl)), 4) for sl in slices]
-    return headline, detail, medians
+        figures[keys.slices(v, n, "p50_ms")] = medians[v]
+        figures[keys.slices(v, n, "mean_ms")] = [round(1000 * float(np.mean(sl)), 4) for sl in slices]
+    return figures, medians
 
 
-def throughput_round(rts: dict[str, Any], x: np.ndarray, b: dict[str, Any], slice_seconds: float, prefix: str
-                     ) -> tuple[dict[str, float], dict[str, Any], dict[str, list[float]]]:
+def throughput_round(rts: dict[str, Any], x: np.ndarray, b: dict[str, Any], slice_seconds: float
+                     ) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """OpenVINO images/s with an AsyncInferQueue per variant at batch len(x), in interleaved slices of
-    slice_seconds (each after one untimed round of requests), stopped like latency_round. Headline:
-    images/s (the slices' mean); detail: the request settings and every slice's images/s."""
+    slice_seconds (each after one untimed round of requests), stopped like latency_round. Figures:
+    images/s (keys.at_batch 'ips', the slices' mean), the request settings and every slice's images/s
+    (group throughput_b<n>); also returns {variant: per-slice images/s}."""
     n = len(x)
     infos: dict[str, dict[str, Any]] = {}
 
@@ -104,14 +99,25 @@ def throughput_round(rts: dict[str, Any], x: np.ndarray, b: dict[str, Any], slic
 
     run = sliced({v: one_slice(v, rt) for v, rt in rts.items()}, float, b["min_slices"], timing_pairs(list(rts)),
                  b["target_halfwidth"], b["max_seconds"])
-    headline: dict[str, float] = {}
-    detail: dict[str, Any] = group_info(run, f"throughput_b{n}")
+    figures: dict[str, Any] = group_info(run, f"throughput_b{n}")
     for v, ips in run.slices.items():
-        key = prefix.format(v=v, n=n)
-        headline[f"{key}_ips"] = round(float(np.mean(ips)), 3)
-        detail.update({f"{key}_{k}": val for k, val in infos[v].items()})
-        detail[f"{key}_slices_ips"] = [round(i, 3) for i in ips]
-    return headline, detail, {v: list(map(float, ips)) for v, ips in run.slices.items()}
+        figures[keys.at_batch(v, n, "ips")] = round(float(np.mean(ips)), 3)
+        figures.update({keys.at_batch(v, n, f"throughput_{k}"): val for k, val in infos[v].items()})
+        figures[keys.slices(v, n, "ips")] = [round(i, 3) for i in ips]
+    return figures, {v: list(map(float, ips)) for v, ips in run.slices.items()}
+
+
+def best_figures(figures: dict[str, Any], variants: list[str], sizes: list[int], ips: str = "ips"
+                 ) -> dict[str, Any]:
+    """Each variant's images/s at its best batch size and that batch size (keys.best_ips, best_batch),
+    from the per-batch images/s in `figures` (keys.at_batch figure `ips`)."""
+    out: dict[str, Any] = {}
+    for v in variants:
+        measured = {n: figures[k] for n in sizes if (k := keys.at_batch(v, n, ips)) in figures}
+        if measured:
+            n = max(measured, key=measured.get)
+            out[keys.best_ips(v)], out[keys.best_batch(v)] = measured[n], n
+    return out
 
 
 def interval_keys(name: str, ratio: float, lo: float, hi: float) -> dict[str, float | None]:

@@ -1,4 +1,4 @@
-"""The machine and library fingerprint stored in every metrics file (`env` block)."""
+"""The machine and library fingerprint: the `env` block of every detail file, and its ids."""
 from __future__ import annotations
 
 import hashlib
@@ -6,7 +6,6 @@ import importlib.metadata
 import json
 import os
 import platform
-from pathlib import Path
 from typing import Any
 
 from yolo_cpu.measure.cpu import read_cpuinfo
@@ -79,11 +78,17 @@ def fingerprint() -> dict[str, Any]:
     return {**hardware, **software, "machine_id": _digest(hardware), "software_id": _digest(software)}
 
 
+def compact(fp: dict[str, Any]) -> dict[str, Any]:
+    """The machine as a reader sees it once: the hardware id (results/ is keyed by it), the CPU's
+    name, microarchitecture and logical cores in words, and the software id."""
+    return {"machine_id": fp["machine_id"], "cpu": f"{fp['cpu_model']} ({fp['cpu']['microarch']}), "
+            f"{fp['logical_cores']} cores", "software_id": fp["software_id"]}
+
+
 def machine_id() -> dict[str, Any]:
-    """The compact machine id every headline metrics file carries: the CPU's name and
-    microarchitecture, logical cores, a short hash of the hardware (`id`: results/ is keyed by it)
-    and one of the software (`software`), so a reader sees at once whether two runs' timings may be
-    compared."""
+    """The machine block of every detail file: the CPU's name and microarchitecture, logical cores, a
+    short hash of the hardware (`id`) and one of the software (`software`), so a reader sees at once
+    whether two runs' timings may be compared."""
     fp = fingerprint()
     return {"cpu": f"{fp['cpu_model']} ({fp['cpu']['microarch']})", "cores": fp["logical_cores"],
             "id": fp["machine_id"], "software": fp["software_id"]}

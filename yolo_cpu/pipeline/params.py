@@ -161,6 +161,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "threads": Key(int, min=0),
         "streams": Key(int, min=0),
         "throughput_slice_seconds": Key(float, min=0.05),
+        "fp32_references": Key(list, item=str, choices=tuple(v for v in ORT_VARIANTS if VARIANTS[v].precision == "fp32")),
     },
     "bench_deploy": {
         "variants": Key(list, item=str, choices=OV_VARIANTS, nonempty=True),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from yolo_cpu import keys
 from yolo_cpu.deploy.bundle import folder_name
 from yolo_cpu.models.variants import OV_VARIANTS, VARIANTS
 
@@ -14,8 +15,7 @@ E2E_TARGET = 0.9  # end to end should keep this share of the model-only images/s
 def _bench_batches(m: dict[str, Any], v: str) -> dict[int, float]:
     """Model-only images/s per batch size from bench-ov (THROUGHPUT hint) or bench-ort (sync runs)."""
     src = m.get("bench_ov" if v in OV_VARIANTS else "bench_ort", {})
-    key = "{v}_throughput_b{n}_ips" if v in OV_VARIANTS else "{v}_b{n}_ips"
-    return {n: src[k] for n in src.get("batch_sizes", []) if (k := key.format(v=v, n=n)) in src}
+    return {n: src[k] for n in src.get("batch_sizes", []) if (k := keys.at_batch(v, n, "ips")) in src}
 
 
 def _deploy_batches(m: dict[str, Any], v: str) -> dict[int, float]:

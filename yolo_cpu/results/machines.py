@@ -11,9 +11,11 @@ from typing import Any
 
 from yolo_cpu import paths
 from yolo_cpu.measure.cpu import from_fingerprint
+from yolo_cpu.errors import UserError
 from yolo_cpu.io import read_json, write_json, write_text
-from yolo_cpu.results.recommend import best_throughput, map_drops
-from yolo_cpu.results.report import SOURCES, latency_figure, table
+from yolo_cpu import keys
+from yolo_cpu.results.recommend import FIGURES, best_throughput, map_drops, over_best_fp32
+from yolo_cpu.results.report import SOURCES, latency_figure, table, with_interval
 from yolo_cpu.pipeline.stage import read_results
 from yolo_cpu.models.variants import BASELINE, VARIANTS
 
@@ -24,12 +26,12 @@ ISA_SHOWN = {"VNNI": ("avx512_vnni", "avx_vnni"), "AMX": ("amx_int8",), "bf16": 
 def snapshot(root: Path = Path("."), dest: Path = RESULTS) -> Path:
     """Copy this run's results (headline and detail, without the env block), its fingerprint and
     report into dest/<machine id>/<model>/; returns that folder."""
-    results = {s: read_results(s, root) for s in (*SOURCES, "recommendation")}
+    results = {s: read_results(s, root) for s in (*SOURCES, "report")}
     folder = dest / results["bench_ov"]["machine"]["id"] / results["download"]["model"]
     folder.mkdir(parents=True, exist_ok=True)
     for stage, figures in results.items():
         write_json(folder / f"{stage}.json", {k: v for k, v in figures.items() if k != "env"})
-    shutil.copyfile(root / paths.METRICS / "fingerprint.json", folder / "fingerprint.json")
+    shutil.copyfile(root / paths.DETAILS / "fingerprint.json", folder / "fingerprint.json")
     shutil.copyfile(root / paths.METRICS / "report.md", folder / "report.md")
     return folder
 
@@ -40,25 +42,37 @@ def load(folder: Path) -> dict[str, Any]:
 
 
 def machine_rows(m: dict[str, Any], machine: str) -> list[list[Any]]:
-    """One row per variant: batch-1 p50, best images/s, speed-up over FP32 of its runtime, mAP delta."""
-    drops = map_drops(m)
+    """One row per variant: batch-1 p50 and best images/s, each as times the best FP32 of any runtime
+    on that machine (with its 95% interval), and the mAP change against FP32."""
+    drops, ratios = map_drops(m), over_best_fp32(m)
     rows = []
     for v in VARIANTS:
         ips = best_throughput(m, v)
         if ips is None:
             continue
-        base = best_throughput(m, BASELINE.get(v, v))
-        rows.append([machine, v, latency_figure(m, v, 1, "p50_ms"), round(ips, 1),
-                     round(ips / base, 2) if base and v in BASELINE else "",
-                     -drops[v] if v in drops and v in BASELINE else ""])
+        rows.append([machine, v, latency_figure(m, v, 1, "p50_ms"), _ratio(m, ratios, v, "latency_p50"), round(ips, 1),
+                     _ratio(m, ratios, v, "throughput"), -drops[v] if v in drops and v in BASELINE else ""])
     return rows
+
+
+def _ratio(m: dict[str, Any], ratios: dict[str, Any], v: str, objective: str) -> str:
+    """The ratio over the best FP32 with its interval; a snapshot without slices (older runs) gets the
+    ratio of the figures, marked as having no interval."""
+    key = keys.over_best_fp32(v, objective)
+    if key in ratios:
+        return with_interval(ratios, key)
+    ref = ratios.get(f"best_fp32_{objective}")
+    mine, base = (FIGURES[objective](m, u) if u else None for u in (v, ref))
+    if not mine or not base:
+        return ""
+    return f"{(base / mine if objective == 'latency_p50' else mine / base):.2f}x (no slices)"
 
 
 def describe(m: dict[str, Any]) -> list[Any]:
     """CPU (name and microarchitecture, from the fingerprint), software id, cores, ISA, recommendation."""
     fp = m.get("fingerprint", {})
     isa = fp.get("isa", {})
-    rec = m.get("recommendation", {})
+    rec = m.get("report", {})
     return [from_fingerprint(fp), fp.get("software_id", "not recorded"), fp.get("logical_cores"),
             *("yes" if any(isa.get(f) for f in flags) else "no" for flags in ISA_SHOWN.values()),
             rec.get("latency_p50_variant"), rec.get("throughput_variant")]
@@ -72,11 +86,13 @@ def cross_machine(model: str, root: Path = RESULTS) -> tuple[str, dict[str, dict
     variants = [r for mid, m in snaps.items() for r in machine_rows(m, mid)]
     text = "\n".join([
         f"## {model} on {len(snaps)} machine(s)", "",
-        "Each machine's figures come from its own run; speed-ups are over FP32 of the same runtime on the "
-        "same machine. Recommended: the fastest variant within the report's mAP budget.", "",
+        "Each machine's figures come from its own run; ratios are over the best FP32 of any runtime on the "
+        "same machine (the release model as downloaded included), with their 95% intervals. Recommended: the "
+        "fastest variant within the report's mAP budget.", "",
         table(["machine id", "CPU", "software id", "cores", *ISA_SHOWN, "recommended (batch-1 latency)",
                "recommended (throughput)"], machines), "",
-        table(["machine id", "variant", "batch-1 p50 ms", "best images/s", "x FP32", "mAP50-95 delta"], variants),
+        table(["machine id", "variant", "batch-1 p50 ms", "x best FP32 (latency)", "best images/s",
+               "x best FP32 (images/s)", "mAP50-95 change"], variants),
         ""])
     series = {mid: {v: best_throughput(m, v) for v in VARIANTS if best_throughput(m, v)} for mid, m in snaps.items()}
     return text, series
@@ -86,8 +102,8 @@ def write_cross_machine(models: list[str], root: Path = RESULTS) -> None:
     """results/machines.md, and per model a CSV and PNG of best images/s per variant, a series per machine."""
     from yolo_cpu.results.plots import bar_png, write_csv
 
-    parts = ["# Results per machine", "", "Made by `python -m stages.machines table` from the snapshots in "
-             "`results/<machine id>/<model>/` (`python -m stages.machines snapshot` after a run).", ""]
+    parts = ["# Results per machine", "", "Made by `yolo-cpu machines table` from the snapshots in "
+             "`results/<machine id>/<model>/` (`yolo-cpu machines snapshot` after a run).", ""]
     for model in models:
         text, series = cross_machine(model, root)
         parts.append(text)

@@ -5,6 +5,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from yolo_cpu import keys
 from yolo_cpu.io import atomic_path
 from yolo_cpu.results.colours import colour
 
@@ -42,8 +43,8 @@ def line_png(path: str | Path, series: dict[str, tuple[list[float], list[float]]
         ticks = sorted({x for xs, _ in series.values() for x in xs})
         ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
     fig.tight_layout()
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside the data; the PNG grows
     save_png(fig, path)
 
 
@@ -60,15 +61,15 @@ def bar_png(path: str | Path, labels: list[str], values: dict[str, list[float]],
     ax.set_xticks(x + width * (len(values) - 1) / 2, labels, rotation=60, ha="right", fontsize=7)
     ax.set(ylabel=ylabel, title=title)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
     fig.tight_layout()
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside the data; the PNG grows
     save_png(fig, path)
 
 
 def save_png(fig, path: str | Path) -> None:
     """Write a figure to `path` atomically and close it."""
     with atomic_path(path, ".png") as tmp:
-        fig.savefig(tmp, format="png")
+        fig.savefig(tmp, format="png", bbox_inches="tight")  # legends outside the axes included
     pyplot().close(fig)
 
 
@@ -89,6 +90,16 @@ def write_series(stem: str | Path, x_name: str, xs: list, series: dict[str, list
              logx=len(xs) > 1 and all(isinstance(x, int) and x > 0 for x in xs))
 
 
+def write_per_image_latency(stem: str | Path, sizes: list[int], variants: list[str], figures: dict[str, Any],
+                            runtime: str) -> None:
+    """<stem>.csv/.png: each variant's p50 latency per image (its batch p50 / the batch size) by batch
+    size, from the keys.at_batch p50 figures."""
+    per_image = {v: [None if (t := figures.get(keys.at_batch(v, n, "p50_ms"))) is None else round(t / n, 4)
+                     for n in sizes] for v in variants}
+    write_series(stem, "batch", sizes, per_image, "p50 latency per image (ms): batch p50 / batch size",
+                 f"{runtime}: latency per image by batch size")
+
+
 def delta_bars_png(path: str | Path, per_variant: dict[str, list[dict[str, Any]]], worst: int, xlabel: str,
                    title: str) -> None:
     """One panel per variant: its `worst` rows (class, delta, delta_lo, delta_hi, instances; sorted
@@ -102,11 +113,13 @@ def delta_bars_png(path: str | Path, per_variant: dict[str, list[dict[str, Any]]
         d = [r["delta"] for r in rows]
         lo = [r["delta"] - (r["delta_lo"] if r["delta_lo"] is not None else r["delta"]) for r in rows]
         hi = [(r["delta_hi"] if r["delta_hi"] is not None else r["delta"]) - r["delta"] for r in rows]
-        ax.barh(y, d, color=["#c0392b" if x < 0 else "#2e86c1" for x in d], alpha=0.8)
+        from matplotlib.colors import to_rgba
+
+        ax.barh(y, d, color=[to_rgba(colour(v) or "0.4", 0.9 if x < 0 else 0.4) for x in d])  # a gain: paler
         ax.errorbar(d, y, xerr=[lo, hi], fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
         ax.set_yticks(y, [f"{r['class']} ({r['instances']})" for r in rows], fontsize=7)
         ax.axvline(0, color="black", linewidth=0.6)
-        ax.set_title(v, fontsize=9)
+        ax.set_title(v, fontsize=9, color=colour(v))
         ax.grid(axis="x", alpha=0.3)
         ax.tick_params(axis="x", labelsize=7)
     fig.supxlabel(xlabel, fontsize=8)

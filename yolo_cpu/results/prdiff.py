@@ -1,9 +1,9 @@
-"""The pull-request comment: a headline table (mAP per variant and its change, speed-ups, the
-recommendation, gates crossed) and the full metrics diff folded away. Absolute timings are compared
-only when both revisions ran on the same machine (same `machine.id`); otherwise only ratios. Every
-timing change says whether it is beyond the noise: speed-ups by their revisions' 95% intervals,
-absolute timings by the interval of their ratio from both runs' slices; an mAP shows its delta's
-interval against FP32."""
+"""The pull-request comment: headline tables in words (mAP per variant and its change, each variant
+against the best FP32, the recommendation, gates crossed) and the full metrics diff folded away.
+Absolute timings are compared only when both revisions ran on the same machine (same machine id in
+metrics/fingerprint.json); otherwise only ratios. Every timing change says whether it is beyond the
+noise: ratios by their revisions' 95% intervals, absolute timings by the interval of their ratio
+from both runs' slices; an mAP shows its delta's interval against FP32."""
 from __future__ import annotations
 
 import json
@@ -11,12 +11,13 @@ import re
 import subprocess
 from typing import Any
 
+from yolo_cpu import keys
 from yolo_cpu.errors import UserError
 from yolo_cpu.measure.intervals import log_ratio_interval, separable
-from yolo_cpu.models.variants import VARIANTS
+from yolo_cpu.models.variants import OV_VARIANTS, VARIANTS
 
 # Figures that depend on the machine: shown across revisions only when the machine ids match.
-ABSOLUTE = re.compile(r"(_p50_ms|_p90_ms|_p99_ms|_ips|_images_per_s|_rss_peak_mb|_figure)$")
+ABSOLUTE = re.compile(r"(_ms|_ips|_images_per_s|_mb|_figure)$")
 
 
 def dvc_json(kind: str, revs: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -28,20 +29,18 @@ def dvc_json(kind: str, revs: list[str]) -> dict[str, dict[str, dict[str, Any]]]
 
 
 def machines(metrics: dict[str, dict[str, dict[str, Any]]]) -> tuple[str | None, str | None, str]:
-    """(base, head) machine description 'CPU, N cores, id X' from the stage metrics files, and a note
+    """(base, head) machine description 'CPU, N cores, id X' from metrics/fingerprint.json, and a note
     when the software (libraries, thread settings) differs between the two."""
-    for f in ("metrics/bench_ov.json", "metrics/bench_ort.json", "metrics/eval_map.json"):
-        m = metrics.get(f, {})
-        if "machine.id" in m:
-            old, new = (None if m["machine.id"].get(side) is None else
-                        f"{m['machine.cpu'][side]}, {m['machine.cores'][side]} cores, id {m['machine.id'][side]}"
-                        for side in ("old", "new"))
-            sw = m.get("machine.software", {})
-            note = "" if sw.get("old") == sw.get("new") else \
-                (f" The software differs (id {sw.get('old') or 'not recorded'} -> {sw.get('new')}): libraries or "
-                 "thread settings changed.")
-            return old, new, note
-    return None, None, ""
+    fp = metrics.get("metrics/fingerprint.json", {})
+    if "machine_id" not in fp:
+        return None, None, ""
+    old, new = (None if fp["machine_id"].get(side) is None else
+                f"{fp.get('cpu', {}).get(side)}, id {fp['machine_id'][side]}" for side in ("old", "new"))
+    sw = fp.get("software_id", {})
+    note = "" if sw.get("old") == sw.get("new") else \
+        (f" The software differs (id {sw.get('old') or 'not recorded'} -> {sw.get('new')}): libraries or "
+         "thread settings changed.")
+    return old, new, note
 
 
 def _fmt(v: Any) -> str:
@@ -68,8 +67,9 @@ def input_changes(metrics: dict, params: dict) -> list[str]:
     return out
 
 
-def headline(metrics: dict, params: dict) -> list[str]:
-    """The tables a reviewer reads first; no mAP is compared when the model or the data differ."""
+def headline(metrics: dict, params: dict, report_details: tuple[dict, dict] = ({}, {})) -> list[str]:
+    """The tables a reviewer reads first, in words; no mAP is compared when the model or the data
+    differ. report_details: the base and head details/report.json (the ratios' intervals)."""
     ev = metrics.get("metrics/eval_map.json", {})
     out = ["### Accuracy (mAP50-95, points)", ""]
     differ = input_changes(metrics, params)
@@ -77,24 +77,27 @@ def headline(metrics: dict, params: dict) -> list[str]:
         out += [f"_Not compared: the two revisions measured different things ({'; '.join(differ)})._", ""]
         ev = {}
     rows = [[v, ev[k].get("old"), ev[k].get("new"), ev[k].get("diff"),
-             _with_interval(ev, f"{v}_delta_map50_95", "old", ""), _with_interval(ev, f"{v}_delta_map50_95", "new", "")]
-            for v in VARIANTS if (k := f"{v}_map50_95") in ev]
-    out += _table(["variant", "base", "head", "change", "base delta vs FP32 [95%]", "head delta vs FP32 [95%]"],
+             _with_interval(ev, keys.map_delta(v), "old", ""), _with_interval(ev, keys.map_delta(v), "new", "")]
+            for v in VARIANTS if (k := keys.map50_95(v)) in ev]
+    out += _table(["variant", "base", "head", "change", "base change vs FP32", "head change vs FP32"],
                   rows) if rows else [] if differ else ["_No mAP measured._", ""]
-    speed = [[k, _with_interval(keys, k, "old"), _with_interval(keys, k, "new"), speed_change(keys, k)]
-             for f, keys in sorted(metrics.items()) for k in sorted(keys) if "_speedup_" in k and _is_figure(k)]
-    out += ["### Speed-ups over FP32 of the same runtime (each measured within one run, 95% intervals)", "",
-            "A change is *not significant* when the two revisions' intervals overlap.", ""]
-    out += _table(["metric", "base", "head", "change"], speed) if speed else ["_None measured._", ""]
-    rec = metrics.get("metrics/recommendation.json", {})
-    rows = [[k.removesuffix("_variant"), d.get("old"), d.get("new"), "**changed**" if d.get("old") != d.get("new")
-             else ""] for k, d in rec.items() if k.endswith("_variant")]
+    ratios = _ratios(metrics.get("metrics/report.json", {}), report_details)
+    speed = [[v, words, _with_interval(ratios, k, "old"), _with_interval(ratios, k, "new"), speed_change(ratios, k)]
+             for v in VARIANTS for o, words in (("latency_p50", "batch-1 latency"), ("throughput", "best images/s"))
+             if (k := keys.over_best_fp32(v, o)) in ratios]
+    out += ["### Each variant against the best FP32 (times as fast, measured within each run, 95% intervals)", "",
+            "The best FP32 of any runtime, the release model as downloaded included. A change is *not significant* "
+            "when the two revisions' intervals overlap.", ""]
+    out += _table(["variant", "figure", "base", "head", "change"], speed) if speed else ["_None measured._", ""]
+    rec = metrics.get("metrics/report.json", {})
+    rows = [[k.removesuffix("_variant").replace("_", " "), d.get("old"), d.get("new"),
+             "**changed**" if d.get("old") != d.get("new") else ""] for k, d in rec.items() if k.endswith("_variant")]
     out += ["### Recommendation", ""] + (_table(["objective", "base", "head", ""], rows) if rows else
                                          ["_No recommendation._", ""])
     budget = params.get("params.yaml", {}).get("report.max_map_drop", {}).get("new")
     gates = []
     for v in VARIANTS:
-        d = ev.get(f"{v}_delta_map50_95")
+        d = ev.get(keys.map_delta(v))
         if d and budget is not None:
             was, now = (d.get(s) is not None and -d[s] > budget for s in ("old", "new"))
             if was != now:
@@ -102,6 +105,16 @@ def headline(metrics: dict, params: dict) -> list[str]:
                              f"`report.max_map_drop` = {budget} mAP50-95 points ({_fmt(d.get('new'))})")
     out += ["### Gates", "", *(gates or ["_Not checked: the inputs differ._" if differ else
                                           "_Nothing crossed a gate._"]), ""]
+    return out
+
+
+def _ratios(report: dict[str, dict[str, Any]], details: tuple[dict, dict]) -> dict[str, dict[str, Any]]:
+    """{key: {old, new}} of every ratio over the best FP32 and its interval bounds: the figures from
+    the metrics diff, the bounds from each revision's details/report.json."""
+    out = {k: d for k, d in report.items() if k.endswith("_x_best_fp32")}
+    for k in list(out):
+        for b in keys.interval(k):
+            out[b] = {side: det.get(b) for side, det in zip(("old", "new"), details)}
     return out
 
 
@@ -131,24 +144,32 @@ def speed_change(keys: dict[str, dict[str, Any]], k: str) -> str:
     return "not significant"
 
 
-# An absolute timing key -> the detail key of its per-slice figures (same stage file).
-SLICES = ((re.compile(r"_p50_ms$"), "_slices_p50_ms"),
-          (re.compile(r"_throughput_(b\d+)_ips$"), "_throughput_\\1_slices_ips"))
+def slices_for(k: str, details: dict[str, Any]) -> list[float] | None:
+    """The per-slice figures behind a headline timing in a stage's details: a batch-n p50 (its slices'
+    medians) or a best images/s (at the best batch: OpenVINO's slices' images/s, ONNX Runtime's from
+    the slices' mean ms)."""
+    if (m := re.fullmatch(r"(\w+?)_b(\d+)_p50_ms", k)) is not None:
+        return details.get(keys.slices(m.group(1), int(m.group(2)), "p50_ms"))
+    if (m := re.fullmatch(r"(\w+?)_best_ips", k)) is not None:
+        v, n = m.group(1), details.get(keys.best_batch(m.group(1)))
+        if n is None:
+            return None
+        if v in OV_VARIANTS:
+            return details.get(keys.slices(v, n, "ips"))
+        mean = details.get(keys.slices(v, n, "mean_ms"))
+        return [1000.0 * n / t for t in mean] if mean else None
+    return None
 
 
 def timing_change(k: str, old_details: dict[str, Any], new_details: dict[str, Any]) -> str:
     """Whether an absolute timing moved beyond the noise between two runs on one machine: the 95%
     interval of new/old from both runs' slices (Welch, on logs); 'not significant' when it covers 1."""
-    for pattern, repl in SLICES:
-        if pattern.search(k):
-            sk = pattern.sub(repl, k)
-            a, b = new_details.get(sk), old_details.get(sk)
-            if not a or not b:
-                return ""
-            r, lo, hi = log_ratio_interval(a, b, paired=False)
-            verdict = "significant" if separable(lo, hi) else "not significant"
-            return f"{r:.3f}x [{lo:.3f}, {hi:.3f}], {verdict} ({len(b)} / {len(a)} slices)"
-    return ""
+    a, b = slices_for(k, new_details), slices_for(k, old_details)
+    if not a or not b:
+        return ""
+    r, lo, hi = log_ratio_interval(a, b, paired=False)
+    verdict = "significant" if separable(lo, hi) else "not significant"
+    return f"{r:.3f}x [{lo:.3f}, {hi:.3f}], {verdict} ({len(b)} / {len(a)} slices)"
 
 
 def details_at(rev: str | None, metrics_file: str) -> dict[str, Any]:
@@ -172,12 +193,12 @@ def changed_rows(diff: dict, same_machine: bool, revs: tuple[str, str | None] | 
     with whether it moved beyond the noise (from both runs' slices, read at `revs`); mAPs only when
     both measured the same model on the same images."""
     rows = []
-    for f, keys in sorted(diff.items()):
+    for f, figures in sorted(diff.items()):
         if f == "metrics/eval_map.json" and not same_inputs:
             continue
         details = None
-        for k, d in sorted(keys.items()):
-            if d.get("old") == d.get("new") or k.startswith("machine."):
+        for k, d in sorted(figures.items()):
+            if d.get("old") == d.get("new"):
                 continue
             if ABSOLUTE.search(k) and not same_machine:
                 continue
@@ -185,8 +206,14 @@ def changed_rows(diff: dict, same_machine: bool, revs: tuple[str, str | None] | 
             if ABSOLUTE.search(k) and revs is not None:
                 details = details or (details_at(revs[0], f), details_at(revs[1], f))
                 note = timing_change(k, *details)
-            rows.append([f, k, d.get("old"), d.get("new"), d.get("diff"), note])
+            rows.append([_stage(f), keys.describe(k), d.get("old"), d.get("new"), d.get("diff"), note])
     return rows
+
+
+def _stage(metrics_file: str) -> str:
+    """metrics/bench_ov.json -> bench-ov (the stage that wrote it)."""
+    stem = metrics_file.removeprefix("metrics/").removesuffix(".json")
+    return next((stage for stage, f in keys.STAGE_FILES.items() if f == stem), stem)
 
 
 def render(base: str, head: str | None) -> str:
@@ -203,7 +230,7 @@ def render(base: str, head: str | None) -> str:
     differ = input_changes(metrics, params)
     if differ:
         lines += [f"**Different inputs:** {'; '.join(differ)}. The mAPs of the two revisions are not compared.", ""]
-    lines += headline(metrics, params)
+    lines += headline(metrics, params, (details_at(base, "metrics/report.json"), details_at(head, "metrics/report.json")))
     changed_params = [[k, d.get("old"), d.get("new")] for k, d in params.get("params.yaml", {}).items()
                       if d.get("old") != d.get("new")]
     lines += ["### Params changed", ""] + (_table(["param", "base", "head"], changed_params) if changed_params
@@ -212,7 +239,7 @@ def render(base: str, head: str | None) -> str:
     lines += [f"<details><summary>All changed metrics ({len(rows)})</summary>", "",
               "Absolute timings carry the 95% interval of head / base from both runs' slices: *not significant* "
               "when it covers no change.", ""]
-    lines += _table(["file", "metric", "base", "head", "change", "head / base [95%]"], rows) if rows else \
+    lines += _table(["stage", "figure", "base", "head", "change", "head / base [95%]"], rows) if rows else \
         ["_No metric changed._", ""]
     lines += ["</details>", ""]
     return "\n".join(lines)

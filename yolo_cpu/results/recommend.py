@@ -3,11 +3,11 @@ whose mAP50-95 drop against FP32 stays within a budget."""
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, Callable
 
+from yolo_cpu import keys
 from yolo_cpu.measure.intervals import log_ratio_interval, separable
-from yolo_cpu.results.report import latency_figure
+from yolo_cpu.results.report import latency_figure, timing_source
 from yolo_cpu.models.variants import BASELINE, OV_VARIANTS, VARIANTS
 
 # objective -> (what the figure is, its unit, higher is better)
@@ -20,20 +20,18 @@ OBJECTIVES: dict[str, tuple[str, str, bool]] = {
 
 
 def best_throughput(m: dict[str, Any], v: str) -> float | None:
-    """Best images/s over the batch sizes: OpenVINO's THROUGHPUT hint, ONNX Runtime's sync runs
-    (batch sizes from the results, or read off the keys of headline-only results)."""
-    src = m.get("bench_ov" if v in OV_VARIANTS else "bench_ort", {})
-    key = "{v}_throughput_b{n}_ips" if v in OV_VARIANTS else "{v}_b{n}_ips"
-    sizes = src.get("batch_sizes") or sorted({int(b.group(1)) for k in src if (b := re.search(r"_b(\d+)_", k))})
-    values = [src[k] for n in sizes if (k := key.format(v=v, n=n)) in src]
-    return max(values) if values else None
+    """Images/s at the variant's best batch size: OpenVINO's THROUGHPUT hint, ONNX Runtime's sync runs."""
+    return m.get(timing_source(v), {}).get(keys.best_ips(v))
+
+
+FP32_VARIANTS = tuple(v for v, var in VARIANTS.items() if var.precision == "fp32")  # the baselines a user has
 
 
 FIGURES: dict[str, Callable[[dict[str, Any], str], float | None]] = {
     "latency_p50": lambda m, v: latency_figure(m, v, 1, "p50_ms"),
     "latency_p99": lambda m, v: latency_figure(m, v, 1, "p99_ms"),
     "throughput": best_throughput,
-    "memory": lambda m, v: m.get("memory", {}).get(f"{v}_rss_peak_mb"),
+    "memory": lambda m, v: m.get("memory", {}).get(keys.peak_memory(v)),
 }
 
 
@@ -42,9 +40,9 @@ def map_drops(m: dict[str, Any]) -> dict[str, float]:
     ev = m.get("eval_map", {})
     out = {}
     for v in VARIANTS:
-        if f"{v}_map50_95" in ev:
-            base = BASELINE.get(v, v)
-            out[v] = round(ev[f"{base}_map50_95"] - ev[f"{v}_map50_95"], 3) if f"{base}_map50_95" in ev else None
+        if keys.map50_95(v) in ev:
+            base = keys.map50_95(BASELINE.get(v, v))
+            out[v] = round(ev[base] - ev[keys.map50_95(v)], 3) if base in ev else None
     return {v: d for v, d in out.items() if d is not None}
 
 
@@ -55,28 +53,35 @@ def slices_of(m: dict[str, Any], v: str, objective: str) -> tuple[str, list[floa
     """(timed group, per-slice figures) behind a variant's latency_p50 or throughput figure: slices
     of one group were timed side by side and pair up; None for objectives without slices."""
     ov = v in OV_VARIANTS
-    src = m.get("bench_ov" if ov else "bench_ort", {})
+    src = m.get(timing_source(v), {})
     if objective == "latency_p50":
-        key = f"{v}_latency_b1_slices_p50_ms" if ov else f"{v}_b1_slices_p50_ms"
+        key = keys.slices(v, 1, "p50_ms")
         return (f"{'ov' if ov else 'ort'}:b1", src[key]) if key in src else None
     if objective == "throughput":
-        best = best_throughput(m, v)
-        for n in src.get("batch_sizes", []):
-            if ov and src.get(f"{v}_throughput_b{n}_ips") == best and f"{v}_throughput_b{n}_slices_ips" in src:
-                return f"ov:throughput_b{n}", src[f"{v}_throughput_b{n}_slices_ips"]
-            if not ov and src.get(f"{v}_b{n}_ips") == best and f"{v}_b{n}_slices_mean_ms" in src:
-                return f"ort:b{n}", [1000.0 * n / t for t in src[f"{v}_b{n}_slices_mean_ms"]]
+        n = src.get(keys.best_batch(v))
+        if n is None:
+            return None
+        if ov and keys.slices(v, n, "ips") in src:
+            return f"ov:throughput_b{n}", src[keys.slices(v, n, "ips")]
+        if not ov and keys.slices(v, n, "mean_ms") in src:
+            return f"ort:b{n}", [1000.0 * n / t for t in src[keys.slices(v, n, "mean_ms")]]
     return None
 
 
 def advantage(m: dict[str, Any], best: str, other: str, objective: str) -> tuple[float, float, float] | None:
     """How much better `best` is than `other` on the objective (a ratio > 1 means better) with its 95%
-    interval: paired when both were timed in one group, else Welch's; None without slices."""
+    interval: paired when both were timed in one group (for batch-1 latency, also bench-ov's group
+    with ONNX Runtime's FP32 references), else Welch's; None without slices."""
+    higher = OBJECTIVES[objective][2]
+    if objective == "latency_p50":
+        for src in dict.fromkeys((timing_source(best), timing_source(other))):
+            a, b = (m.get(src, {}).get(keys.slices(v, 1, "p50_ms")) for v in (best, other))
+            if a and b and len(a) == len(b):
+                return log_ratio_interval(b, a, True)
     a, b = slices_of(m, best, objective), slices_of(m, other, objective)
     if a is None or b is None:
         return None
     paired = a[0] == b[0] and len(a[1]) == len(b[1])
-    higher = OBJECTIVES[objective][2]
     return log_ratio_interval(a[1], b[1], paired) if higher else log_ratio_interval(b[1], a[1], paired)
 
 
@@ -113,17 +118,57 @@ def recommend(m: dict[str, Any], max_map_drop: float) -> dict[str, dict[str, Any
     return out
 
 
+def best_fp32(m: dict[str, Any], objective: str) -> str | None:
+    """The best FP32 variant of any runtime on the objective (the release model as downloaded too).
+    For batch-1 latency, where bench-ov timed ONNX Runtime's FP32 beside its own (fp32_references),
+    the pick comes from that group: figures timed side by side, not minutes apart."""
+    if objective == "latency_p50":
+        ov = m.get("bench_ov", {})
+        together = {v: ov[keys.b1_p50(v)] for v in FP32_VARIANTS if keys.b1_p50(v) in ov}
+        if len(together) > 1:
+            return min(together, key=together.get)
+    higher = OBJECTIVES[objective][2]
+    scored = [(fig, v) for v in FP32_VARIANTS if (fig := FIGURES[objective](m, v)) is not None]
+    return (max(scored) if higher else min(scored))[1] if scored else None
+
+
+def over_best_fp32(m: dict[str, Any]) -> dict[str, Any]:
+    """For latency_p50 and throughput: the best FP32 variant (best_fp32_<objective>) and every
+    variant's ratio over it with its 95% interval (keys.over_best_fp32; > 1 is better): paired when
+    both were timed in one group, else Welch's."""
+    out: dict[str, Any] = {}
+    for objective in keys.HEADLINE_OBJECTIVES:
+        ref = best_fp32(m, objective)
+        if ref is None:
+            continue
+        out[f"best_fp32_{objective}"] = ref
+        for v in VARIANTS:
+            if FIGURES[objective](m, v) is None:
+                continue
+            key = keys.over_best_fp32(v, objective)
+            adv = (1.0, math.nan, math.nan) if v == ref else advantage(m, v, ref, objective)
+            if adv is not None:
+                lo, hi = keys.interval(key)
+                out.update({key: round(adv[0], 3), lo: _bound(adv[1]), hi: _bound(adv[2])})
+    return out
+
+
 def _bound(x: float) -> float | None:
     return None if math.isnan(x) else round(x, 3)
 
 
-def as_metrics(rec: dict[str, dict[str, Any]], deployments: dict[str, dict[str, Any]] | None = None
-               ) -> dict[str, Any]:
-    """Flat metric keys: <objective>_variant / _figure / _map_drop / _tie, the advantage over the
-    runner-up with its interval where there is one, and for a bundled objective its batch size and
-    end-to-end images/s (with their share of model-only)."""
-    keys = ("variant", "figure", "map_drop", "tie", "advantage", "advantage_lo", "advantage_hi")
-    out = {f"{objective}_{k}": r[k] for objective, r in rec.items() for k in keys if r.get(k) is not None}
-    for objective, d in (deployments or {}).items():
-        out |= {f"{objective}_{k}": d[k] for k in ("batch", "e2e_ips", "e2e_vs_model_only") if d.get(k) is not None}
-    return out
+def as_metrics(rec: dict[str, dict[str, Any]], ratios: dict[str, Any],
+               deployments: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Flat metric keys (keys.objective): <objective>_variant / _figure / _map_drop / _tie, the
+    advantage over the runner-up with its interval, the recommended variant's ratio over the best FP32
+    with its interval (x_best_fp32), for a bundled objective its batch size and end-to-end images/s
+    (with their share of model-only); and `ratios` (over_best_fp32)."""
+    names = ("variant", "figure", "map_drop", "tie", "advantage", "advantage_lo", "advantage_hi")
+    out = {keys.objective(o, k): r[k] for o, r in rec.items() for k in names if r.get(k) is not None}
+    for o, r in rec.items():
+        mine = keys.over_best_fp32(r["variant"], o)
+        if mine in ratios:
+            out.update({keys.objective(o, "x_best_fp32" + b): ratios[mine + b] for b in ("", "_lo", "_hi")})
+    for o, d in (deployments or {}).items():
+        out |= {keys.objective(o, k): d[k] for k in ("batch", "e2e_ips", "e2e_vs_model_only") if d.get(k) is not None}
+    return out | ratios

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from yolo_cpu import keys
 from yolo_cpu.models.variants import OV_VARIANTS, VARIANTS
 
-SOURCES = ("download", "export", "convert", "quantize_ov", "quantize_ort", "bench_ort", "bench_ov", "bench_deploy",
+SOURCES = ("download", "export_dynamic", "convert_ir", "calibrate", "quantize_ov", "quantize_ort", "bench_ort", "bench_ov", "bench_deploy",
            "bench_torch", "memory", "eval_map")
 
 # Figures quoted from elsewhere, never measured here: kept apart and labelled in the report.
@@ -44,16 +45,14 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(out)
 
 
-def latency_prefix(variant: str, n: int) -> tuple[str, str]:
-    """(results source, key prefix) of a variant's synchronous latency figures at batch n."""
-    if variant in OV_VARIANTS:
-        return "bench_ov", f"{variant}_latency_b{n}"
-    return "bench_ort", f"{variant}_b{n}"
+def timing_source(variant: str) -> str:
+    """The results source of a variant's timings: bench_ov or bench_ort."""
+    return "bench_ov" if variant in OV_VARIANTS else "bench_ort"
 
 
 def latency_figure(m: dict[str, Any], variant: str, n: int, figure: str) -> Any:
-    src, prefix = latency_prefix(variant, n)
-    return m.get(src, {}).get(f"{prefix}_{figure}")
+    """A variant's synchronous timing figure at batch n (keys.at_batch), from bench-ov or bench-ort."""
+    return m.get(timing_source(variant), {}).get(keys.at_batch(variant, n, figure))
 
 
 def batch_sizes(m: dict[str, Any]) -> list[int]:
@@ -65,7 +64,7 @@ def map_vs_latency(m: dict[str, Any]) -> dict[str, tuple[float, float]]:
     ev = m.get("eval_map", {})
     out = {}
     for v in VARIANTS:
-        lat, ap = latency_figure(m, v, 1, "p50_ms"), ev.get(f"{v}_map50_95")
+        lat, ap = latency_figure(m, v, 1, "p50_ms"), ev.get(keys.map50_95(v))
         if lat is not None and ap is not None:
             out[v] = (lat, ap)
     return out
@@ -105,26 +104,55 @@ def _model_and_data(m: dict[str, Any]) -> list[str]:
             f"{d.get('images_without_labels')} images without a label file (no objects)", ""]
 
 
+def _over_best_fp32(m: dict[str, Any]) -> list[str]:
+    """The headline table: each variant's batch-1 latency and best images/s, both as times the best
+    FP32 of any runtime (the release model as downloaded included), and its mAP change."""
+    rec, ev = m.get("recommendation", {}), m.get("eval_map", {})
+    ratios = rec.get("over_best_fp32", {})
+    ref = {o: ratios.get(f"best_fp32_{o}") for o in keys.HEADLINE_OBJECTIVES}
+    if not any(ref.values()):
+        return []
+    rows = []
+    for v in VARIANTS:
+        src = m.get(timing_source(v), {})
+        if keys.b1_p50(v) not in src and keys.best_ips(v) not in src:
+            continue
+        rows.append([v, src.get(keys.b1_p50(v)), with_interval(ratios, keys.over_best_fp32(v, "latency_p50")),
+                     f"{_fmt(src.get(keys.best_ips(v)), 1)} (batch {src.get(keys.best_batch(v))})",
+                     with_interval(ratios, keys.over_best_fp32(v, "throughput")),
+                     with_interval(ev, keys.map_delta(v), "") if keys.map_delta(v) in ev else
+                     ("reference" if keys.map50_95(v) in ev else "")])
+    return ["## Each variant against the best FP32", "",
+            f"The best FP32 of any runtime is the baseline a user already has: {ref['latency_p50']} for batch-1 "
+            f"latency, {ref['throughput']} for images/s at the best batch size. Ratios above 1 are better, with "
+            "their 95% intervals (paired slices when timed in one group, else Welch's). bench-ov times ONNX "
+            "Runtime's FP32 beside OpenVINO's at batch 1, so the batch-1 ratios pair up there and the best FP32 "
+            "is picked there; the p50 column is each variant's own stage's figure. The mAP change is against "
+            "FP32 of the same runtime, with its paired-bootstrap interval.", "",
+            table(["variant", "batch-1 p50 ms", "x best FP32 (latency)", "best images/s", "x best FP32 (images/s)",
+                   "mAP50-95 change"], rows), ""]
+
+
 def _latency(m: dict[str, Any]) -> list[str]:
     ort = m.get("bench_ort", {})
-    rows = [[v, *(latency_figure(m, v, 1, f) for f in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "throughput_ips"))]
+    rows = [[v, *(latency_figure(m, v, 1, f) for f in ("p50_ms", "p90_ms", "p99_ms", "mean_ms"))]
             for v in VARIANTS if latency_figure(m, v, 1, "p50_ms") is not None]
     if not rows:
         return []
     out = ["## Model-only latency (batch 1)", "",
            f"ONNX Runtime: {ort.get('intra_threads')} intra-op threads; OpenVINO: LATENCY hint, synchronous "
            "requests, static batch. Warm-up discarded; variants timed in alternating rounds.", "",
-           table(["variant", "p50 ms", "p90 ms", "p99 ms", "mean ms", "images/s"], rows), "",
-           "## Dynamic batching", "", "p50 latency per batch (ms) / images per second.", ""]
+           table(["variant", "p50 ms", "p90 ms", "p99 ms", "mean ms"], rows), "",
+           "## Dynamic batching", "", "p50 latency per image (ms): the batch's p50 over its size, synchronous "
+           "runs (OpenVINO: LATENCY hint).", ""]
     sizes = batch_sizes(m)
     rows = []
     for v in VARIANTS:
         cells = []
         for n in sizes:
-            p50, ips = latency_figure(m, v, n, "p50_ms"), latency_figure(m, v, n, "throughput_ips")
+            p50 = latency_figure(m, v, n, "p50_ms")
             fixed = m.get("bench_ort", {}).get(f"{v}_b{n}_supported") is False
-            cells.append("unsupported (fixed batch)" if fixed else f"{p50:.1f} / {ips:.1f}" if p50 is not None
-                         else "n/a")
+            cells.append("unsupported (fixed batch)" if fixed else f"{p50 / n:.2f}" if p50 is not None else "n/a")
         if any(c != "n/a" for c in cells):
             rows.append([v, *cells])
     return out + [table(["variant", *[f"batch {n}" for n in sizes]], rows), ""]
@@ -132,18 +160,18 @@ def _latency(m: dict[str, Any]) -> list[str]:
 
 def _openvino(m: dict[str, Any]) -> list[str]:
     ov = m.get("bench_ov", {})
-    vs = [v for v in OV_VARIANTS if any(k.startswith(f"{v}_throughput_b") for k in ov)]
+    vs = [v for v in OV_VARIANTS if keys.best_ips(v) in ov]
     if not vs:
         return []
     fast = [v for v in vs if v != "ov_fp32"]
-    rows = [[n, *(ov.get(f"{v}_throughput_b{n}_ips") for v in vs),
-             *(with_interval(ov, f"{v}_speedup_throughput_b{n}") for v in fast)] for n in batch_sizes(m)]
+    rows = [[n, *(ov.get(keys.at_batch(v, n, "ips")) for v in vs),
+             *(with_interval(ov, keys.same_runtime_speedup(v, f"ips_b{n}")) for v in fast)] for n in batch_sizes(m)]
     return ["## OpenVINO " + " / ".join(vs), "",
             f"Not supported by this CPU: {', '.join(ov.get('unsupported_variants') or []) or 'none'}. THROUGHPUT "
             "hint with an AsyncInferQueue of the optimal number of requests. ov_int8_bf16 is the INT8 IR with "
             "bf16 for the ops left float (OpenVINO's default on a bf16 CPU); ov_int8 keeps them f32. Speed-ups "
             "with their 95% intervals from the paired slices. Batch-1 p50 speed-up over ov_fp32 (LATENCY hint): "
-            + ", ".join(f"{v} {with_interval(ov, f'{v}_speedup_b1_p50')}" for v in fast) + ".", "",
+            + ", ".join(f"{v} {with_interval(ov, keys.same_runtime_speedup(v, 'b1_p50'))}" for v in fast) + ".", "",
             table(["batch", *[f"{v} img/s" for v in vs], *[f"{v} / ov_fp32" for v in fast]], rows), ""]
 
 
@@ -172,15 +200,16 @@ def _onnxruntime(m: dict[str, Any]) -> list[str]:
         return []
     e2e = ", ".join(f"{k.removeprefix('e2e_').removesuffix('_ms')} {_fmt(ort.get(k))}" for k in
                     ("e2e_decode_ms", "e2e_preprocess_ms", "e2e_infer_ms", "e2e_postprocess_ms", "e2e_total_ms"))
-    gains = [g for g in (ort.get("ort_int8_speedup_b1_p50"), ort.get("ort_int8_speedup_best_ips")) if g is not None]
+    gains = [g for g in (ort.get(keys.same_runtime_speedup("ort_int8", "b1_p50")),
+                                 ort.get(keys.same_runtime_speedup("ort_int8", "best_ips"))) if g is not None]
     verdict = [f"ONNX Runtime INT8 gains less than {ORT_INT8_WORTH}x over FP32 on this CPU: it is not recommended "
                "here; for INT8 speed, use OpenVINO (see the recommendation).", ""] \
         if gains and max(gains) < ORT_INT8_WORTH else []
     return ["## ONNX Runtime FP32 / INT8", "",
-            f"Speed-up of ort_int8 over ort_fp32 (95% intervals): {with_interval(ort, 'ort_int8_speedup_b1_p50')} "
-            f"batch-1 p50, {with_interval(ort, 'ort_int8_speedup_best_ips')} images/s at the best batch size of "
+            f"Speed-up of ort_int8 over ort_fp32 (95% intervals): {with_interval(ort, keys.same_runtime_speedup('ort_int8', 'b1_p50'))} "
+            f"batch-1 p50, {with_interval(ort, keys.same_runtime_speedup('ort_int8', 'best_ips'))} images/s at the best batch size of "
             f"each; of the fixed-batch release model (ort_fp32_fixed) over ort_fp32: "
-            f"{with_interval(ort, 'ort_fp32_fixed_speedup_b1_p50')} batch-1 p50.", "", *verdict,
+            f"{with_interval(ort, keys.same_runtime_speedup('ort_fp32_fixed', 'b1_p50'))} batch-1 p50.", "", *verdict,
             f"End to end at batch 1 ({ort.get('e2e_variant')}, ms per image): {e2e}.", "",
             f"Timing harness overhead: {_fmt(ort.get('harness_overhead_us'), 3)} us per call "
             f"({_fmt(ort.get('harness_overhead_pct_of_b1'), 5)}% of batch-1 inference).", ""]
@@ -194,9 +223,9 @@ def _pytorch(m: dict[str, Any]) -> list[str]:
     if not pt.get("torch_installed"):
         return head + ["PyTorch is not installed here (`./dev export-extra` adds it): no PyTorch figures.", ""]
     sizes = pt.get("batch_sizes", [])
-    rows = [[n, *(pt.get(f"{v}_b{n}_p50_ms") for v in ("torch_fp32", "ort_fp32", "ov_fp32")),
-             *(pt.get(f"{v}_b{n}_ips") for v in ("torch_fp32", "ort_fp32", "ov_fp32")),
-             *(_ratio(pt.get(f"{v}_b{n}_ips"), pt.get(f"torch_fp32_b{n}_ips")) for v in ("ort_fp32", "ov_fp32"))]
+    rows = [[n, *(pt.get(keys.at_batch(v, n, "p50_ms")) for v in ("torch_fp32", "ort_fp32", "ov_fp32")),
+             *(pt.get(keys.at_batch(v, n, "ips")) for v in ("torch_fp32", "ort_fp32", "ov_fp32")),
+             *(_ratio(pt.get(keys.at_batch(v, n, "ips")), pt.get(keys.at_batch("torch_fp32", n, "ips"))) for v in ("ort_fp32", "ov_fp32"))]
             for n in sizes]
     settings = pt.get("torch_fp32_settings", {})
     return head + [
@@ -227,11 +256,11 @@ def _memory(m: dict[str, Any]) -> list[str]:
 
 def _accuracy(m: dict[str, Any]) -> list[str]:
     ev = m.get("eval_map", {})
-    rows = [[v, ev[f"{v}_map50_95"], ev.get(f"{v}_map50"),
-             with_interval(ev, f"{v}_delta_map50_95", "") if f"{v}_delta_map50_95" in ev else None,
-             ev[f"{v}_subset_map50_95"], ev.get(f"{v}_delta_subset_map50_95"), ev[f"{v}_images_per_s"],
+    rows = [[v, ev[keys.map50_95(v)], ev.get(f"{v}_map50"),
+             with_interval(ev, keys.map_delta(v), "") if keys.map_delta(v) in ev else None,
+             ev[keys.map50_95(v, True)], ev.get(keys.map_delta(v, True)), ev[f"{v}_images_per_s"],
              ev.get(f"{v}_model_only_images_per_s"), ev.get(f"{v}_eval_vs_model_only")]
-            for v in EVAL_ORDER if f"{v}_map50_95" in ev]
+            for v in EVAL_ORDER if keys.map50_95(v) in ev]
     if not rows:
         return []
     subset = ev.get("class_subset") or []
@@ -258,15 +287,18 @@ def _recommendation(m: dict[str, Any]) -> list[str]:
     budget = rec["max_map_drop"]
     ev = m.get("eval_map", {})
     rows = []
-    for r in rec["objectives"].values():
+    ratios = rec.get("over_best_fp32", {})
+    for objective, r in rec["objectives"].items():
         v = r["variant"]
-        drop = with_interval({"d": -ev[f"{v}_delta_map50_95"], "d_lo": _neg(ev.get(f"{v}_delta_map50_95_hi")),
-                              "d_hi": _neg(ev.get(f"{v}_delta_map50_95_lo"))}, "d", "") \
-            if f"{v}_delta_map50_95" in ev else f"{r['map_drop'] + 0.0:.2f}"
+        drop = with_interval({"d": -ev[keys.map_delta(v)], "d_lo": _neg(ev.get(keys.interval(keys.map_delta(v))[1])),
+                              "d_hi": _neg(ev.get(keys.interval(keys.map_delta(v))[0]))}, "d", "") \
+            if keys.map_delta(v) in ev else f"{r['map_drop'] + 0.0:.2f}"
         ahead = (f"{with_interval(r, 'advantage')} over {r['runner_up']}" if r.get("advantage") is not None
                  else f"no interval (over {r['runner_up']})" if r.get("runner_up") else "only candidate")
         chosen = f"tie of {', '.join(r['tied'])}: {r['chosen_by'].removeprefix('tie: ')}" if r.get("tie") else ""
-        rows.append([r["what"], v, f"{_fmt(r['figure'])} {r['unit']}", drop,
+        gain = with_interval(ratios, keys.over_best_fp32(v, objective)) + f" {ratios.get(f'best_fp32_{objective}')}" \
+            if keys.over_best_fp32(v, objective) in ratios else ""
+        rows.append([r["what"], v, f"{_fmt(r['figure'])} {r['unit']}", gain, drop,
                      rec.get("map_verdicts", {}).get(v, ""), ahead, chosen])
     over = [f"{v} (-{d:.2f})" for v, d in rec["map_drops"].items() if d > budget]
     unsure = [v for v, verdict in rec.get("map_verdicts", {}).items() if verdict == "not separable"]
@@ -280,8 +312,8 @@ def _recommendation(m: dict[str, Any]) -> list[str]:
             "is above, else *not separable*; eligibility uses the measured drop. The advantage is the best "
             "variant's figure over the runner-up's with its 95% interval (paired slices when both were timed "
             f"together); when it covers no difference, {rec.get('tie_rule', 'the two tie')}.", "",
-            table(["objective", "variant", "figure", "mAP50-95 drop [95%]", "against the budget",
-                   "advantage [95%]", "tie"], rows), "", *_ready_to_deploy(rec.get("deployments", {}))]
+            table(["objective", "variant", "figure", "x the best FP32 [95%]", "mAP50-95 drop [95%]",
+                   "against the budget", "advantage [95%] over the runner-up", "tie"], rows), "", *_ready_to_deploy(rec.get("deployments", {}))]
 
 
 def _ready_to_deploy(deps: dict[str, dict[str, Any]]) -> list[str]:
@@ -351,7 +383,8 @@ def build(m: dict[str, Any], title: str) -> str:
              "Every figure below is read from this commit's `metrics/*.json` and `details/*.json` (regenerate "
              "with `dvc repro report`), measured on the machine in *Environment*. Figures quoted from elsewhere "
              "(for the release models) are only in the last section.", ""]
-    for section in (_environment, _model_and_data, _recommendation, _timing_quality, _latency, _openvino,
+    for section in (_environment, _model_and_data, _recommendation, _over_best_fp32, _timing_quality, _latency,
+                    _openvino,
                     _deployment, _onnxruntime, _pytorch, _memory, _accuracy):
         parts += section(m)
     model = m.get("download", {}).get("model")

@@ -30,11 +30,17 @@ def tradeoff_png(path: str | Path, points: dict[str, tuple[float, float]], drops
             drawstyle="steps-post", label="Pareto front (nothing is both faster and more accurate)")
     ax.axhspan(fp32_map - max_drop, fp32_map, color="#2ca02c", alpha=0.08, zorder=0,
                label=f"within {max_drop:g} mAP points of FP32 (report.max_map_drop)")
-    for v, (ms, ap) in points.items():
+    span_ms = (max(ms for ms, _ in points.values()) - min(ms for ms, _ in points.values())) or 1.0
+    placed: list[tuple[float, float]] = []
+    for v, (ms, ap) in sorted(points.items(), key=lambda kv: kv[1]):
         within = drops.get(v, 0.0) <= max_drop
         ax.scatter([ms], [ap], s=55, zorder=3, color=colour(v) if within else "white", edgecolors=colour(v),
                    linewidths=1.5)
-        ax.annotate(v, (ms, ap), textcoords="offset points", xytext=(6, 5), fontsize=8)
+        # a label whose point sits close to an already labelled one goes below it, not on top of it
+        near = sum(abs(ms - x) < 0.06 * span_ms and abs(ap - y) < 0.05 for x, y in placed)
+        ax.annotate(v, (ms, ap), textcoords="offset points", xytext=(6, 5 - 12 * near), fontsize=8,
+                    va="bottom" if not near else "top")
+        placed.append((ms, ap))
     if any(drops.get(v, 0.0) > max_drop for v in points):
         ax.scatter([], [], s=55, color="white", edgecolors="0.3", linewidths=1.5,
                    label="hollow: loses more than the budget against its runtime's FP32")

@@ -5,7 +5,7 @@ evaluation split (run after `dvc repro`):
   images/s of a whole prediction run with and without, alternating over several rounds;
 - NMS: the block fixpoint against a plain sequential greedy loop (which must keep the same boxes).
 
-Usage: python scripts/eval_speed_ablation.py [--variant ov_int8] [--rounds 3] [--images 500]"""
+Usage: python scripts/probes/eval_speed_ablation.py [--variant ov_int8] [--rounds 3] [--images 500]"""
 from __future__ import annotations
 
 import argparse
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from yolo_cpu.pipeline import params
 from yolo_cpu import paths  # noqa: E402
@@ -25,6 +25,7 @@ from yolo_cpu.runtime import predict as pr  # noqa: E402
 from yolo_cpu.data.dataset import load_split  # noqa: E402
 from yolo_cpu.measure.env import machine_id  # noqa: E402
 from yolo_cpu.models.variants import VARIANTS  # noqa: E402
+from yolo_cpu.results.probes import write_probe  # noqa: E402
 
 
 def greedy_nms(boxes: np.ndarray, scores: np.ndarray, thr: float, max_det: int) -> np.ndarray:
@@ -87,6 +88,10 @@ def main() -> None:
     print(f"NMS per image ({n:.0f} candidates on average, identical boxes from both):")
     for k, ms in res.items():
         print(f"  {k:42s} {min(ms):6.3f} ms (min of 5)")
+    write_probe("eval_speed_ablation", name, {
+        "variant": args.variant, "images": len(lbx), "batch": batch,
+        "images_per_s": {f"prefetch_{k}": round(statistics.median(v), 2) for k, v in configs.items()},
+        "nms_ms_per_image_min_of_5": {k: round(min(v), 4) for k, v in res.items()}, "nms_candidates_mean": round(n, 1)})
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 profiler's kernel times at batch 1 summed by op type, with the op types of the optimized graph it
 runs (QLinearConv, QLinearConcat, QLinearSigmoid, the Transposes of the NHWC layout pass, ...).
 
-Usage (after `dvc repro`): python scripts/ort_profile.py [MODEL.onnx ...] [--runs 50] [--batch-sizes 1 8]
+Usage (after `dvc repro`): python scripts/probes/ort_profile.py [MODEL.onnx ...] [--runs 50] [--batch-sizes 1 8]
     [--out FILE]   (default: the pipeline's ort_fp32 and ort_int8 models)"""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from yolo_cpu.pipeline import params
 from yolo_cpu import paths  # noqa: E402
@@ -22,6 +22,7 @@ from yolo_cpu.measure.benchmark import latency_round  # noqa: E402
 from yolo_cpu.data.dataset import sample_batch  # noqa: E402
 from yolo_cpu.measure.env import machine_id  # noqa: E402
 from yolo_cpu.runtime.runtimes import OrtRuntime  # noqa: E402
+from yolo_cpu.results.probes import write_probe  # noqa: E402
 
 
 def profile(model: Path, x, runs: int, threads: int = 0) -> dict:
@@ -67,7 +68,7 @@ def main() -> None:
     ap.add_argument("models", nargs="*", type=Path)
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8])
-    ap.add_argument("--out", type=Path)
+    ap.add_argument("--out", type=Path, help="default: results/<machine id>/<model>/probes/ort_profile.json")
     a = ap.parse_args()
     p = params.load("model", "bench")
     m, b = p["model"], p["bench"]
@@ -76,7 +77,7 @@ def main() -> None:
     out = {"machine": machine_id(), "model": m["name"], "runs": a.runs, "side_by_side": {}, "profiles": {}}
     rts = {str(model): OrtRuntime(model, intra_threads=2, inter_threads=1) for model in models}
     for n in a.batch_sizes:
-        h, _, _ = latency_round(rts, x[:n], {**b, "slice_runs": max(1, a.runs // b["min_slices"])})
+        h, _ = latency_round(rts, x[:n], {**b, "slice_runs": max(1, a.runs // b["min_slices"])}, f"b{n}")
         out["side_by_side"].update(h)
         first = str(models[0])
         for model in rts:
@@ -92,9 +93,7 @@ def main() -> None:
                                                                                              "DequantizeLinear")}
         print(f"{model}: model_run p50 {r['model_run_p50_ms']} ms, kernels {r['kernel_ms_per_run']} ms/run\n"
               f"    time: {top}\n    graph: {ops}", flush=True)
-    if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(json.dumps(out, indent=2) + "\n")
+    write_probe("ort_profile", m["name"], out, a.out)
 
 
 if __name__ == "__main__":

@@ -3,19 +3,18 @@ and the head's final convs float, quantize_ov.ignore_head_convs: true) against o
 way but with those convs INT8 (decode float), both at f32 and bf16 for the float ops: mAP50-95 on the
 evaluation split and batch-1 / batch-8 p50 latency side by side (alternating rounds).
 
-Usage (after `dvc repro`): python scripts/ov_head_convs.py [--runs 40] [--out FILE]
-(default out: results/<machine id>/<model>/ov_head_convs.json)"""
+Usage (after `dvc repro`): python scripts/probes/ov_head_convs.py [--runs 40] [--out FILE]
+(default out: results/<machine id>/<model>/probes/ov_head_convs.json)"""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from yolo_cpu.data import calibration as cal  # noqa: E402
 from yolo_cpu.data import coco, dataset
@@ -29,6 +28,7 @@ from yolo_cpu.runtime.preprocess import to_tensor  # noqa: E402
 from yolo_cpu.runtime.runtimes import OvRuntime, ov_core  # noqa: E402
 from yolo_cpu.accuracy.scoring import coco_map  # noqa: E402
 from yolo_cpu.measure.timing import interleaved  # noqa: E402
+from yolo_cpu.results.probes import write_probe  # noqa: E402
 
 
 def main() -> None:
@@ -67,10 +67,7 @@ def main() -> None:
             f[f"head_convs_int8_{prec}_b{n}_speedup"] = round(
                 f[f"head_convs_float_{prec}_b{n}_p50_ms"] / f[f"head_convs_int8_{prec}_b{n}_p50_ms"], 3)
         print(prec, {k: v for k, v in f.items() if f"_{prec}_" in k}, flush=True)
-    dest = a.out or Path("results") / out["machine"]["id"] / name / "ov_head_convs.json"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {dest}")
+    write_probe("ov_head_convs", name, out, a.out)
 
 
 if __name__ == "__main__":

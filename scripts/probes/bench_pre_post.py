@@ -1,19 +1,20 @@
 """Cost of preprocessing one 640x480 COCO image and postprocessing yolov5n's output at conf 0.001
 (the evaluation setting), against yolov5n's batch-1 inference, timed side by side in one run.
 
-Usage: python scripts/bench_pre_post.py [--runs 200] [--model models/yolov5n.onnx]"""
+Usage: python scripts/probes/bench_pre_post.py [--runs 200] [--model models/yolov5n.onnx]"""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from yolo_cpu.measure import timing  # noqa: E402
 from yolo_cpu.runtime.postprocess import candidates, detect_layout, postprocess  # noqa: E402
 from yolo_cpu.runtime.preprocess import preprocess, read_image  # noqa: E402
 from yolo_cpu.runtime.runtimes import OrtRuntime, OvRuntime  # noqa: E402
+from yolo_cpu.results.probes import write_probe  # noqa: E402
 
 
 def main() -> None:
@@ -42,6 +43,8 @@ def main() -> None:
         print(f"  {k:24s} p50 {v:7.3f} ms")
     for ref in ("infer_ort_fp32", "infer_ov_fp32"):
         print(f"  preprocess + postprocess = {100 * pre_post / med[ref]:.1f}% of {ref} (target < 15%)")
+    write_probe("bench_pre_post", Path(args.model).stem, {"image": image.name, "candidates": n_cand, "runs": args.runs,
+                                                          "p50_ms": {k: round(v, 4) for k, v in med.items()}})
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 cache, with an empty cache (it is written), and with the cache filled, each in a fresh interpreter
 as a deployed process would start; alternating over rounds, medians reported.
 
-Usage (after `dvc repro`): python scripts/ov_model_cache.py [--rounds 3] [--variants ov_fp32 ov_int8]"""
+Usage (after `dvc repro`): python scripts/probes/ov_model_cache.py [--rounds 3] [--variants ov_fp32 ov_int8]"""
 from __future__ import annotations
 
 import argparse
@@ -14,11 +14,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from yolo_cpu.pipeline import params  # noqa: E402
 from yolo_cpu.measure.env import machine_id  # noqa: E402
 from yolo_cpu.models.variants import OV_VARIANTS  # noqa: E402
+from yolo_cpu.results.probes import write_probe  # noqa: E402
 
 CHILD = """
 import json, sys, time
@@ -52,6 +53,7 @@ def main() -> None:
     args = ap.parse_args()
     name = params.load("model")["model"]["name"]
     print(f"{machine_id()['cpu']}, {name}, load + first inference at batch 1 (ms), median of {args.rounds}")
+    out: dict = {"rounds": args.rounds, "load_and_first_inference_ms": {}}
     for v in args.variants:
         runs: dict[str, list[float]] = {"no cache": [], "cache written": [], "cache read": []}
         for _ in range(args.rounds):
@@ -65,6 +67,8 @@ def main() -> None:
         med = {k: statistics.median(x) for k, x in runs.items()}
         print(f"  {v:13s} " + ", ".join(f"{k} {m:7.1f}" for k, m in med.items())
               + f"; cache read / no cache {med['cache read'] / med['no cache']:.2f}x")
+        out["load_and_first_inference_ms"][v] = {k: round(m, 1) for k, m in med.items()}
+    write_probe("ov_model_cache", name, out)
 
 
 if __name__ == "__main__":

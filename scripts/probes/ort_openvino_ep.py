@@ -6,8 +6,8 @@ Runtime user gets OpenVINO's INT8 kernels without leaving ONNX Runtime.
 onnxruntime-openvino installs its own `onnxruntime` package (with OpenVINO inside), so it cannot
 share .venv with onnxruntime: run it with `./dev ort-openvino [args]`, which builds .venv-ort-openvino
 from requirements-ort-openvino.txt. Every OpenVINO session refuses CPU-provider fallback, so each
-figure is of the whole graph in OpenVINO. Writes results/<machine id>/<model>/ort_openvino_ep.json,
-the machine id being the pipeline run's (metrics/bench_ort.json).
+figure is of the whole graph in OpenVINO. Writes results/<machine id>/<model>/probes/ort_openvino_ep.json,
+the machine id being the pipeline run's (details/bench_ort.json).
 
 Usage: ./dev ort-openvino [--runs 50] [--warmup 10] [--batch-sizes 1 8] [--extra NAME=MODEL.onnx ...] [--out FILE]
 (--extra adds ONNX models, e.g. an NNCF-quantized one from quantize_ort.method: nncf)"""
@@ -22,12 +22,13 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from yolo_cpu.pipeline import params
 from yolo_cpu import paths  # noqa: E402
 from yolo_cpu.runtime.preprocess import preprocess, read_image  # noqa: E402
 from yolo_cpu.measure.timing import interleaved, summarize  # noqa: E402
+from yolo_cpu.results.probes import write_probe  # noqa: E402
 
 
 def session(model: Path, provider: str, precision: str = "f32") -> ort.InferenceSession:
@@ -51,7 +52,7 @@ def main() -> None:
     a = ap.parse_args()
     m = params.load("model")["model"]
     name, size = m["name"], m["imgsz"]
-    machine = json.loads((paths.METRICS / "bench_ort.json").read_text())["machine"]
+    machine = json.loads((paths.DETAILS / "bench_ort.json").read_text())["machine"]
     models = {"fp32": paths.dynamic_onnx(name), "int8": paths.ort_int8_onnx(name),
               **{k: Path(v) for k, v in (e.split("=", 1) for e in a.extra)}}
     for m in models.values():
@@ -94,10 +95,7 @@ def main() -> None:
             print(f"b{n} {k:<28} p50 {out['figures'][f'{k}_b{n}_p50_ms']:8.2f} ms  "
                   f"{out['figures'][f'{k}_b{n}_ips']:7.1f} img/s  {out['figures'][f'{k}_b{n}_vs_fp32_cpu_ep']:.2f}x "
                   "ort_fp32 on the CPU provider", flush=True)
-    dest = a.out or Path("results") / machine["id"] / name / "ort_openvino_ep.json"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {dest}")
+    write_probe("ort_openvino_ep", name, out, a.out, machine)  # this venv has no psutil: the pipeline's id
 
 
 if __name__ == "__main__":

@@ -3,17 +3,16 @@ LATENCY and THROUGHPUT hints with OpenVINO's own choice of streams and threads):
 batch size, images/s with an AsyncInferQueue and synchronous batch latency p50, each configuration
 timed in alternating rounds in one process (medians over rounds).
 
-Usage (after `dvc repro`): python scripts/ov_streams_sweep.py [--seconds 2] [--rounds 3]
+Usage (after `dvc repro`): python scripts/probes/ov_streams_sweep.py [--seconds 2] [--rounds 3]
     [--variants ov_bf16 ov_int8 ...] [--batch-sizes 1 8] [--out FILE]"""
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from yolo_cpu.pipeline import params
 from yolo_cpu import paths  # noqa: E402
@@ -21,6 +20,7 @@ from yolo_cpu.data.dataset import sample_batch  # noqa: E402
 from yolo_cpu.measure.env import machine_id  # noqa: E402
 from yolo_cpu.measure.timing import async_throughput, time_calls  # noqa: E402
 from yolo_cpu.models.variants import OV_VARIANTS, VARIANTS  # noqa: E402
+from yolo_cpu.results.probes import write_probe  # noqa: E402
 
 # name: OvRuntime settings besides the variant's precision. The first two are today's (bench-ov:
 # OpenVINO picks streams and threads for the hint).
@@ -74,14 +74,12 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=[v for v in OV_VARIANTS if VARIANTS[v].supported()],
                     choices=OV_VARIANTS)
     ap.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8])
-    ap.add_argument("--out", type=Path, help="also write the JSON here")
+    ap.add_argument("--out", type=Path, help="default: results/<machine id>/<model>/probes/ov_streams_sweep.json")
     a = ap.parse_args()
     figures = measure(a.variants, a.batch_sizes, a.seconds, a.rounds, a.runs)
     result = {"machine": machine_id(), "model": params.load("model")["model"]["name"], "configs": CONFIGS,
               "seconds": a.seconds, "rounds": a.rounds, "runs": a.runs, "figures": figures}
-    if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_probe("ov_streams_sweep", result["model"], result, a.out)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,10 @@
 f32), the reorders (layout and precision conversions between kernels), the detect head, and the
 slowest layers. Shows what bounds INT8 against bf16 on this CPU.
 
-Usage (after `dvc repro`): python scripts/ov_profile.py [--runs 50] [--variants ov_bf16 ov_int8 ...] [--out FILE]"""
+Usage (after `dvc repro`): python scripts/probes/ov_profile.py [--runs 50] [--variants ov_bf16 ov_int8 ...] [--out FILE]"""
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from collections import defaultdict
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from yolo_cpu.pipeline import params
 from yolo_cpu import paths  # noqa: E402
@@ -24,6 +23,7 @@ from yolo_cpu.data.dataset import sample_batch  # noqa: E402
 from yolo_cpu.measure.env import machine_id  # noqa: E402
 from yolo_cpu.runtime.runtimes import ov_core  # noqa: E402
 from yolo_cpu.models.variants import OV_VARIANTS, VARIANTS  # noqa: E402
+from yolo_cpu.results.probes import write_probe  # noqa: E402
 
 
 def kernel_precision(exec_type: str) -> str:
@@ -87,7 +87,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--variants", nargs="+", default=list(OV_VARIANTS), choices=OV_VARIANTS)
-    ap.add_argument("--out", type=Path, help="also write the JSON here")
+    ap.add_argument("--out", type=Path, help="default: results/<machine id>/<model>/probes/ov_profile.json")
     a = ap.parse_args()
     name, size = (lambda m: (m["name"], m["imgsz"]))(params.load("model")["model"])
     x = sample_batch("real", 1, size, paths.EVAL_DIR)
@@ -106,9 +106,7 @@ def main() -> None:
               f"head {s['head_share']:.1%}")
         for r in s["slowest"][:4]:
             print(f"    {r['ms']:.3f} ms  {r['type']:<12} {r['exec_type']:<28} {r['layer']}")
-    if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(json.dumps(out, indent=2) + "\n")
+    write_probe("ov_profile", name, out, a.out)
 
 
 if __name__ == "__main__":
