@@ -67,10 +67,12 @@ def input_changes(metrics: dict, params: dict) -> list[str]:
     return out
 
 
-def headline(metrics: dict, params: dict, report_details: tuple[dict, dict] = ({}, {})) -> list[str]:
+def headline(metrics: dict, params: dict, report_details: tuple[dict, dict] = ({}, {}),
+             eval_details: tuple[dict, dict] = ({}, {})) -> list[str]:
     """The tables a reviewer reads first, in words; no mAP is compared when the model or the data
-    differ. report_details: the base and head details/report.json (the ratios' intervals)."""
-    ev = metrics.get("metrics/eval_map.json", {})
+    differ. report_details, eval_details: the base and head details/report.json and
+    details/eval_map.json (the intervals of the ratios and of the mAP changes)."""
+    ev = with_bounds(metrics.get("metrics/eval_map.json", {}), eval_details, "_delta_map50_95")
     out = ["### Accuracy (mAP50-95, points)", ""]
     differ = input_changes(metrics, params)
     if differ:
@@ -81,8 +83,9 @@ def headline(metrics: dict, params: dict, report_details: tuple[dict, dict] = ({
             for v in VARIANTS if (k := keys.map50_95(v)) in ev]
     out += _table(["variant", "base", "head", "change", "base change vs FP32", "head change vs FP32"],
                   rows) if rows else [] if differ else ["_No mAP measured._", ""]
-    ratios = _ratios(metrics.get("metrics/report.json", {}), report_details)
-    speed = [[v, words, _with_interval(ratios, k, "old"), _with_interval(ratios, k, "new"), speed_change(ratios, k)]
+    ratios = with_bounds(metrics.get("metrics/report.json", {}), report_details, "_x_best_fp32")
+    speed = [[v, words, *(_with_interval(ratios, k, side) if ratios[k].get(side) != 1.0 else "the best FP32"
+                          for side in ("old", "new")), speed_change(ratios, k)]
              for v in VARIANTS for o, words in (("latency_p50", "batch-1 latency"), ("throughput", "best images/s"))
              if (k := keys.over_best_fp32(v, o)) in ratios]
     out += ["### Each variant against the best FP32 (times as fast, measured within each run, 95% intervals)", "",
@@ -108,13 +111,15 @@ def headline(metrics: dict, params: dict, report_details: tuple[dict, dict] = ({
     return out
 
 
-def _ratios(report: dict[str, dict[str, Any]], details: tuple[dict, dict]) -> dict[str, dict[str, Any]]:
-    """{key: {old, new}} of every ratio over the best FP32 and its interval bounds: the figures from
-    the metrics diff, the bounds from each revision's details/report.json."""
-    out = {k: d for k, d in report.items() if k.endswith("_x_best_fp32")}
-    for k in list(out):
+def with_bounds(figures: dict[str, dict[str, Any]], details: tuple[dict, dict], suffix: str
+                ) -> dict[str, dict[str, Any]]:
+    """The metrics diff's {key: {old, new}} plus, for every key ending in `suffix`, its interval
+    bounds from each revision's details file (the headline keeps the figure, details the bounds)."""
+    out = dict(figures)
+    for k in [k for k in figures if k.endswith(suffix)]:
         for b in keys.interval(k):
-            out[b] = {side: det.get(b) for side, det in zip(("old", "new"), details)}
+            if b not in out:
+                out[b] = {side: det.get(b) for side, det in zip(("old", "new"), details)}
     return out
 
 
@@ -230,7 +235,8 @@ def render(base: str, head: str | None) -> str:
     differ = input_changes(metrics, params)
     if differ:
         lines += [f"**Different inputs:** {'; '.join(differ)}. The mAPs of the two revisions are not compared.", ""]
-    lines += headline(metrics, params, (details_at(base, "metrics/report.json"), details_at(head, "metrics/report.json")))
+    lines += headline(metrics, params, *((details_at(base, f), details_at(head, f))
+                                         for f in ("metrics/report.json", "metrics/eval_map.json")))
     changed_params = [[k, d.get("old"), d.get("new")] for k, d in params.get("params.yaml", {}).items()
                       if d.get("old") != d.get("new")]
     lines += ["### Params changed", ""] + (_table(["param", "base", "head"], changed_params) if changed_params
