@@ -29,6 +29,7 @@ TINY = {
     "bench_deploy": {"batch_sizes": [2], "rounds": 1, "variants": ["ov_fp32", "ov_int8_bf16"]},
     "bench_torch": {"batch_sizes": [1]},
     "memory": {"warmup": 1},
+    "roofline": {"channels": 64, "size": 16, "seconds": 0.2},
     "eval_timing": {"batch": 4, "model_only_windows": 2, "model_only_images": 4},
     "export": {"verify_batches": [1, 2]},
     "convert": {"verify_batches": [1, 2]},

@@ -3,7 +3,6 @@ assets.mirror must still find the mirror there (resolved from the project's own 
 import json
 import os
 import time
-from pathlib import Path
 
 from conftest import MIRROR, make_repo, needs_mirror, set_params, sh
 

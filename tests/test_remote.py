@@ -11,7 +11,8 @@ from yolo_cpu.results.machines import cross_machine, snapshot, write_cross_machi
 from yolo_cpu.pipeline.stage import read_results
 
 pytestmark = needs_mirror
-MACHINE_DEPENDENT = {"bench-ort", "bench-ov", "bench-deploy", "bench-torch", "memory", "eval-map", "report"}
+MACHINE_DEPENDENT = {"bench-ort", "bench-ov", "bench-deploy", "bench-torch", "memory", "roofline", "eval-map",
+                     "report"}
 STAGES = ["inputs", "download", "export-dynamic", "convert-IR", "calibrate", "quantize-ov", "quantize-ort", "fingerprint",
           *sorted(MACHINE_DEPENDENT)]
 

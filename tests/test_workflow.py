@@ -7,7 +7,7 @@ import re
 from conftest import ROOT, needs_mirror, set_params, sh
 
 pytestmark = needs_mirror
-ALL = ["inputs", "download", "export-dynamic", "convert-IR", "calibrate", "quantize-ov", "quantize-ort", "fingerprint", "bench-ort",
+ALL = ["inputs", "download", "export-dynamic", "convert-IR", "calibrate", "quantize-ov", "quantize-ort", "fingerprint", "roofline", "bench-ort",
        "bench-ov", "bench-deploy", "memory", "eval-map", "report", "bundle"]
 OV_CONSUMERS = {"bench-ov", "bench-deploy", "memory", "eval-map", "report", "bundle"}
 ORT_CONSUMERS = {"bench-ort", "memory", "eval-map", "report", "bundle"}

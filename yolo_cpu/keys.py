@@ -11,7 +11,7 @@ STAGE_FILES = {"download": "download", "export-dynamic": "export_dynamic", "conv
                "calibrate": "calibrate", "quantize-ov": "quantize_ov", "quantize-ort": "quantize_ort",
                "fingerprint": "fingerprint", "bench-ort": "bench_ort", "bench-ov": "bench_ov",
                "bench-deploy": "bench_deploy", "bench-torch": "bench_torch", "memory": "memory",
-               "eval-map": "eval_map", "report": "report", "bundle": "bundle"}
+               "eval-map": "eval_map", "roofline": "roofline", "report": "report", "bundle": "bundle"}
 OBJECTIVES = ("latency_p50", "latency_p99", "throughput", "memory")
 HEADLINE_OBJECTIVES = ("latency_p50", "throughput")  # ratios over the best FP32 in the headline
 
@@ -69,6 +69,11 @@ def objective(obj: str, figure: str) -> str:
     return f"{obj}_{figure}"
 
 
+def share_of_peak(v: str) -> str:
+    """A variant's achieved operations per second over this CPU's peak for its precision (0-1)."""
+    return f"{v}_share_of_peak"
+
+
 def interval(key: str) -> tuple[str, str]:
     """The keys of a figure's 95% interval bounds."""
     return f"{key}_lo", f"{key}_hi"
@@ -77,10 +82,10 @@ def interval(key: str) -> tuple[str, str]:
 _V = r"(?:ort_fp32_fixed|ort_fp32|ort_int8|ov_fp32|ov_bf16|ov_int8_bf16|ov_int8|torch_fp32)"
 _OBJ = "(?:" + "|".join(HEADLINE_OBJECTIVES) + ")"
 HEADLINE: dict[str, re.Pattern[str]] = {stage: re.compile(p) for stage, p in {
-    "download": r"eval_images|eval_split_sha256|dataset|model",
+    "download": r"eval_split_sha256|dataset|model",
     "export_dynamic": r"max_abs_diff",
     "convert_ir": r"detection_agreement_min",
-    "calibrate": r"images|calibration_sha256",
+    "calibrate": r"calibration_sha256",
     "quantize_ov": r"agreement_vs_fp32",
     "quantize_ort": r"agreement_vs_fp32",
     "fingerprint": r"machine_id|cpu|software_id",
@@ -89,6 +94,7 @@ HEADLINE: dict[str, re.Pattern[str]] = {stage: re.compile(p) for stage, p in {
     "bench_torch": r"torch_installed|torch_fp32_(?:b1_p50_ms|best_ips)",
     "bench_deploy": rf"{_V}_deploy_best_ips",
     "memory": rf"{_V}_rss_peak_mb",
+    "roofline": r"model_gflops|peak_(?:f32|bf16|int8)_gops",
     "eval_map": rf"{_V}_(?:map50_95|delta_map50_95)",
     "report": rf"{_V}_{_OBJ}_x_best_fp32|{_OBJ}_(?:variant|x_best_fp32(?:_lo|_hi)?|tie)|memory_variant"
               rf"|best_fp32_{_OBJ}",

@@ -175,6 +175,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "tolerance": Key((int, float), min=0),
     },
     "memory": {"variants": Key(list, item=str, choices=VARIANT_NAMES, nonempty=True), "warmup": Key(int, min=1)},
+    "roofline": {"channels": Key(int, min=8, max=2048), "size": Key(int, min=8, max=512),
+                 "seconds": Key(float, min=0.1)},
     "eval": {
         "variants": Key(list, item=str, choices=EVAL_VARIANTS, nonempty=True),
         "conf": Key(float, min=0, max=1),

@@ -15,7 +15,7 @@ from yolo_cpu.errors import UserError
 from yolo_cpu.io import read_json, write_json, write_text
 from yolo_cpu import keys
 from yolo_cpu.results.recommend import FIGURES, best_throughput, map_drops, over_best_fp32
-from yolo_cpu.results.report import SOURCES, latency_figure, table, with_interval
+from yolo_cpu.results.report import SOURCES, latency_figure, shares_of_peak, table, with_interval
 from yolo_cpu.pipeline.stage import read_results
 from yolo_cpu.models.variants import BASELINE, VARIANTS
 
@@ -43,15 +43,18 @@ def load(folder: Path) -> dict[str, Any]:
 
 def machine_rows(m: dict[str, Any], machine: str) -> list[list[Any]]:
     """One row per variant: batch-1 p50 and best images/s, each as times the best FP32 of any runtime
-    on that machine (with its 95% interval), and the mAP change against FP32."""
-    drops, ratios = map_drops(m), over_best_fp32(m)
+    on that machine (with its 95% interval), the share of that CPU's peak for its precision (where the
+    run measured the peak), and the mAP change against FP32."""
+    drops, ratios, shares = map_drops(m), over_best_fp32(m), shares_of_peak(m)
     rows = []
     for v in VARIANTS:
         ips = best_throughput(m, v)
         if ips is None:
             continue
+        share = shares.get(v)
         rows.append([machine, v, latency_figure(m, v, 1, "p50_ms"), _ratio(m, ratios, v, "latency_p50"), round(ips, 1),
-                     _ratio(m, ratios, v, "throughput"), -drops[v] if v in drops and v in BASELINE else ""])
+                     _ratio(m, ratios, v, "throughput"), f"{100 * share:.0f}%" if share is not None else "",
+                     -drops[v] if v in drops and v in BASELINE else ""])
     return rows
 
 
@@ -92,7 +95,7 @@ def cross_machine(model: str, root: Path = RESULTS) -> tuple[str, dict[str, dict
         table(["machine id", "CPU", "software id", "cores", *ISA_SHOWN, "recommended (batch-1 latency)",
                "recommended (throughput)"], machines), "",
         table(["machine id", "variant", "batch-1 p50 ms", "x best FP32 (latency)", "best images/s",
-               "x best FP32 (images/s)", "mAP50-95 change"], variants),
+               "x best FP32 (images/s)", "share of the CPU's peak", "mAP50-95 change"], variants),
         ""])
     series = {mid: {v: best_throughput(m, v) for v in VARIANTS if best_throughput(m, v)} for mid, m in snaps.items()}
     return text, series

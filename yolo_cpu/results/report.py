@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from yolo_cpu import keys
+from yolo_cpu.measure.roofline import PEAK_PRECISION, PeakError, share_of_peak
 from yolo_cpu.models.variants import OV_VARIANTS, VARIANTS
 
 SOURCES = ("download", "export_dynamic", "convert_ir", "calibrate", "quantize_ov", "quantize_ort", "bench_ort", "bench_ov", "bench_deploy",
-           "bench_torch", "memory", "eval_map")
+           "bench_torch", "memory", "eval_map", "roofline")
 
 # Figures quoted from elsewhere, never measured here: kept apart and labelled in the report.
 QUOTED = [
@@ -131,6 +132,46 @@ def _over_best_fp32(m: dict[str, Any]) -> list[str]:
             "FP32 of the same runtime, with its paired-bootstrap interval.", "",
             table(["variant", "batch-1 p50 ms", "x best FP32 (latency)", "best images/s", "x best FP32 (images/s)",
                    "mAP50-95 change"], rows), ""]
+
+
+def shares_of_peak(m: dict[str, Any]) -> dict[str, float | None]:
+    """{variant: achieved operations per second at its best images/s over this CPU's peak for its
+    precision}; None where that would exceed the peak (share_of_peak refuses: the peak is not this
+    CPU's limit)."""
+    roof = m.get("roofline", {})
+    out: dict[str, float | None] = {}
+    for v in VARIANTS:
+        ips, peak = m.get(timing_source(v), {}).get(keys.best_ips(v)), roof.get(f"peak_{PEAK_PRECISION[v]}_gops")
+        if ips and peak and roof.get("model_gflops"):
+            try:
+                out[v] = share_of_peak(roof["model_gflops"], ips, peak, v)
+            except PeakError:
+                out[v] = None
+    return out
+
+
+def _roofline(m: dict[str, Any]) -> list[str]:
+    """Each variant's achieved operations per second against this CPU's peak for its precision."""
+    roof, shares = m.get("roofline", {}), shares_of_peak(m)
+    if not roof.get("model_gflops") or not shares:
+        return []
+    rows = []
+    for v, share in shares.items():
+        ips = m.get(timing_source(v), {}).get(keys.best_ips(v))
+        precision = PEAK_PRECISION[v]
+        peak = roof.get(f"peak_{precision}_gops")
+        rows.append([v, precision, _fmt(roof["model_gflops"] * ips, 1), _fmt(peak, 1),
+                     f"{100 * share:.1f}%" if share is not None else "above the measured peak: not reported"])
+    return ["## Distance from this CPU's limit", "",
+            f"The model does {roof['model_gflops']} G operations per image (two per multiply-accumulate of its "
+            f"convolutions and matrix products, counted from the ONNX graph). This CPU's peak per precision "
+            f"is measured with OpenVINO on one {roof.get('channels')}-channel 3x3 convolution on "
+            f"{roof.get('size')}x{roof.get('size')} (THROUGHPUT hint, every core): "
+            + ", ".join(f"{p} {_fmt(roof.get(f'peak_{p}_gops'), 1)} G/s" for p in ("f32", "bf16", "int8")
+                        if roof.get(f"peak_{p}_gops")) + ". Achieved: the model's operations times its best "
+            "images/s; the share is of the peak for the precision its convolutions run in.", "",
+            table(["variant", "precision", "achieved G operations/s", "peak G operations/s", "share of the peak"],
+                  rows), ""]
 
 
 def _latency(m: dict[str, Any]) -> list[str]:
@@ -383,8 +424,8 @@ def build(m: dict[str, Any], title: str) -> str:
              "Every figure below is read from this commit's `metrics/*.json` and `details/*.json` (regenerate "
              "with `dvc repro report`), measured on the machine in *Environment*. Figures quoted from elsewhere "
              "(for the release models) are only in the last section.", ""]
-    for section in (_environment, _model_and_data, _recommendation, _over_best_fp32, _timing_quality, _latency,
-                    _openvino,
+    for section in (_environment, _model_and_data, _recommendation, _over_best_fp32, _roofline, _timing_quality,
+                    _latency, _openvino,
                     _deployment, _onnxruntime, _pytorch, _memory, _accuracy):
         parts += section(m)
     model = m.get("download", {}).get("model")
