@@ -14,7 +14,7 @@ from yolo_cpu.measure import timing  # noqa: E402
 from yolo_cpu.runtime.postprocess import candidates, detect_layout, postprocess  # noqa: E402
 from yolo_cpu.runtime.preprocess import preprocess, read_image  # noqa: E402
 from yolo_cpu.runtime.runtimes import OrtRuntime, OvRuntime  # noqa: E402
-from yolo_cpu.results.probes import write_probe  # noqa: E402
+from yolo_cpu.measure.probes import write_probe  # noqa: E402
 
 
 def main() -> None:

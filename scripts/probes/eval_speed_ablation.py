@@ -25,7 +25,7 @@ from yolo_cpu.runtime import predict as pr  # noqa: E402
 from yolo_cpu.data.dataset import load_split  # noqa: E402
 from yolo_cpu.measure.env import machine_id  # noqa: E402
 from yolo_cpu.models.variants import VARIANTS  # noqa: E402
-from yolo_cpu.results.probes import write_probe  # noqa: E402
+from yolo_cpu.measure.probes import write_probe  # noqa: E402
 
 
 def greedy_nms(boxes: np.ndarray, scores: np.ndarray, thr: float, max_det: int) -> np.ndarray:

@@ -28,7 +28,7 @@ from yolo_cpu.pipeline import params
 from yolo_cpu import paths  # noqa: E402
 from yolo_cpu.runtime.preprocess import preprocess, read_image  # noqa: E402
 from yolo_cpu.measure.timing import interleaved, summarize  # noqa: E402
-from yolo_cpu.results.probes import write_probe  # noqa: E402
+from yolo_cpu.measure.probes import write_probe  # noqa: E402
 
 
 def session(model: Path, provider: str, precision: str = "f32") -> ort.InferenceSession:

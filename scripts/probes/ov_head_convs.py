@@ -28,7 +28,7 @@ from yolo_cpu.runtime.preprocess import to_tensor  # noqa: E402
 from yolo_cpu.runtime.runtimes import OvRuntime, ov_core  # noqa: E402
 from yolo_cpu.accuracy.scoring import coco_map  # noqa: E402
 from yolo_cpu.measure.timing import interleaved  # noqa: E402
-from yolo_cpu.results.probes import write_probe  # noqa: E402
+from yolo_cpu.measure.probes import write_probe  # noqa: E402
 
 
 def main() -> None:

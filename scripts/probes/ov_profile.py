@@ -23,7 +23,7 @@ from yolo_cpu.data.dataset import sample_batch  # noqa: E402
 from yolo_cpu.measure.env import machine_id  # noqa: E402
 from yolo_cpu.runtime.runtimes import ov_core  # noqa: E402
 from yolo_cpu.models.variants import OV_VARIANTS, VARIANTS  # noqa: E402
-from yolo_cpu.results.probes import write_probe  # noqa: E402
+from yolo_cpu.measure.probes import write_probe  # noqa: E402
 
 
 def kernel_precision(exec_type: str) -> str:

@@ -20,7 +20,7 @@ from yolo_cpu.data.dataset import sample_batch  # noqa: E402
 from yolo_cpu.measure.env import machine_id  # noqa: E402
 from yolo_cpu.measure.timing import async_throughput, time_calls  # noqa: E402
 from yolo_cpu.models.variants import OV_VARIANTS, VARIANTS  # noqa: E402
-from yolo_cpu.results.probes import write_probe  # noqa: E402
+from yolo_cpu.measure.probes import write_probe  # noqa: E402
 
 # name: OvRuntime settings besides the variant's precision. The first two are today's (bench-ov:
 # OpenVINO picks streams and threads for the hint).

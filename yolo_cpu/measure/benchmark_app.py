@@ -21,7 +21,7 @@ from yolo_cpu.data.dataset import sample_batch
 from yolo_cpu.measure import timing
 from yolo_cpu.models.variants import OV_VARIANTS, VARIANTS
 from yolo_cpu.pipeline import params
-from yolo_cpu.results.probes import write_probe
+from yolo_cpu.measure.probes import write_probe
 from yolo_cpu.runtime.runtimes import OvRuntime
 
 
