@@ -59,7 +59,7 @@ def main() -> None:
         if 1 in slices and v in slices[1]:
             figures.update(speedup(slices[1][v], slices[1][base], False, keys.same_runtime_speedup(v, "b1_p50")))
         if rts[v].fixed_batch is None:
-            figures.update(best_batch_speedup(ips, v, base, keys.same_runtime_speedup(v, "best_ips")))
+            figures.update(best_batch_speedup(ips, figures, v, base, keys.same_runtime_speedup(v, "best_ips")))
     flags, host = host_flags(before, spreads, b)
     figures.update(flags | host)
 

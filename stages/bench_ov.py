@@ -81,7 +81,7 @@ def main() -> None:
         for n, slices in throughput.items():
             figures.update(speedup(slices[v], slices[base], True, keys.same_runtime_speedup(v, f"ips_b{n}")))
         if throughput:
-            figures.update(best_batch_speedup(throughput, v, base, keys.same_runtime_speedup(v, "best_ips")))
+            figures.update(best_batch_speedup(throughput, figures, v, base, keys.same_runtime_speedup(v, "best_ips")))
     flags, host = host_flags(before, spreads, b)
     figures.update(flags | host)
 

@@ -75,7 +75,7 @@ def main() -> None:
     for v in OTHERS:  # how many times faster than PyTorch, measured in this run, with 95% intervals
         if 1 in sizes:
             figures.update(speedup(medians[1][v], medians[1]["torch_fp32"], False, f"{v}_speedup_over_torch_b1_p50"))
-        figures.update(best_batch_speedup(ips, v, "torch_fp32", f"{v}_speedup_over_torch_best_ips"))
+        figures.update(best_batch_speedup(ips, figures, v, "torch_fp32", f"{v}_speedup_over_torch_best_ips"))
     plot(sizes, figures, "PyTorch eager against ONNX Runtime and OpenVINO (FP32)")
     write_results("bench_torch", figures, None, started)
 

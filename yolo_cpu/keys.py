@@ -69,11 +69,6 @@ def objective(obj: str, figure: str) -> str:
     return f"{obj}_{figure}"
 
 
-def share_of_peak(v: str) -> str:
-    """A variant's achieved operations per second over this CPU's peak for its precision (0-1)."""
-    return f"{v}_share_of_peak"
-
-
 def interval(key: str) -> tuple[str, str]:
     """The keys of a figure's 95% interval bounds."""
     return f"{key}_lo", f"{key}_hi"

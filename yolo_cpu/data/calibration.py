@@ -71,7 +71,6 @@ class CalibrationSet:
     held_out_x: np.ndarray
     held_out_letterboxes: list[Letterbox]
     held_out_files: list[Path]
-    imgsz: int
 
 
 def manifest(folder: Path) -> dict[str, Any]:
@@ -98,7 +97,7 @@ def load(folder: Path, size: int) -> CalibrationSet:
     inputs = [normalized(to_tensor([np.asarray(img)]), m["normalize"]) for img in arrays["calibration"]]
     return CalibrationSet(inputs, to_tensor(list(arrays["held_out"])),
                           [Letterbox(*lb) for lb in m["held_out_letterboxes"]],
-                          [Path(m["calib_dir"]) / "images" / f for f in m["held_out"]], size)
+                          [Path(m["calib_dir"]) / "images" / f for f in m["held_out"]])
 
 
 def calibration_inputs(images: list[Path], size: int, normalize: str) -> list[np.ndarray]:

@@ -134,12 +134,12 @@ def speedup(mine: list[float], base: list[float], higher_is_faster: bool, name: 
     return interval_keys(name, *log_ratio_interval(num, den, paired))
 
 
-def best_batch_speedup(slices: dict[int, dict[str, list[float]]], v: str, base: str, name: str
-                       ) -> dict[str, float | None]:
-    """Images/s speed-up of v at its best batch size over base at its own: paired when both peak at
-    the same batch size (one timed group), else unpaired. slices: {batch: {variant: per-slice images/s}}."""
-    best = {u: max((n for n in slices if u in slices[n]), key=lambda n: float(np.mean(slices[n][u])))
-            for u in (v, base)}
+def best_batch_speedup(slices: dict[int, dict[str, list[float]]], figures: dict[str, Any], v: str, base: str,
+                       name: str) -> dict[str, float | None]:
+    """Images/s speed-up of v at its best batch size over base at its own, the best batch sizes the
+    ones best_figures recorded in `figures`: paired when both peak at the same batch size (one timed
+    group), else unpaired. slices: {batch: {variant: per-slice images/s}}."""
+    best = {u: figures[keys.best_batch(u)] for u in (v, base)}
     paired = best[v] == best[base]
     out = speedup(slices[best[v]][v], slices[best[base]][base], True, name, paired)
     out[f"{name}_batch"] = best[v]

@@ -42,19 +42,24 @@ def count_macs(onnx_path: str | Path) -> dict[str, Any]:
     for node in g.node:
         if node.op_type not in ("Conv", "ConvTranspose", "MatMul", "Gemm"):
             continue
-        out, w = shapes.get(node.output[0]), shapes.get(node.input[1])
-        if not out or not w or any(d is None for d in out[1:]) or any(d is None for d in w):
-            raise UserError(f"{onnx_path}: cannot count {node.op_type} {node.name!r}: its shapes are unknown "
-                            f"(output {out}, weight {w})")
+        out, x, w = (shapes.get(t) or [] for t in (node.output[0], node.input[0], node.input[1]))
         if node.op_type == "Conv":  # out [N, Cout, H, W]; weight [Cout, Cin/groups, kh, kw]
-            macs = int(np.prod(out[1:])) * int(np.prod(w[1:]))
+            needed = out[1:] + w[1:]
         elif node.op_type == "ConvTranspose":  # weight [Cin, Cout/groups, kh, kw]: each input pixel once
-            x = shapes[node.input[0]]
-            macs = int(np.prod(x[1:])) * int(np.prod(w[1:]))
+            needed = x[1:] + w[1:]
         else:  # [..., M, K] x [K, N] (or batched): per output element K multiply-adds
-            a = shapes[node.input[0]]
-            k = a[-1] if node.op_type == "MatMul" or not _attr(node, "transA") else a[-2]
-            macs = int(np.prod([d for d in out[1:]])) * int(k)
+            needed = out[1:] + x[-2:]
+        # per image: a dynamic batch axis (the first) may stay unknown; what the count needs may not
+        if not out or not w or not needed or None in needed:
+            raise UserError(f"{onnx_path}: cannot count {node.op_type} {node.name!r}: its shapes are unknown "
+                            f"(input {x}, weight {w}, output {out})")
+        if node.op_type == "Conv":
+            macs = int(np.prod(out[1:])) * int(np.prod(w[1:]))
+        elif node.op_type == "ConvTranspose":
+            macs = int(np.prod(x[1:])) * int(np.prod(w[1:]))
+        else:
+            k = x[-1] if node.op_type == "MatMul" or not _attr(node, "transA") else x[-2]
+            macs = int(np.prod(out[1:])) * int(k)
         by_op[node.op_type] += macs
         layers += 1
     total = sum(by_op.values())
