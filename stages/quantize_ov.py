@@ -1,5 +1,5 @@
-"""quantize-ov stage: NNCF INT8 IR for OpenVINO (variants ov_int8, ov_int8_bf16), checked against
-the FP32 IR on held-out calibration images."""
+"""quantize-ov stage: NNCF INT8 IR for OpenVINO (variants ov_int8, ov_int8_bf16) with the scope
+chosen for this model (quantize_ov.scope), checked against the FP32 IR on held-out calibration images."""
 from __future__ import annotations
 
 import time
@@ -10,7 +10,7 @@ from yolo_cpu.pipeline import params
 from yolo_cpu import paths
 from yolo_cpu.data import calibration as cal
 from yolo_cpu.quantize import quantize_ov as q
-from yolo_cpu.data.dataset import load_images
+from yolo_cpu.quantize.scope import HeldOut, search
 from yolo_cpu.models.metadata import from_ov_model, stamp_ir
 from yolo_cpu.io import atomic_path, read_json, require_file
 from yolo_cpu.runtime.runtimes import OvRuntime, ov_core
@@ -30,23 +30,25 @@ def main() -> None:
     import openvino as ov
 
     fp32 = ov_core().read_model(str(ir))
-    ignored = q.head_ops(fp32, o["ignore_head_convs"]) if o["ignore_head"] else []
-    print(f"ignored scope (detect head): {len(ignored)} OpenVINO ops")
+    decode = q.head_ops(fp32, include_convs=False)  # the box decode always stays float
     out = paths.ov_int8_xml(name)
-    heldout = {}  # accuracy control only: mAP on the held-out images
+    scope_details: dict = {}
     with atomic_path(out.parent) as tmp:
         tmp.mkdir(parents=True)
         t0 = time.perf_counter()
-        if o["accuracy_control"]:
+        if o["scope"] == "search":
             classes = coco.Classes.from_gt({"categories": read_json(paths.CALIB_CLASSES)})
-            val_items, validate = q.validator(held_out, load_images(held_out)[0], size, classes)
-            int8 = q.quantize_with_accuracy_control(fp32, inputs, val_items, validate, o["preset"], ignored,
-                                                    o["max_drop"])
-            for label, model in (("fp32", fp32), ("int8", int8)):
-                compiled = ov_core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-                heldout[f"heldout_map50_95_{label}"] = round(100 * validate(compiled, val_items), 3)
+            held = HeldOut.of(calib, classes)
+            int8, found = search(fp32, lambda ignored: q.quantize(fp32, inputs, o["preset"], o["fast_bias_correction"],
+                                                                  ignored),
+                                 decode, held, o["max_drop_points"], o["rank_images"])
+            scope_details = found.details(min(o["rank_images"], len(held)), len(held))
+            float_layers = found.float_layers
         else:
-            int8 = q.quantize(fp32, inputs, o["preset"], o["fast_bias_correction"], ignored)
+            float_layers = [n for n in q.head_ops(fp32, include_convs=o["scope"] == "head") if n not in decode]
+            int8 = q.quantize(fp32, inputs, o["preset"], o["fast_bias_correction"], decode + float_layers)
+            scope_details = {"float_layers": [{"layer": n, "reason": "quantize_ov.scope=head: the detect head's "
+                                               "final convolutions"} for n in float_layers]}
         seconds = time.perf_counter() - t0
         stamp_ir(int8, from_ov_model(fp32, str(ir)))
         ov.save_model(int8, str(tmp / out.name), compress_to_fp16=False)
@@ -56,17 +58,19 @@ def main() -> None:
     write_results("quantize_ov", {
         "fake_quantize_nodes": q.count_fake_quantize(int8),
         "agreement_vs_fp32": round(agree, 4),
-        **{f"accuracy_control_{k}": v for k, v in heldout.items()},
+        "float_layer_count": len(float_layers),
+        **({"heldout_drop_points": scope_details["heldout_drop_points"]} if o["scope"] == "search" else {}),
     }, {
         "calibration_images_used": len(inputs),
         "check_images": len(held_out),
         "preprocessing": "letterbox 640, pad 114, BGR->RGB, CHW, /255 (shared preprocess)",
-        "ignored_ops": len(ignored),
+        "scope": o["scope"],
+        "decode_ops": len(decode),
+        **scope_details,
         "quantize_seconds": round(seconds, 2),
         "bytes_fp32_ir": ir.stat().st_size + ir.with_suffix(".bin").stat().st_size,
         "bytes_int8_ir": int8_bytes,
     }, started)
-
 
 if __name__ == "__main__":
     run(main)

@@ -21,8 +21,9 @@ PROJECT_FILES = ("stages", "yolo_cpu", "dvc.yaml", "params.yaml", ".dvc/config",
 
 # Tiny params: the real pipeline on a few images and few timed runs.
 TINY = {
-    "data": {"eval_images": 12, "calib_images": 16},
-    "calibration": {"images": 12, "check_images": 4},
+    "data": {"eval_images": 12, "calib_images": 20},
+    "calibration": {"images": 12, "check_images": 8},
+    "quantize_ov": {"scope": "decode", "rank_images": 8},  # the search runs in the `pipeline` fixture
     "bench": {"warmup": 1, "slice_runs": 1, "min_slices": 3, "max_seconds": 0, "batch_sizes": [1, 2],
               "e2e_images": 2},
     "bench_ov": {"throughput_slice_seconds": 0.1},
@@ -85,10 +86,11 @@ def make_repo(dest: Path, params: dict | None = None) -> Path:
 
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory) -> Path:
-    """The whole real pipeline (`dvc repro`) run once on tiny params; returns the repo path."""
+    """The whole real pipeline (`dvc repro`) run once on tiny params, with the default INT8 scope
+    search; returns the repo path."""
     if not HAS_MIRROR:
         pytest.skip(f"offline asset mirror not found at {MIRROR}")
-    repo = make_repo(tmp_path_factory.mktemp("pipeline") / "repo")
+    repo = make_repo(tmp_path_factory.mktemp("pipeline") / "repo", {"quantize_ov": {"scope": "search"}})
     sh(["dvc", "repro"], repo)
     sh(["git", "add", "-A"], repo)
     sh(["git", "commit", "-qm", "repro"], repo)

@@ -26,7 +26,7 @@ def test_download_produces_seeded_disjoint_splits(tmp_path):
     repro_download(repo)
     ev = sorted(p.name for p in (repo / "data/eval/images").iterdir())
     ca = sorted(p.name for p in (repo / "data/calib/images").iterdir())
-    assert len(ev) == 12 and len(ca) == 16 and not set(ev) & set(ca)
+    assert len(ev) == 12 and len(ca) == 20 and not set(ev) & set(ca)
     assert len(list((repo / "data/eval/labels").iterdir())) == 12
     gt = json.loads((repo / "data/eval/instances.json").read_text())
     assert {im["file_name"] for im in gt["images"]} == set(ev)
@@ -35,13 +35,13 @@ def test_download_produces_seeded_disjoint_splits(tmp_path):
     assert m["model_fetched_from"] == "mirror" and m["eval_images"] == 12 and len(m["model_source_sha256"]) == 64
     assert m["eval_objects"] == sum(len(p.read_text().splitlines()) for p in (repo / "data/eval/labels").iterdir())
     # same seed in a second repo: same split; another seed: another split
-    other = make_repo(tmp_path / "other", {"data": {"eval_images": 12, "calib_images": 16, "split_seed": 5}})
+    other = make_repo(tmp_path / "other", {"data": {"eval_images": 12, "calib_images": 20, "split_seed": 5}})
     repro_download(other)
     assert sorted(p.name for p in (other / "data/eval/images").iterdir()) != ev
 
 
 def test_corrupted_mirror_file_fails_naming_it(tmp_path):
-    mirror = make_mirror(tmp_path / "mirror", 28)
+    mirror = make_mirror(tmp_path / "mirror", 32)
     victim = sorted((mirror / "coco/images/val2017").iterdir())[3]
     victim.write_bytes(victim.read_bytes()[:-100] + b"x" * 100)
     repo = make_repo(tmp_path / "repo")
@@ -52,7 +52,7 @@ def test_corrupted_mirror_file_fails_naming_it(tmp_path):
 
 
 def test_undecodable_image_errors_or_is_skipped_and_counted(tmp_path):
-    mirror = make_mirror(tmp_path / "mirror", 28)
+    mirror = make_mirror(tmp_path / "mirror", 32)
     victim = sorted((mirror / "coco/images/val2017").iterdir())[5]
     victim.write_bytes(b"\xff\xd8 this is not really a jpeg")
     write_sums(mirror)  # checksums match: the file itself is bad
@@ -60,11 +60,11 @@ def test_undecodable_image_errors_or_is_skipped_and_counted(tmp_path):
     proc = repro_download(repo, mirror, check=False)
     assert proc.returncode != 0 and f"cannot be decoded (corrupt or not an image): {victim}" in proc.stderr
     assert_no_outputs(repo)
-    set_params(repo, {"data": {"bad_input": "skip", "eval_images": 12, "calib_images": 16}})
+    set_params(repo, {"data": {"bad_input": "skip"}})
     repro_download(repo, mirror)
     m = read_results("download", repo)
     assert m["skipped_images"] == 1 and victim.name in m["skipped"][0]
-    assert m["eval_images"] + m["calib_images"] == 27
+    assert m["eval_images"] + m["calib_images"] == 31
 
 
 def test_too_many_images_and_unknown_key_fail_before_work(tmp_path):

@@ -100,7 +100,7 @@ def test_pt_checkpoint_door_gives_the_onnx_door_s_exact_outputs(tmp_path, real_b
     """model.source: a trained .pt. Built here from the mirror's trained YOLOv8n ONNX (its weights
     copied into Ultralytics' YOLOv8n module), so the ONNX Ultralytics exports from it must give the
     mirror model's outputs; then both export methods make it dynamic, verified."""
-    from own_data import pt_from_onnx
+    from yolo_cpu.models.ultralytics_export import pt_from_onnx
 
     pt = pt_from_onnx(V8, "yolov8n.yaml", tmp_path / "mine.pt")
     repo = make_repo(tmp_path / "repo", {"model": {"name": "mine", "source": str(pt), "imgsz": 640}})

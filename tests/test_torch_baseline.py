@@ -43,7 +43,7 @@ def test_ultralytics_module_and_onnx_graph_are_two_paths_to_one_answer(tmp_path,
     """The .pt path runs Ultralytics' own module (its code, not the ONNX); the mirror YOLOv8n's weights
     in it must give what our graph runner gives on the ONNX (measured: identical)."""
     pytest.importorskip("ultralytics")
-    from own_data import pt_from_onnx
+    from yolo_cpu.models.ultralytics_export import pt_from_onnx
 
     from yolo_cpu.runtime.torch_runtime import TorchRuntime
 

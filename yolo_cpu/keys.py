@@ -81,7 +81,7 @@ HEADLINE: dict[str, re.Pattern[str]] = {stage: re.compile(p) for stage, p in {
     "export_dynamic": r"max_abs_diff",
     "convert_ir": r"detection_agreement_min",
     "calibrate": r"calibration_sha256",
-    "quantize_ov": r"agreement_vs_fp32",
+    "quantize_ov": r"agreement_vs_fp32|float_layer_count|heldout_drop_points",
     "quantize_ort": r"agreement_vs_fp32",
     "fingerprint": r"machine_id|cpu|software_id",
     "bench_ort": rf"{_V}_(?:b1_p50_ms|best_ips)|noisy_run",

@@ -9,7 +9,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -64,13 +64,21 @@ def prepare(calib_dir: Path, images: int, check_images: int, size: int, normaliz
 @dataclass
 class CalibrationSet:
     """What the calibrate stage wrote, as model inputs: one [1, 3, size, size] float32 array per
-    calibration image (normalized as the manifest says), the held-out batch with its letterboxes,
-    and the held-out files (for their labels)."""
+    calibration image (normalized as the manifest says), the held-out images (uint8 letterboxed,
+    turned into model input batch by batch) with their letterboxes, and the held-out files (for their
+    labels)."""
 
     inputs: list[np.ndarray]
-    held_out_x: np.ndarray
+    held_out_images: np.ndarray
     held_out_letterboxes: list[Letterbox]
     held_out_files: list[Path]
+
+    def held_out_batches(self, batch: int, limit: int | None = None) -> Iterator[tuple[np.ndarray, list[Letterbox]]]:
+        """(model input, letterboxes) of the first `limit` (all when None) held-out images, `batch` at a time."""
+        n = len(self.held_out_files) if limit is None else min(limit, len(self.held_out_files))
+        for i in range(0, n, batch):
+            j = min(i + batch, n)
+            yield to_tensor(list(self.held_out_images[i:j])), self.held_out_letterboxes[i:j]
 
 
 def manifest(folder: Path) -> dict[str, Any]:
@@ -95,7 +103,7 @@ def load(folder: Path, size: int) -> CalibrationSet:
             raise QuantizeError(f"{folder / (part + '.npy')} holds {a.dtype} {a.shape}, not the "
                                 f"{len(m[part])} images of {mpath}: run `dvc repro calibrate`")
     inputs = [normalized(to_tensor([np.asarray(img)]), m["normalize"]) for img in arrays["calibration"]]
-    return CalibrationSet(inputs, to_tensor(list(arrays["held_out"])),
+    return CalibrationSet(inputs, np.asarray(arrays["held_out"]),
                           [Letterbox(*lb) for lb in m["held_out_letterboxes"]],
                           [Path(m["calib_dir"]) / "images" / f for f in m["held_out"]])
 
@@ -147,10 +155,12 @@ LOW_AGREEMENT = 0.5
 def agreement(reference: Runtime, quantized: Runtime, calib: CalibrationSet) -> float:
     """Share of the reference model's detections (conf 0.25) that the INT8 model matches at IoU 0.5
     on the held-out calibration images; below LOW_AGREEMENT a warning says the INT8 model is broken."""
-    x, lbs = calib.held_out_x, calib.held_out_letterboxes
-    rate = match_rate(postprocess(reference.infer(x), lbs), postprocess(quantized.infer(x), lbs))
+    ref, test = [], []
+    for x, lbs in calib.held_out_batches(8):
+        ref += postprocess(reference.infer(x), lbs)
+        test += postprocess(quantized.infer(x), lbs)
+    rate = match_rate(ref, test)
     if rate < LOW_AGREEMENT:
         warnings.warn(f"the INT8 model {quantized.model_path} finds only {rate:.0%} of the FP32 model's detections "
-                      "on the held-out calibration images: it is broken (is the detect head quantized? see "
-                      "ignore_head)", stacklevel=2)
+                      "on the held-out calibration images: it is broken (is the detect head's box decode quantized?)", stacklevel=2)
     return rate

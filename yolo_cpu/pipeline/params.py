@@ -122,10 +122,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "quantize_ov": {
         "preset": Key(str, choices=("performance", "mixed")),
         "fast_bias_correction": Key(bool),
-        "ignore_head": Key(bool),
-        "ignore_head_convs": Key(bool),
-        "accuracy_control": Key(bool),
-        "max_drop": Key(float, min=0, max=1),
+        "scope": Key(str, choices=("search", "decode", "head")),
+        "max_drop_points": Key(float),
+        "rank_images": Key(int, min=1),
     },
     "quantize_ort": {
         "method": Key(str, choices=("qdq_minmax", "qdq_entropy", "qdq_percentile", "nncf")),

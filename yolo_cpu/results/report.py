@@ -319,6 +319,34 @@ def _accuracy(m: dict[str, Any]) -> list[str]:
             "![Per-class AP change against FP32](../plots/per_class_ap.png)", ""]
 
 
+def _int8_scope(m: dict[str, Any]) -> list[str]:
+    """Which layers the OpenVINO INT8 model keeps float, and why (quantize-ov's scope)."""
+    q = m.get("quantize_ov", {})
+    if "scope" not in q:
+        return []
+    layers = q.get("float_layers", [])
+    if q["scope"] != "search":
+        head = (f"Scope `{q['scope']}` (quantize_ov.scope): the box decode ({q.get('decode_ops')} ops) stays float"
+                + (", and these layers: " if layers else ", everything else is INT8."))
+        return ["## What the OpenVINO INT8 model keeps float", "", head, "",
+                *([table(["layer", "why"], [[r["layer"], r["reason"]] for r in layers]), ""] if layers else [])]
+    steps = ", ".join(f"{s['float_layers']} float ({s['how']}): {s['heldout_map50_95']:.3f}" for s in q.get("steps", []))
+    verdict = ("within" if q["heldout_drop_points"] <= q["budget_points"] else "over") + " its budget"
+    out = ["## What the OpenVINO INT8 model keeps float", "",
+           f"The scope is searched for this model (quantize_ov.scope=search): everything INT8 but the box decode "
+           f"({q.get('decode_ops')} ops), then layers go back to float, most sensitive first, until the mAP50-95 drop "
+           f"on {q['held_out_images']} held-out calibration images is within {q['budget_points']} points. Each "
+           f"layer's sensitivity is the mAP it gives back alone on {q['rank_images']} of them. FP32 scores "
+           f"{q['heldout_map50_95_fp32']:.3f} there, the INT8 model {q['heldout_map50_95_int8']:.3f}: a drop of "
+           f"{q['heldout_drop_points']:.3f} points, {verdict}. Held-out mAP on the way: {steps}.", ""]
+    if layers:
+        out += [table(["layer", "gain alone (points)", "why"], [[r["layer"], r["gain_points"], r["reason"]]
+                                                                for r in layers]), ""]
+    else:
+        out += ["No layer needed to go back to float: every quantizable layer is INT8.", ""]
+    return out
+
+
 def _recommendation(m: dict[str, Any]) -> list[str]:
     """m["recommendation"]: {"max_map_drop": budget, "map_drops": {variant: drop}, "map_verdicts":
     {variant: within | over | not separable}, "objectives": recommend.recommend(...), "tie_rule": ...}."""
@@ -426,7 +454,7 @@ def build(m: dict[str, Any], title: str) -> str:
              "(for the release models) are only in the last section.", ""]
     for section in (_environment, _model_and_data, _recommendation, _over_best_fp32, _roofline, _timing_quality,
                     _latency, _openvino,
-                    _deployment, _onnxruntime, _pytorch, _memory, _accuracy):
+                    _deployment, _onnxruntime, _pytorch, _memory, _accuracy, _int8_scope):
         parts += section(m)
     model = m.get("download", {}).get("model")
     quoted = [list(q) for q in QUOTED if model is None or q[0].split()[0] == model]

@@ -139,7 +139,8 @@ def ov_supports_bf16() -> bool:
 
 class OvRuntime(Runtime):
     """OpenVINO CPU plugin. `precision` sets INFERENCE_PRECISION_HINT (this CPU defaults to bf16);
-    `batch` reshapes a dynamic model to that static batch before compiling (faster, as benchmark_app);
+    `batch` reshapes a dynamic model to that static batch before compiling (faster, as benchmark_app),
+    and `size` its dynamic height and width to that many pixels (an Ultralytics `dynamic=True` IR);
     `pinning` sets ENABLE_CPU_PINNING (None: OpenVINO's choice)."""
 
     kind = "openvino"
@@ -153,9 +154,10 @@ class OvRuntime(Runtime):
         streams: int = 0,
         batch: int | None = None,
         pinning: bool | None = None,
+        size: int | None = None,
     ) -> None:
         super().__init__(model_path, precision=precision, hint=hint, threads=threads, streams=streams, batch=batch,
-                         **({} if pinning is None else {"pinning": pinning}))
+                         **({} if pinning is None else {"pinning": pinning}), **({} if size is None else {"size": size}))
 
         core = ov_core()
         if precision == "bf16" and not ov_supports_bf16():
@@ -164,9 +166,12 @@ class OvRuntime(Runtime):
             model = core.read_model(str(self.model_path))
         except Exception as e:
             raise ModelLoadError(f"OpenVINO cannot read {self.model_path}: {e}") from e
-        if batch is not None and model.input(0).get_partial_shape()[0].is_dynamic:
-            shape = model.input(0).get_partial_shape()
-            shape[0] = batch
+        shape = model.input(0).get_partial_shape()
+        fixed = [(0, batch)] + ([(2, size), (3, size)] if size is not None else [])
+        if any(n is not None and shape[i].is_dynamic for i, n in fixed):
+            for i, n in fixed:
+                if n is not None and shape[i].is_dynamic:
+                    shape[i] = n
             model.reshape({model.input(0): shape})
         config: dict[str, Any] = {"PERFORMANCE_HINT": hint, "INFERENCE_PRECISION_HINT": precision}
         if threads:
