@@ -41,8 +41,9 @@ def main() -> None:
             held = HeldOut.of(calib, classes)
             int8, found = search(fp32, lambda ignored: q.quantize(fp32, inputs, o["preset"], o["fast_bias_correction"],
                                                                   ignored),
-                                 decode, held, o["max_drop_points"], o["rank_images"])
-            scope_details = found.details(min(o["rank_images"], len(held)), len(held))
+                                 decode, held, o["max_drop_points"], o["rank_images"], o["max_float_layers"])
+            scope_details = {**found.details(min(o["rank_images"], len(held)), len(held)),
+                             "max_float_layers": o["max_float_layers"]}
             float_layers = found.float_layers
         else:
             float_layers = [n for n in q.head_ops(fp32, include_convs=o["scope"] == "head") if n not in decode]
@@ -66,7 +67,7 @@ def main() -> None:
         "preprocessing": "letterbox 640, pad 114, BGR->RGB, CHW, /255 (shared preprocess)",
         "scope": o["scope"],
         "decode_ops": len(decode),
-        **scope_details,
+        **{k: v for k, v in scope_details.items() if k != "heldout_drop_points"},  # that one is a headline
         "quantize_seconds": round(seconds, 2),
         "bytes_fp32_ir": ir.stat().st_size + ir.with_suffix(".bin").stat().st_size,
         "bytes_int8_ir": int8_bytes,

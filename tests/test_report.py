@@ -68,7 +68,7 @@ def test_report_stage_output(pipeline):
     q = read_results("quantize_ov", pipeline)
     assert "## What the OpenVINO INT8 model keeps float" in md and f"{q['heldout_drop_points']:.3f} points" in md
     for r in q["float_layers"]:
-        assert f"| {r['layer']} | {r['gain_points']} | {r['reason']} |" in md
+        assert f"| {r['layer']} | {r['gain_points']:.2f} | {r['reason']} |" in md
 
 
 def test_onnx_runtime_int8_under_1_3x_is_called_not_recommended():

@@ -125,6 +125,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "scope": Key(str, choices=("search", "decode", "head")),
         "max_drop_points": Key(float),
         "rank_images": Key(int, min=1),
+        "max_float_layers": Key(int, min=0),
     },
     "quantize_ort": {
         "method": Key(str, choices=("qdq_minmax", "qdq_entropy", "qdq_percentile", "nncf")),

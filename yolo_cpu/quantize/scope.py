@@ -106,7 +106,7 @@ class Scope:
         return {
             "budget_points": self.budget_points, "held_out_images": images, "rank_images": rank_images,
             "heldout_map50_95_fp32": round(self.fp32_map, 3), "heldout_map50_95_int8": round(self.int8_map, 3),
-            "heldout_drop_points": round(self.drop, 3),
+            "heldout_drop_points": round(self.drop, 3), "budget_met": self.drop <= self.budget_points,
             "float_layers": [{"layer": n, "rank": order.index(n) + 1, "gain_points": round(self.gains[n], 3),
                               "reason": f"alone it gave back {self.gains[n]:+.3f} mAP50-95 points on {rank_images} "
                                         f"held-out images (rank {order.index(n) + 1} of {len(order)})"}
@@ -130,14 +130,15 @@ def smallest_within(lo: int, hi: int, drop_at: Callable[[int], float], budget: f
 
 
 def search(fp32, quantize: Callable[[list[str]], Any], base_ignored: list[str], held: HeldOut,
-           budget_points: float, rank_images: int, log: Callable[[str], None] = lambda s: print(s, flush=True)
+           budget_points: float, rank_images: int, max_float: int, log: Callable[[str], None] = lambda s: print(s, flush=True)
            ) -> tuple[Any, Scope]:
     """(quantized model, scope): quantize everything but `base_ignored`, then give layers back to float,
     most sensitive first, until the held-out mAP50-95 drop is within `budget_points`. The ranking
     bypasses one layer's FakeQuantize at a time; how many layers go float is bisected on bypassed
     models, then the model is quantized again with them in its ignored scope and measured; if that
-    misses the budget, the count is bisected again on quantized models (with every layer float the
-    drop is about zero, so it ends within budget unless the budget is below zero)."""
+    misses the budget, the count is bisected again on quantized models. At most `max_float` layers go
+    float: where the held-out drop cannot reach the budget with that many, the scope stops there and
+    says so (budget_met false) rather than give up the INT8 speed."""
     fp32_map = held.map50_95(fp32)
     model = quantize(base_ignored)
     full = held.map50_95(model)
@@ -160,10 +161,11 @@ def search(fp32, quantize: Callable[[list[str]], Any], base_ignored: list[str], 
         log(f"{k} layers float ({how}): held-out mAP50-95 {m:.3f}, drop {fp32_map - m:.3f} (budget {budget_points})")
         return fp32_map - m
 
-    k = smallest_within(0, len(order), lambda k: drop_at(k, "bypassed"), budget_points)
-    if drop_at(k, "quantized") > budget_points and k < len(order):
-        k = smallest_within(k, len(order), lambda k: drop_at(k, "quantized"), budget_points)
-        if k not in models:  # every layer float, never measured on the way
+    limit = min(len(order), max_float)
+    k = smallest_within(0, limit, lambda k: drop_at(k, "bypassed"), budget_points)
+    if drop_at(k, "quantized") > budget_points and k < limit:
+        k = smallest_within(k, limit, lambda k: drop_at(k, "quantized"), budget_points)
+        if k not in models:  # the limit, never measured on the way
             drop_at(k, "quantized")
     final = next(s for s in reversed(steps) if s["how"] == "quantized" and s["float_layers"] == k)
     return models[k], Scope(budget_points, fp32_map, final["heldout_map50_95"], order[:k], gains, steps)

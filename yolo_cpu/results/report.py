@@ -331,7 +331,8 @@ def _int8_scope(m: dict[str, Any]) -> list[str]:
         return ["## What the OpenVINO INT8 model keeps float", "", head, "",
                 *([table(["layer", "why"], [[r["layer"], r["reason"]] for r in layers]), ""] if layers else [])]
     steps = ", ".join(f"{s['float_layers']} float ({s['how']}): {s['heldout_map50_95']:.3f}" for s in q.get("steps", []))
-    verdict = ("within" if q["heldout_drop_points"] <= q["budget_points"] else "over") + " its budget"
+    verdict = "within its budget" if q["heldout_drop_points"] <= q["budget_points"] else \
+        f"over its budget: no count up to quantize_ov.max_float_layers={q.get('max_float_layers')} reached it"
     out = ["## What the OpenVINO INT8 model keeps float", "",
            f"The scope is searched for this model (quantize_ov.scope=search): everything INT8 but the box decode "
            f"({q.get('decode_ops')} ops), then layers go back to float, most sensitive first, until the mAP50-95 drop "
