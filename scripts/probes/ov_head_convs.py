@@ -1,5 +1,5 @@
-"""Which part of the detect head must stay float for OpenVINO INT8: the pipeline's ov_int8 IR (decode
-and the head's final convs float, quantize_ov.ignore_head_convs: true) against one quantized the same
+"""Which part of the detect head must stay float for OpenVINO INT8: the pipeline's ov_int8 IR (run it
+with quantize_ov.scope=head: decode and the head's final convs float) against one quantized the same
 way but with those convs INT8 (decode float), both at f32 and bf16 for the float ops: mAP50-95 on the
 evaluation split and batch-1 / batch-8 p50 latency side by side (alternating rounds).
 
