@@ -110,6 +110,8 @@ _WORDS = [
     (r"(?P<v>\w+?)_best_ips", "{v}: images/s at its best batch size"),
     (r"(?P<v>\w+?)_(?P<o>latency_p50|throughput)_x_best_fp32", "{v}: {o} over the best FP32 (x)"),
     (r"(?P<v>\w+?)_delta_map50_95", "{v}: mAP50-95 change against FP32 (points)"),
+    (r"float_layer_count", "OpenVINO INT8: layers kept float (the scope search's)"),
+    (r"heldout_drop_points", "OpenVINO INT8: mAP50-95 drop on the held-out calibration images (points)"),
     (r"(?P<v>\w+?)_map50_95", "{v}: mAP50-95"),
     (r"(?P<v>\w+?)_rss_peak_mb", "{v}: peak resident memory (MiB)"),
     (r"(?P<v>\w+?)_deploy_best_ips", "{v}: end-to-end images/s of the deployment path"),
