@@ -60,14 +60,14 @@ def main() -> None:
         "fake_quantize_nodes": q.count_fake_quantize(int8),
         "agreement_vs_fp32": round(agree, 4),
         "float_layer_count": len(float_layers),
-        **({"heldout_drop_points": scope_details["heldout_drop_points"]} if o["scope"] == "search" else {}),
+        **({"predicted_drop_points": scope_details["predicted_drop_points"]} if o["scope"] == "search" else {}),
     }, {
         "calibration_images_used": len(inputs),
         "check_images": len(held_out),
         "preprocessing": "letterbox 640, pad 114, BGR->RGB, CHW, /255 (shared preprocess)",
         "scope": o["scope"],
         "decode_ops": len(decode),
-        **{k: v for k, v in scope_details.items() if k != "heldout_drop_points"},  # that one is a headline
+        **{k: v for k, v in scope_details.items() if k != "predicted_drop_points"},  # that one is a headline
         "quantize_seconds": round(seconds, 2),
         "bytes_fp32_ir": ir.stat().st_size + ir.with_suffix(".bin").stat().st_size,
         "bytes_int8_ir": int8_bytes,

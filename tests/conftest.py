@@ -23,7 +23,7 @@ PROJECT_FILES = ("stages", "yolo_cpu", "dvc.yaml", "params.yaml", ".dvc/config",
 TINY = {
     "data": {"eval_images": 12, "calib_images": 20},
     "calibration": {"images": 12, "check_images": 8},
-    "quantize_ov": {"scope": "decode", "rank_images": 8},  # the search runs in the `pipeline` fixture
+    "quantize_ov": {"scope": "decode", "rank_images": 4},  # the search runs in the `pipeline` fixture
     "bench": {"warmup": 1, "slice_runs": 1, "min_slices": 3, "max_seconds": 0, "batch_sizes": [1, 2],
               "e2e_images": 2},
     "bench_ov": {"throughput_slice_seconds": 0.1},

@@ -104,20 +104,27 @@ def test_empty_calibration_split_is_a_clear_error_and_keeps_the_calibration_set(
         moved.rename(images)
 
 
-def test_scope_search_returns_a_model_whose_measured_drop_is_within_budget(pipeline, monkeypatch):
+def test_scope_search_returns_a_model_whose_predicted_drop_is_within_budget(pipeline, monkeypatch):
     """The quantize-ov stage's scope search on the tiny pipeline (default budget 0.10 points): the INT8
-    IR it wrote loses at most the budget on the held-out images (or max_float_layers went float),
-    the layers it gave back are the most sensitive ones and read no FakeQuantize. Two paths to one
-    answer: the held-out mAP it reports equals that of the saved IR's detections on the held-out
-    files, decoded afresh and scored through the evaluation path."""
+    IR it wrote is predicted to lose at most the budget on the held-out images (or max_float_layers
+    went float), the layers it gave back are the most sensitive ones and read no FakeQuantize. Two
+    paths to one answer: the fidelity and held-out mAP it reports equal those of the saved IR's
+    detections on the held-out files, decoded afresh through the evaluation path and scored against
+    the FP32 IR's confident detections and the labels."""
     m = read_results("quantize_ov", pipeline)
     assert m["scope"] == "search" and m["check_images"] == m["held_out_images"] == 8
     layers = [r["layer"] for r in m["float_layers"]]
     assert m["float_layer_count"] == len(layers)
-    assert m["budget_met"] == (m["heldout_drop_points"] <= m["budget_points"])
+    assert m["predicted_drop_points"] == pytest.approx(m["drop_per_fidelity_point"] * (100 - m["heldout_fidelity"]),
+                                                       abs=2e-3)
+    assert m["budget_met"] == (m["predicted_drop_points"] <= m["budget_points"])
     assert m["budget_met"] or len(layers) == min(m["max_float_layers"], len(m["sensitivity"]))
-    if m["steps"][0]["heldout_map50_95"] < m["heldout_map50_95_fp32"] - m["budget_points"]:
+    if m["steps"][0]["predicted_drop_points"] > m["budget_points"]:
         assert layers, "the all-INT8 model missed the budget, so some layer must have gone back to float"
+    # coarser quantizations lose more fidelity: the scale is fitted on a real trend
+    fid = [s["heldout_fidelity"] for s in m["scale_fit"]]
+    assert [s["levels"] for s in m["scale_fit"]] == [256, 128, 64] and fid == sorted(fid, reverse=True)
+    assert fid[0] == m["steps"][0]["heldout_fidelity"] and m["drop_per_fidelity_point"] >= 0
     ranked = [r["layer"] for r in m["sensitivity"]]
     assert layers == ranked[:len(layers)] and all("gave back" in r["reason"] for r in m["float_layers"])
     xml = pipeline / "models/ov_int8/yolov5n.xml"
@@ -132,9 +139,30 @@ def test_scope_search_returns_a_model_whose_measured_drop_is_within_budget(pipel
     classes = coco.Classes.from_gt({"categories": json.loads((pipeline / "data/calib/classes.json").read_text())})
     held = scope.HeldOut.of(calib, classes)
     assert held.gt["annotations"]
-    dets, _ = predict(OvRuntime(xml), calib.held_out_files, batch=3, category_ids=classes.ids)
+    files = calib.held_out_files
+    dets, _ = predict(OvRuntime(xml, precision="f32"), files, batch=3, category_ids=classes.ids)
+    ref, _ = predict(OvRuntime(pipeline / "models/ov_fp32/yolov5n.xml", precision="f32"), files, batch=5,
+                     category_ids=classes.ids)
+    reference = scope.as_ground_truth(held.gt, ref, scope.REFERENCE_CONF)
+    assert reference["annotations"] and len(reference["annotations"]) < len(ref)
+    assert 100 * coco_map(held.gt, ref, per_class=False)["map50_95"] == pytest.approx(m["heldout_map50_95_fp32"],
+                                                                                        abs=1e-3)
+    assert 100 * coco_map(reference, ref, per_class=False)["map50_95"] > 99  # FP32 against itself
+    assert 100 * coco_map(reference, dets, per_class=False)["map50_95"] == pytest.approx(m["heldout_fidelity"],
+                                                                                           abs=1e-3)
     assert 100 * coco_map(held.gt, dets, per_class=False)["map50_95"] == pytest.approx(m["heldout_map50_95_int8"],
                                                                                          abs=1e-3)
+
+
+def test_drop_scale_is_the_least_squares_slope_through_the_origin():
+    """drop_scale against numpy's least squares on points that lose fidelity, and 0 where none is lost."""
+    fp32 = 30.0
+    pts = [scope.Point(29.6, 94.0), scope.Point(29.1, 86.5), scope.Point(28.7, 75.0)]
+    loss = np.array([[100 - p.fidelity] for p in pts])
+    drop = np.array([fp32 - p.map50_95 for p in pts])
+    assert scope.drop_scale(fp32, pts) == pytest.approx(np.linalg.lstsq(loss, drop, rcond=None)[0][0])
+    assert scope.drop_scale(fp32, [scope.Point(30.2, 100.0)]) == 0.0
+    assert scope.drop_scale(fp32, [scope.Point(30.5, 90.0)]) == 0.0  # a gain is not a negative cost
 
 
 def test_bisection_finds_the_brute_force_count_on_falling_drops():

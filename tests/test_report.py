@@ -66,9 +66,9 @@ def test_report_stage_output(pipeline):
     assert f"{rec[k]:.2f}x" + ("" if lo is None else f" [{lo:.2f}, {hi:.2f}]") in md
     # the INT8 scope: each layer kept float with the reason the search recorded
     q = read_results("quantize_ov", pipeline)
-    assert "## What the OpenVINO INT8 model keeps float" in md and f"{q['heldout_drop_points']:.3f} points" in md
+    assert "## What the OpenVINO INT8 model keeps float" in md and f"predicted drop of {q['predicted_drop_points']:.3f} points" in md
     for r in q["float_layers"]:
-        assert f"| {r['layer']} | {r['gain_points']:.2f} | {r['reason']} |" in md
+        assert f"| {r['layer']} | {r['gain_fidelity']:.2f} | {r['reason']} |" in md
 
 
 def test_onnx_runtime_int8_under_1_3x_is_called_not_recommended():

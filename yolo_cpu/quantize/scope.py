@@ -1,6 +1,12 @@
 """The quantization scope chosen per model: start from everything INT8 but the box decode, rank each
-quantized layer by the mAP50-95 it gives back on the held-out calibration images when it alone runs
-float, then give back float in that order until the measured drop is within the budget."""
+quantized layer by the fidelity to FP32 it gives back on the held-out calibration images when it alone
+runs float, then give back float in that order until the predicted mAP50-95 drop is within the budget.
+
+Fidelity is mAP50-95 against FP32's own confident detections: it measures how far INT8 moves the
+detections, without the sampling noise of a mAP drop on a few hundred images (a few tenths of a
+point, as large as the budget). The drop is predicted from it: drop = scale x (100 - fidelity), the
+scale fitted on coarser quantizations of the same model (128 and 64 levels), whose drops stand clear
+of that noise (scripts/probes/fidelity_scale.py measures the relation)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,6 +21,7 @@ from yolo_cpu.runtime.postprocess import postprocess
 from yolo_cpu.runtime.runtimes import ov_core
 
 CONF, IOU, MAX_DET = 0.001, 0.65, 300  # the evaluation's settings (mAP needs the low-confidence tail)
+REFERENCE_CONF = 0.25  # FP32's detections scoring at least this are the ground truth fidelity is scored against
 BATCH = 8
 
 
@@ -26,6 +33,7 @@ class HeldOut:
     gt: dict[str, Any]
     image_ids: list[int]
     category_ids: list[int]
+    reference: dict[str, Any] | None = None  # FP32's confident detections as ground truth (use_reference)
 
     @classmethod
     def of(cls, calib: CalibrationSet, classes: coco.Classes) -> "HeldOut":
@@ -39,9 +47,9 @@ class HeldOut:
     def __len__(self) -> int:
         return len(self.image_ids)
 
-    def map50_95(self, model, precision: str = "f32", limit: int | None = None) -> float:
-        """mAP50-95 in points of an OpenVINO model (compiled here with `precision`) on the first
-        `limit` held-out images (all when None). The LATENCY hint, as the evaluation: OpenVINO 2026.4
+    def detections(self, model, precision: str = "f32", limit: int | None = None) -> list[dict[str, Any]]:
+        """COCO detections of an OpenVINO model (compiled here with `precision`) on the first `limit`
+        held-out images (all when None). The LATENCY hint, as the evaluation: OpenVINO 2026.4
         computes wrong outputs for an INT8 model with some layers float under the THROUGHPUT hint at a
         dynamic batch (scripts/probes/ov_partial_int8_dynamic.py)."""
         compiled = ov_core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": precision,
@@ -53,9 +61,47 @@ class HeldOut:
             y = request.infer({0: x})[0]
             for d in postprocess(np.asarray(y), lbs, CONF, IOU, MAX_DET):
                 dets += to_coco(next(ids), d, self.category_ids)
+        return dets
+
+    def map50_95(self, model, precision: str = "f32", limit: int | None = None) -> float:
+        """mAP50-95 in points against the labels on the first `limit` held-out images."""
+        return self.score(self.gt, self.detections(model, precision, limit), limit)
+
+    def use_reference(self, fp32) -> float:
+        """Take the FP32 model's confident detections as the reference fidelity is scored against;
+        returns its mAP50-95 (points) against the labels."""
+        dets = self.detections(fp32)
+        self.reference = as_ground_truth(self.gt, dets, REFERENCE_CONF)
+        return self.score(self.gt, dets, None)
+
+    def measure(self, model, limit: int | None = None) -> "Point":
+        """One pass on the first `limit` held-out images, scored against the labels and the reference."""
+        dets = self.detections(model, "f32", limit)
+        return Point(self.score(self.gt, dets, limit), self.score(self._reference(), dets, limit))
+
+    def fidelity(self, model, limit: int | None = None) -> float:
+        """Fidelity alone (points) on the first `limit` held-out images: what the ranking needs."""
+        return self.score(self._reference(), self.detections(model, "f32", limit), limit)
+
+    def _reference(self) -> dict[str, Any]:
+        if self.reference is None:
+            raise RuntimeError("HeldOut.use_reference(fp32) must run before fidelity is measured")
+        return self.reference
+
+    def score(self, gt: dict[str, Any], dets: list[dict[str, Any]], limit: int | None) -> float:
+        """mAP50-95 in points of `dets` against `gt` on the first `limit` held-out images."""
         n = len(self) if limit is None else min(limit, len(self))
-        gt = self.gt if n == len(self) else restrict_images(self.gt, self.image_ids[:n])
-        return 100 * coco_map(gt, dets, per_class=False)["map50_95"]
+        return 100 * coco_map(gt if n == len(self) else restrict_images(gt, self.image_ids[:n]), dets,
+                              per_class=False)["map50_95"]
+
+
+def as_ground_truth(gt: dict[str, Any], dets: list[dict[str, Any]], min_score: float) -> dict[str, Any]:
+    """`gt` with its annotations replaced by the detections scoring at least `min_score`: a reference
+    model's confident detections as the ground truth another model's fidelity is scored against."""
+    anns = [{"id": i + 1, "image_id": d["image_id"], "category_id": d["category_id"], "bbox": d["bbox"],
+             "area": round(d["bbox"][2] * d["bbox"][3], 3), "iscrowd": 0}
+            for i, d in enumerate(d for d in dets if d["score"] >= min_score)]
+    return {**gt, "annotations": anns}
 
 
 def restrict_images(gt: dict[str, Any], image_ids: list[int]) -> dict[str, Any]:
@@ -85,33 +131,81 @@ def with_float(model, layers: set[str]):
     return copy
 
 
+def with_levels(model, levels: int):
+    """A copy of a quantized model whose FakeQuantize nodes all quantize to `levels` levels over the
+    same ranges: a coarser quantization of the same model (256 levels is the model itself)."""
+    import openvino.opset13 as ops
+
+    copy = model.clone()
+    for fq in [op for op in copy.get_ops() if op.get_type_name() == "FakeQuantize"]:
+        coarse = ops.fake_quantize(*[i.get_source_output() for i in fq.inputs()], levels,
+                                   auto_broadcast=fq.get_attributes()["auto_broadcast"])
+        coarse.set_friendly_name(fq.get_friendly_name())
+        fq.output(0).replace(coarse.output(0))
+    copy.validate_nodes_and_infer_types()
+    return copy
+
+
+@dataclass(frozen=True)
+class Point:
+    """A model on the held-out images: mAP50-95 against the labels and fidelity against FP32 (points)."""
+
+    map50_95: float
+    fidelity: float
+
+    @property
+    def fidelity_loss(self) -> float:
+        return 100.0 - self.fidelity
+
+
+SCALE_LEVELS = (128, 64)  # coarser copies of the INT8 model the drop-per-fidelity-point scale is fitted on
+
+
+def drop_scale(fp32_map: float, points: list[Point]) -> float:
+    """mAP50-95 points lost per point of fidelity lost: least squares through the origin (no fidelity
+    lost, no drop) over `points`; 0 when they lose no fidelity or the fit comes out negative."""
+    loss = np.array([p.fidelity_loss for p in points])
+    drop = np.array([fp32_map - p.map50_95 for p in points])
+    denom = float(loss @ loss)
+    return max(0.0, float(loss @ drop) / denom) if denom > 0 else 0.0
+
+
 @dataclass
 class Scope:
     """The search's outcome: the layers given back to float (most sensitive first), each with the
-    points it gave back alone, and every measurement on the way."""
+    fidelity it gave back alone, the drop scale and every measurement on the way."""
 
     budget_points: float
     fp32_map: float
-    int8_map: float  # the final model's
+    scale: float  # mAP50-95 points per fidelity point
+    scale_points: dict[int, Point]  # FakeQuantize levels -> that coarser model measured
+    final: Point
     float_layers: list[str]
-    gains: dict[str, float]  # layer -> points given back when it alone runs float (ranking subset)
+    gains: dict[str, float]  # layer -> fidelity points given back when it alone runs float (ranking subset)
     steps: list[dict[str, Any]] = field(default_factory=list)
 
     @property
-    def drop(self) -> float:
-        return self.fp32_map - self.int8_map
+    def predicted_drop(self) -> float:
+        return self.scale * self.final.fidelity_loss
 
     def details(self, rank_images: int, images: int) -> dict[str, Any]:
         order = sorted(self.gains, key=self.gains.get, reverse=True)
         return {
             "budget_points": self.budget_points, "held_out_images": images, "rank_images": rank_images,
-            "heldout_map50_95_fp32": round(self.fp32_map, 3), "heldout_map50_95_int8": round(self.int8_map, 3),
-            "heldout_drop_points": round(self.drop, 3), "budget_met": self.drop <= self.budget_points,
-            "float_layers": [{"layer": n, "rank": order.index(n) + 1, "gain_points": round(self.gains[n], 3),
-                              "reason": f"alone it gave back {self.gains[n]:+.3f} mAP50-95 points on {rank_images} "
+            "reference_conf": REFERENCE_CONF,
+            "predicted_drop_points": round(self.predicted_drop, 3), "budget_met": self.predicted_drop <= self.budget_points,
+            "drop_per_fidelity_point": round(self.scale, 4),
+            "scale_fit": [{"levels": n, "heldout_map50_95": round(p.map50_95, 3), "heldout_fidelity": round(p.fidelity, 3)}
+                          for n, p in self.scale_points.items()],
+            "heldout_map50_95_fp32": round(self.fp32_map, 3), "heldout_map50_95_int8": round(self.final.map50_95, 3),
+            "heldout_fidelity": round(self.final.fidelity, 3),
+            "heldout_drop_points": round(self.fp32_map - self.final.map50_95, 3),
+            "float_layers": [{"layer": n, "rank": order.index(n) + 1, "gain_fidelity": round(self.gains[n], 3),
+                              "reason": f"alone it gave back {self.gains[n]:+.3f} points of fidelity to FP32 "
+                                        f"(~{self.scale * self.gains[n]:.3f} mAP50-95 points) on {rank_images} "
                                         f"held-out images (rank {order.index(n) + 1} of {len(order)})"}
                              for n in self.float_layers],
-            "sensitivity": [{"layer": n, "gain_points": round(self.gains[n], 3)} for n in order],
+            "sensitivity": [{"layer": n, "gain_fidelity": round(self.gains[n], 3)} for n in order],
             "steps": self.steps,
         }
 
@@ -133,33 +227,44 @@ def search(fp32, quantize: Callable[[list[str]], Any], base_ignored: list[str], 
            budget_points: float, rank_images: int, max_float: int, log: Callable[[str], None] = lambda s: print(s, flush=True)
            ) -> tuple[Any, Scope]:
     """(quantized model, scope): quantize everything but `base_ignored`, then give layers back to float,
-    most sensitive first, until the held-out mAP50-95 drop is within `budget_points`. The ranking
-    bypasses one layer's FakeQuantize at a time; how many layers go float is bisected on bypassed
-    models, then the model is quantized again with them in its ignored scope and measured; if that
-    misses the budget, the count is bisected again on quantized models. At most `max_float` layers go
-    float: where the held-out drop cannot reach the budget with that many, the scope stops there and
-    says so (budget_met false) rather than give up the INT8 speed."""
-    fp32_map = held.map50_95(fp32)
+    most sensitive first, until the predicted held-out mAP50-95 drop is within `budget_points`. The
+    ranking bypasses one layer's FakeQuantize at a time; how many layers go float is bisected on
+    bypassed models, then the model is quantized again with them in its ignored scope and measured; if
+    that misses the budget, the count is bisected again on quantized models. At most `max_float`
+    layers go float: where that cannot reach the budget, the scope stops there and says so
+    (budget_met false) rather than give up the INT8 speed."""
+    fp32_map = held.use_reference(fp32)
     model = quantize(base_ignored)
-    full = held.map50_95(model)
-    log(f"held-out mAP50-95: FP32 {fp32_map:.3f}, all INT8 but the decode {full:.3f}")
-    steps = [{"float_layers": 0, "how": "quantized", "heldout_map50_95": round(full, 3)}]
-    if fp32_map - full <= budget_points:
-        return model, Scope(budget_points, fp32_map, full, [], {}, steps)
+    first = held.measure(model)
+    scale_points = {256: first, **{n: held.measure(with_levels(model, n)) for n in SCALE_LEVELS}}
+    scale = drop_scale(fp32_map, list(scale_points.values()))
+    log(f"held-out mAP50-95: FP32 {fp32_map:.3f}, all INT8 but the decode {first.map50_95:.3f} (fidelity "
+        f"{first.fidelity:.3f}); {scale:.4f} mAP points per fidelity point")
+    steps: list[dict[str, Any]] = []
+
+    def record(k: int, how: str, p: Point) -> float:
+        predicted = scale * p.fidelity_loss
+        steps.append({"float_layers": k, "how": how, "heldout_map50_95": round(p.map50_95, 3),
+                      "heldout_fidelity": round(p.fidelity, 3), "predicted_drop_points": round(predicted, 3)})
+        log(f"{k} layers float ({how}): fidelity {p.fidelity:.3f}, predicted drop {predicted:.3f} "
+            f"(budget {budget_points}), measured {fp32_map - p.map50_95:.3f}")
+        return predicted
+
+    if record(0, "quantized", first) <= budget_points:
+        return model, Scope(budget_points, fp32_map, scale, scale_points, first, [], {}, steps)
     layers = quantized_layers(model)
-    base_rank = held.map50_95(model, limit=rank_images)
-    gains = {n: held.map50_95(with_float(model, {n}), limit=rank_images) - base_rank for n in layers}
+    base_rank = held.fidelity(model, rank_images)
+    gains = {n: held.fidelity(with_float(model, {n}), rank_images) - base_rank for n in layers}
     order = sorted(layers, key=lambda n: (-gains[n], layers.index(n)))
     log("most sensitive: " + ", ".join(f"{n} {gains[n]:+.3f}" for n in order[:5]))
-    models: dict[int, Any] = {}
+    models: dict[int, tuple[Any, Point]] = {}
 
     def drop_at(k: int, how: str) -> float:
+        m = quantize(base_ignored + order[:k]) if how == "quantized" else with_float(model, set(order[:k]))
+        p = held.measure(m)
         if how == "quantized":
-            models[k] = quantize(base_ignored + order[:k])
-        m = held.map50_95(models[k] if how == "quantized" else with_float(model, set(order[:k])))
-        steps.append({"float_layers": k, "how": how, "heldout_map50_95": round(m, 3)})
-        log(f"{k} layers float ({how}): held-out mAP50-95 {m:.3f}, drop {fp32_map - m:.3f} (budget {budget_points})")
-        return fp32_map - m
+            models[k] = (m, p)
+        return record(k, how, p)
 
     limit = min(len(order), max_float)
     k = smallest_within(0, limit, lambda k: drop_at(k, "bypassed"), budget_points)
@@ -167,5 +272,5 @@ def search(fp32, quantize: Callable[[list[str]], Any], base_ignored: list[str], 
         k = smallest_within(k, limit, lambda k: drop_at(k, "quantized"), budget_points)
         if k not in models:  # the limit, never measured on the way
             drop_at(k, "quantized")
-    final = next(s for s in reversed(steps) if s["how"] == "quantized" and s["float_layers"] == k)
-    return models[k], Scope(budget_points, fp32_map, final["heldout_map50_95"], order[:k], gains, steps)
+    final_model, final = models[k]
+    return final_model, Scope(budget_points, fp32_map, scale, scale_points, final, order[:k], gains, steps)

@@ -330,19 +330,25 @@ def _int8_scope(m: dict[str, Any]) -> list[str]:
                 + (", and these layers: " if layers else ", everything else is INT8."))
         return ["## What the OpenVINO INT8 model keeps float", "", head, "",
                 *([table(["layer", "why"], [[r["layer"], r["reason"]] for r in layers]), ""] if layers else [])]
-    steps = ", ".join(f"{s['float_layers']} float ({s['how']}): {s['heldout_map50_95']:.3f}" for s in q.get("steps", []))
-    verdict = "within its budget" if q["heldout_drop_points"] <= q["budget_points"] else \
+    steps = ", ".join(f"{s['float_layers']} float ({s['how']}): {s['heldout_fidelity']:.2f}" for s in q.get("steps", []))
+    scale = ", ".join(f"{s['levels']} levels: fidelity {s['heldout_fidelity']:.2f}, mAP {s['heldout_map50_95']:.2f}"
+                      for s in q.get("scale_fit", []))
+    verdict = "within its budget" if q["budget_met"] else \
         f"over its budget: no count up to quantize_ov.max_float_layers={q.get('max_float_layers')} reached it"
     out = ["## What the OpenVINO INT8 model keeps float", "",
            f"The scope is searched for this model (quantize_ov.scope=search): everything INT8 but the box decode "
            f"({q.get('decode_ops')} ops), then layers go back to float, most sensitive first, until the mAP50-95 drop "
-           f"on {q['held_out_images']} held-out calibration images is within {q['budget_points']} points. Each "
-           f"layer's sensitivity is the mAP it gives back alone on {q['rank_images']} of them. FP32 scores "
-           f"{q['heldout_map50_95_fp32']:.3f} there, the INT8 model {q['heldout_map50_95_int8']:.3f}: a drop of "
-           f"{q['heldout_drop_points']:.3f} points, {verdict}. Held-out mAP on the way: {steps}.", ""]
+           f"predicted on {q['held_out_images']} held-out calibration images is within {q['budget_points']} points. "
+           f"The prediction comes from fidelity, the mAP50-95 of the INT8 model's detections against FP32's own "
+           f"(score >= {q['reference_conf']}), which moves far less from image to image than a drop against the "
+           f"labels: each fidelity point lost costs {q['drop_per_fidelity_point']:.3f} mAP points, fitted on coarser "
+           f"quantizations of the same model ({scale}). Each layer's sensitivity is the fidelity it gives back alone "
+           f"on {q['rank_images']} of the images. The INT8 model keeps {q['heldout_fidelity']:.2f} fidelity: a "
+           f"predicted drop of {q['predicted_drop_points']:.3f} points, {verdict} (measured against the labels there: "
+           f"{q['heldout_drop_points']:.3f}, FP32 {q['heldout_map50_95_fp32']:.3f}). Fidelity on the way: {steps}.", ""]
     if layers:
-        out += [table(["layer", "gain alone (points)", "why"], [[r["layer"], r["gain_points"], r["reason"]]
-                                                                for r in layers]), ""]
+        out += [table(["layer", "fidelity gain alone (points)", "why"],
+                      [[r["layer"], r["gain_fidelity"], r["reason"]] for r in layers]), ""]
     else:
         out += ["No layer needed to go back to float: every quantizable layer is INT8.", ""]
     return out
