@@ -30,7 +30,7 @@ def test_two_queued_experiments_find_a_relative_mirror_offline(tmp_path):
         status = sh(["dvc", "queue", "status"], repo, env=env).stdout
         if "Queued" not in status and "Running" not in status:
             break
-        time.sleep(2)
+        time.sleep(0.5)
     assert status.count("Success") == 2, status
     shown = json.loads(sh(["dvc", "exp", "show", "--json"], repo, env=env).stdout)
     runs = {r["name"]: r["data"]["metrics"]["metrics/download.json"]["data"]

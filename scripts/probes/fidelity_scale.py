@@ -26,6 +26,39 @@ from yolo_cpu.runtime.predict import predict
 from yolo_cpu.runtime.runtimes import OvRuntime, ov_core
 
 
+class Judge:
+    """Scores OpenVINO models on the held-out calibration images and the evaluation images, against
+    the labels and against the first model scored (FP32: its detections at conf >= REFERENCE_CONF)."""
+
+    def __init__(self, size: int) -> None:
+        self.calib = cal.load(paths.CALIBRATION, size)
+        self.held = HeldOut.of(self.calib, coco.Classes.from_gt({"categories": read_json(paths.CALIB_CLASSES)}))
+        self.eval_gt = read_json(paths.EVAL_GT)
+        self.eval_files = [paths.EVAL_DIR / "images" / i["file_name"] for i in self.eval_gt["images"]]
+        self.refs: dict[str, dict] = {}
+
+    def row(self, label: str, model) -> dict:
+        """{model, heldout_/eval_ map50_95 and fidelity}; the first call's model becomes the reference."""
+        import openvino as ov
+
+        with tempfile.TemporaryDirectory() as tmp:
+            xml = Path(tmp) / "model.xml"
+            ov.save_model(model, str(xml), compress_to_fp16=False)
+            held_dets = self.held.detections(model)
+            eval_dets, _ = predict(OvRuntime(xml), self.eval_files, batch=8,
+                                   category_ids=[c["id"] for c in self.eval_gt["categories"]])
+        if not self.refs:
+            self.refs = {"held": as_ground_truth(self.held.gt, held_dets, REFERENCE_CONF),
+                         "eval": as_ground_truth(self.eval_gt, eval_dets, REFERENCE_CONF)}
+        row = {"model": label,
+               "heldout_map50_95": round(self.held.score(self.held.gt, held_dets, None), 3),
+               "heldout_fidelity": round(self.held.score(self.refs["held"], held_dets, None), 3),
+               "eval_map50_95": round(100 * coco_map(self.eval_gt, eval_dets, per_class=False)["map50_95"], 3),
+               "eval_fidelity": round(100 * coco_map(self.refs["eval"], eval_dets, per_class=False)["map50_95"], 3)}
+        print(row, flush=True)
+        return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--levels", type=int, nargs="+", default=[256, 128, 64])
@@ -33,41 +66,20 @@ def main() -> None:
     a = ap.parse_args()
     p = params.load("model", "quantize_ov")
     name, size = p["model"]["name"], p["model"]["imgsz"]
-    import openvino as ov
-
     fp32 = ov_core().read_model(str(paths.ov_fp32_xml(name)))
-    calib = cal.load(paths.CALIBRATION, size)
-    held = HeldOut.of(calib, coco.Classes.from_gt({"categories": read_json(paths.CALIB_CLASSES)}))
-    eval_gt = read_json(paths.EVAL_GT)
-    eval_files = [paths.EVAL_DIR / "images" / i["file_name"] for i in eval_gt["images"]]
-    cats = [c["id"] for c in eval_gt["categories"]]
-    int8 = q.quantize(fp32, calib.inputs, p["quantize_ov"]["preset"], p["quantize_ov"]["fast_bias_correction"],
-                      q.head_ops(fp32, include_convs=False))
-    rows, refs = [], {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for label, model in [("fp32", fp32)] + [(f"int8_{n}", with_levels(int8, n)) for n in a.levels]:
-            xml = Path(tmp) / f"{label}.xml"
-            ov.save_model(model, str(xml), compress_to_fp16=False)
-            held_dets = held.detections(model)
-            eval_dets, _ = predict(OvRuntime(xml), eval_files, batch=8, category_ids=cats)
-            if label == "fp32":
-                refs = {"held": as_ground_truth(held.gt, held_dets, REFERENCE_CONF),
-                        "eval": as_ground_truth(eval_gt, eval_dets, REFERENCE_CONF)}
-            row = {"model": label,
-                   "heldout_map50_95": round(held.score(held.gt, held_dets, None), 3),
-                   "heldout_fidelity": round(held.score(refs["held"], held_dets, None), 3),
-                   "eval_map50_95": round(100 * coco_map(eval_gt, eval_dets, per_class=False)["map50_95"], 3),
-                   "eval_fidelity": round(100 * coco_map(refs["eval"], eval_dets, per_class=False)["map50_95"], 3)}
-            rows.append(row)
-            print(row, flush=True)
+    judge = Judge(size)
+    int8 = q.quantize(fp32, judge.calib.inputs, p["quantize_ov"]["preset"],
+                      p["quantize_ov"]["fast_bias_correction"], q.head_ops(fp32, include_convs=False))
+    rows = [judge.row("fp32", fp32)] + [judge.row(f"int8_{n}", with_levels(int8, n)) for n in a.levels]
     base = rows[0]
     for r in rows[1:]:
         for split in ("heldout", "eval"):
             drop = base[f"{split}_map50_95"] - r[f"{split}_map50_95"]
             loss = 100 - r[f"{split}_fidelity"]
             r[f"{split}_drop_per_fidelity_point"] = round(drop / loss, 4) if loss > 0 else None
-    write_probe("fidelity_scale", name, {"model": name, "held_out_images": len(held), "eval_images": len(eval_files),
-                                         "reference_conf": REFERENCE_CONF, "rows": rows}, a.out)
+    write_probe("fidelity_scale", name, {"model": name, "held_out_images": len(judge.held),
+                                         "eval_images": len(judge.eval_files), "reference_conf": REFERENCE_CONF,
+                                         "rows": rows}, a.out)
 
 
 if __name__ == "__main__":

@@ -25,9 +25,10 @@ def head_ops(model, include_convs: bool) -> list[str]:
 
 
 def quantize(model, inputs: list[np.ndarray], preset: str, fast_bias_correction: bool, ignored: list[str],
-             to_model_input: Callable[[np.ndarray], Any] | None = None):
+             to_model_input: Callable[[np.ndarray], Any] | None = None, advanced: Any = None):
     """NNCF post-training quantization of preprocessed inputs. Also takes an ONNX ModelProto, with
-    `to_model_input` mapping an array to the ONNX backend's {input name: array}."""
+    `to_model_input` mapping an array to the ONNX backend's {input name: array}; `advanced`: NNCF's
+    AdvancedQuantizationParameters (its defaults when None)."""
     import nncf
 
     nncf.set_log_level(logging.WARNING)
@@ -35,6 +36,7 @@ def quantize(model, inputs: list[np.ndarray], preset: str, fast_bias_correction:
         model, nncf.Dataset(inputs, to_model_input), preset=_preset(preset), subset_size=len(inputs),
         fast_bias_correction=fast_bias_correction,
         ignored_scope=nncf.IgnoredScope(names=ignored) if ignored else None,
+        **({"advanced_parameters": advanced} if advanced is not None else {}),
     )
 
 
