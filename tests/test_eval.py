@@ -109,11 +109,11 @@ def test_decoded_once_equals_decoding_per_batch(tmp_path):
         letterbox_split(paths, 640)
 
     # In chunks with model-only windows between them (eval-map's paired timing): same detections.
-    e = {"model_only_windows": 4, "model_only_images": 32, "batch": 4, "conf": 0.001, "iou": 0.65, "max_det": 300, "prefetch": True}
+    e = {"model_only_windows": 4, "model_only_images": 16, "batch": 4, "conf": 0.001, "iou": 0.65, "max_det": 300, "prefetch": True}
     x = to_tensor(lbx.images[:4])
     got, t, model_only = evaluate_paired(rt, lbx, e, x, "eval", 640, None)
     assert got == ref and t.images == 11 and t.wall > 0
-    assert len(model_only) == 4 * model_only_runs(len(x), 32) == 4 * 8 and all(s > 0 for s in model_only)
+    assert len(model_only) == 4 * model_only_runs(len(x), 16) == 4 * 4 and all(s > 0 for s in model_only)
     good_paths = [p for p in paths if p != bad]
     got, t, _ = evaluate_paired(rt, good_paths, e, x, "eval", 640, None)  # eval_timing.decode_once off: files
     assert got == ref and t.images == 11
