@@ -3,10 +3,11 @@ quantized layer by the fidelity to FP32 it gives back on the held-out calibratio
 runs float, then give back float in that order until the predicted mAP50-95 drop is within the budget.
 
 Fidelity is mAP50-95 against FP32's own confident detections: it measures how far INT8 moves the
-detections, without the sampling noise of a mAP drop on a few hundred images (a few tenths of a
+detections, with far less sampling noise than a mAP drop on a few hundred images (a few tenths of a
 point, as large as the budget). The drop is predicted from it: drop = scale x (100 - fidelity), the
-scale fitted on coarser quantizations of the same model (128 and 64 levels), whose drops stand clear
-of that noise (scripts/probes/fidelity_scale.py measures the relation)."""
+scale fitted on coarser quantizations of the same model (128 and 64 levels), whose drops stand out
+of that noise where INT8 loses enough (scripts/probes/fidelity_scale.py measures the relation; the
+findings show where 200 held-out images are too few to fit it)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
