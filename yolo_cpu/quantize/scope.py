@@ -15,7 +15,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from yolo_cpu.accuracy.scoring import coco_map, to_coco
+from yolo_cpu.accuracy.map_bootstrap import DeltaInterval, matches_of, paired_delta
+from yolo_cpu.accuracy.scoring import coco_map, evaluated, to_coco
 from yolo_cpu.data import coco
 from yolo_cpu.data.calibration import CalibrationSet
 from yolo_cpu.runtime.postprocess import postprocess
@@ -24,6 +25,7 @@ from yolo_cpu.runtime.runtimes import ov_core
 CONF, IOU, MAX_DET = 0.001, 0.65, 300  # the evaluation's settings (mAP needs the low-confidence tail)
 REFERENCE_CONF = 0.25  # FP32's detections scoring at least this are the ground truth fidelity is scored against
 BATCH = 8
+RESAMPLES = 1000  # paired resamples of the held-out images behind the float layers' fidelity gain
 
 
 @dataclass
@@ -78,7 +80,14 @@ class HeldOut:
     def measure(self, model, limit: int | None = None) -> "Point":
         """One pass on the first `limit` held-out images, scored against the labels and the reference."""
         dets = self.detections(model, "f32", limit)
-        return Point(self.score(self.gt, dets, limit), self.score(self._reference(), dets, limit))
+        return Point(self.score(self.gt, dets, limit), self.score(self._reference(), dets, limit), dets)
+
+    def fidelity_gain(self, base: "Point", other: "Point") -> DeltaInterval:
+        """`other`'s fidelity minus `base`'s (points; both measured on every held-out image) with its 95%
+        interval over paired resamples of the images."""
+        ref = self._reference()
+        return paired_delta(matches_of(evaluated(ref, base.detections)), matches_of(evaluated(ref, other.detections)),
+                            RESAMPLES, 0)
 
     def fidelity(self, model, limit: int | None = None) -> float:
         """Fidelity alone (points) on the first `limit` held-out images: what the ranking needs."""
@@ -153,6 +162,7 @@ class Point:
 
     map50_95: float
     fidelity: float
+    detections: list[dict[str, Any]] | None = field(default=None, compare=False, repr=False)
 
     @property
     def fidelity_loss(self) -> float:
@@ -184,6 +194,8 @@ class Scope:
     float_layers: list[str]
     gains: dict[str, float]  # layer -> fidelity points given back when it alone runs float (ranking subset)
     steps: list[dict[str, Any]] = field(default_factory=list)
+    float_gain: DeltaInterval | None = None  # the found float layers' fidelity gain over all INT8
+    rejected: list[str] = field(default_factory=list)  # found float layers whose gain was not separable from noise
 
     @property
     def predicted_drop(self) -> float:
@@ -208,6 +220,10 @@ class Scope:
                              for n in self.float_layers],
             "sensitivity": [{"layer": n, "gain_fidelity": round(self.gains[n], 3)} for n in order],
             "steps": self.steps,
+            "float_gain_fidelity": None if self.float_gain is None else
+            {"delta": round(self.float_gain.delta, 3), "lo": round(self.float_gain.lo, 3),
+             "hi": round(self.float_gain.hi, 3), "resamples": RESAMPLES},
+            "float_layers_rejected": self.rejected,
         }
 
 
@@ -231,7 +247,9 @@ def search(fp32, quantize: Callable[[list[str]], Any], base_ignored: list[str], 
     most sensitive first, until the predicted held-out mAP50-95 drop is within `budget_points`. The
     ranking bypasses one layer's FakeQuantize at a time; how many layers go float is bisected on
     bypassed models, then the model is quantized again with them in its ignored scope and measured; if
-    that misses the budget, the count is bisected again on quantized models. At most `max_float`
+    that misses the budget, the count is bisected again on quantized models. The float layers found
+    are kept only if their fidelity gain over all INT8 is separable from noise (its paired-bootstrap
+    interval over the held-out images above zero); else all INT8 is kept. At most `max_float`
     layers go float: where that cannot reach the budget, the scope stops there and says so
     (budget_met false) rather than give up the INT8 speed."""
     fp32_map = held.use_reference(fp32)
@@ -274,4 +292,9 @@ def search(fp32, quantize: Callable[[list[str]], Any], base_ignored: list[str], 
         if k not in models:  # the limit, never measured on the way
             drop_at(k, "quantized")
     final_model, final = models[k]
-    return final_model, Scope(budget_points, fp32_map, scale, scale_points, final, order[:k], gains, steps)
+    gain = held.fidelity_gain(first, final)
+    log(f"{k} layers float gain {gain.delta:+.3f} fidelity [{gain.lo:+.3f}, {gain.hi:+.3f}] over all INT8")
+    if gain.lo <= 0:  # no surer than noise: keep INT8's speed
+        log("not separable from noise: every layer stays INT8")
+        return model, Scope(budget_points, fp32_map, scale, scale_points, first, [], gains, steps, gain, order[:k])
+    return final_model, Scope(budget_points, fp32_map, scale, scale_points, final, order[:k], gains, steps, gain)

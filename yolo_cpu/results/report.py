@@ -346,11 +346,18 @@ def _int8_scope(m: dict[str, Any]) -> list[str]:
            f"on {q['rank_images']} of the images. The INT8 model keeps {q['heldout_fidelity']:.2f} fidelity: a "
            f"predicted drop of {q['predicted_drop_points']:.3f} points, {verdict} (measured against the labels there: "
            f"{q['heldout_drop_points']:.3f}, FP32 {q['heldout_map50_95_fp32']:.3f}). Fidelity on the way: {steps}.", ""]
+    g, rejected = q.get("float_gain_fidelity"), q.get("float_layers_rejected") or []
+    if g:
+        out += [f"The {len(layers or rejected)} float layers found gain {g['delta']:+.2f} fidelity "
+                f"[{g['lo']:+.2f}, {g['hi']:+.2f}] over all INT8 (95% interval over {g['resamples']} paired "
+                f"resamples of the held-out images): "
+                + (f"not separable from noise, so they stay INT8 ({', '.join(rejected)})." if rejected
+                   else "separable from noise, so they stay float."), ""]
     if layers:
         out += [table(["layer", "fidelity gain alone (points)", "why"],
                       [[r["layer"], r["gain_fidelity"], r["reason"]] for r in layers]), ""]
     else:
-        out += ["No layer needed to go back to float: every quantizable layer is INT8.", ""]
+        out += ["Every quantizable layer is INT8.", ""]
     return out
 
 
