@@ -45,6 +45,9 @@ def main() -> None:
     ap.add_argument("--only", nargs="+", help="these settings only (after defaults)")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
+    unknown = sorted(set(a.only or []) - set(settings()))
+    if unknown:
+        ap.error(f"--only: unknown setting(s) {', '.join(unknown)}; choose from {', '.join(settings())}")
     p = params.load("model", "quantize_ov")
     name, size, o = p["model"]["name"], p["model"]["imgsz"], p["quantize_ov"]
     fp32 = ov_core().read_model(str(paths.ov_fp32_xml(name)))
