@@ -69,10 +69,13 @@ def test_report_stage_output(pipeline):
     assert "## What the OpenVINO INT8 model keeps float" in md and f"predicted drop of {q['predicted_drop_points']:.3f} points" in md
     for r in q["float_layers"]:
         assert f"| {r['layer']} | {r['gain_fidelity']:.2f} | {r['reason']} |" in md
-    if q["float_gain_fidelity"]:  # the noise guard's verdict, with its interval
-        g = q["float_gain_fidelity"]
-        assert f"gain {g['delta']:+.2f} fidelity [{g['lo']:+.2f}, {g['hi']:+.2f}] over all INT8" in md
-        assert ("not separable from noise" in md) == bool(q["float_layers_rejected"])
+    d = q["heldout_int8_drop"]  # all INT8's held-out drop and the search's verdict on it, with the interval
+    assert f"loses {d['delta']:.2f} [{d['lo']:.2f}, {d['hi']:.2f}] mAP50-95 points against the labels" in md
+    assert ("no float layer could show a gain" in md) == (q["outcome"] == "drop_not_separable")
+    if q["float_gain_map50_95"]:  # the noise guard's verdict, with its interval
+        g = q["float_gain_map50_95"]
+        assert f"gain {g['delta']:+.2f} mAP50-95 points [{g['lo']:+.2f}, {g['hi']:+.2f}] over all INT8" in md
+        assert ("not separable from zero, so they stay INT8" in md) == bool(q["float_layers_rejected"])
 
 
 def test_onnx_runtime_int8_under_1_3x_is_called_not_recommended():

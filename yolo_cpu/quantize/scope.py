@@ -1,6 +1,9 @@
 """The quantization scope chosen per model: start from everything INT8 but the box decode, rank each
 quantized layer by the fidelity to FP32 it gives back on the held-out calibration images when it alone
 runs float, then give back float in that order until the predicted mAP50-95 drop is within the budget.
+Float layers cost speed, so they are kept only where the held-out images show they buy mAP against the
+labels: when all INT8's drop there is not separable from zero, no layer can show a gain and the search
+stops before ranking; float layers it finds stay float only if their mAP gain is separable from zero.
 
 Fidelity is mAP50-95 against FP32's own confident detections: it measures how far INT8 moves the
 detections, with far less sampling noise than a mAP drop on a few hundred images (a few tenths of a
@@ -25,7 +28,7 @@ from yolo_cpu.runtime.runtimes import ov_core
 CONF, IOU, MAX_DET = 0.001, 0.65, 300  # the evaluation's settings (mAP needs the low-confidence tail)
 REFERENCE_CONF = 0.25  # FP32's detections scoring at least this are the ground truth fidelity is scored against
 BATCH = 8
-RESAMPLES = 1000  # paired resamples of the held-out images behind the float layers' fidelity gain
+RESAMPLES = 1000  # paired resamples of the held-out images behind the drop's and the float layers' intervals
 
 
 @dataclass
@@ -70,24 +73,23 @@ class HeldOut:
         """mAP50-95 in points against the labels on the first `limit` held-out images."""
         return self.score(self.gt, self.detections(model, precision, limit), limit)
 
-    def use_reference(self, fp32) -> float:
+    def use_reference(self, fp32) -> "Point":
         """Take the FP32 model's confident detections as the reference fidelity is scored against;
-        returns its mAP50-95 (points) against the labels."""
+        returns FP32 on every held-out image (fidelity 100 by definition)."""
         dets = self.detections(fp32)
         self.reference = as_ground_truth(self.gt, dets, REFERENCE_CONF)
-        return self.score(self.gt, dets, None)
+        return Point(self.score(self.gt, dets, None), 100.0, dets)
 
     def measure(self, model, limit: int | None = None) -> "Point":
         """One pass on the first `limit` held-out images, scored against the labels and the reference."""
         dets = self.detections(model, "f32", limit)
         return Point(self.score(self.gt, dets, limit), self.score(self._reference(), dets, limit), dets)
 
-    def fidelity_gain(self, base: "Point", other: "Point") -> DeltaInterval:
-        """`other`'s fidelity minus `base`'s (points; both measured on every held-out image) with its 95%
-        interval over paired resamples of the images."""
-        ref = self._reference()
-        return paired_delta(matches_of(evaluated(ref, base.detections)), matches_of(evaluated(ref, other.detections)),
-                            RESAMPLES, 0)
+    def map_gain(self, base: "Point", other: "Point") -> DeltaInterval:
+        """`other`'s mAP50-95 against the labels minus `base`'s (points; both measured on every held-out
+        image) with its 95% interval over paired resamples of the images."""
+        return paired_delta(matches_of(evaluated(self.gt, base.detections)),
+                            matches_of(evaluated(self.gt, other.detections)), RESAMPLES, 0)
 
     def fidelity(self, model, limit: int | None = None) -> float:
         """Fidelity alone (points) on the first `limit` held-out images: what the ranking needs."""
@@ -181,21 +183,28 @@ def drop_scale(fp32_map: float, points: list[Point]) -> float:
     return max(0.0, float(loss @ drop) / denom) if denom > 0 else 0.0
 
 
+def interval(d: DeltaInterval | None) -> dict[str, Any] | None:
+    return None if d is None else {"delta": round(d.delta, 3), "lo": round(d.lo, 3), "hi": round(d.hi, 3),
+                                   "resamples": RESAMPLES}
+
+
 @dataclass
 class Scope:
     """The search's outcome: the layers given back to float (most sensitive first), each with the
-    fidelity it gave back alone, the drop scale and every measurement on the way."""
+    fidelity it gave back alone, the drop scale, every measurement on the way and why it stopped."""
 
     budget_points: float
     fp32_map: float
     scale: float  # mAP50-95 points per fidelity point
     scale_points: dict[int, Point]  # FakeQuantize levels -> that coarser model measured
     final: Point
-    float_layers: list[str]
-    gains: dict[str, float]  # layer -> fidelity points given back when it alone runs float (ranking subset)
+    outcome: str  # one of OUTCOMES
+    int8_drop: DeltaInterval  # FP32's held-out mAP50-95 minus all INT8's, with its interval
+    float_layers: list[str] = field(default_factory=list)
+    gains: dict[str, float] = field(default_factory=dict)  # layer -> fidelity given back alone (ranking subset)
     steps: list[dict[str, Any]] = field(default_factory=list)
-    float_gain: DeltaInterval | None = None  # the found float layers' fidelity gain over all INT8
-    rejected: list[str] = field(default_factory=list)  # found float layers whose gain was not separable from noise
+    float_gain: DeltaInterval | None = None  # the found float layers' held-out mAP50-95 gain over all INT8
+    rejected: list[str] = field(default_factory=list)  # found float layers whose gain was not separable from zero
 
     @property
     def predicted_drop(self) -> float:
@@ -205,7 +214,7 @@ class Scope:
         order = sorted(self.gains, key=self.gains.get, reverse=True)
         return {
             "budget_points": self.budget_points, "held_out_images": images, "rank_images": rank_images,
-            "reference_conf": REFERENCE_CONF,
+            "reference_conf": REFERENCE_CONF, "outcome": self.outcome,
             "predicted_drop_points": round(self.predicted_drop, 3), "budget_met": self.predicted_drop <= self.budget_points,
             "drop_per_fidelity_point": round(self.scale, 4),
             "scale_fit": [{"levels": n, "heldout_map50_95": round(p.map50_95, 3), "heldout_fidelity": round(p.fidelity, 3)}
@@ -213,6 +222,7 @@ class Scope:
             "heldout_map50_95_fp32": round(self.fp32_map, 3), "heldout_map50_95_int8": round(self.final.map50_95, 3),
             "heldout_fidelity": round(self.final.fidelity, 3),
             "heldout_drop_points": round(self.fp32_map - self.final.map50_95, 3),
+            "heldout_int8_drop": interval(self.int8_drop),
             "float_layers": [{"layer": n, "rank": order.index(n) + 1, "gain_fidelity": round(self.gains[n], 3),
                               "reason": f"alone it gave back {self.gains[n]:+.3f} points of fidelity to FP32 "
                                         f"(~{self.scale * self.gains[n]:.3f} mAP50-95 points) on {rank_images} "
@@ -220,11 +230,17 @@ class Scope:
                              for n in self.float_layers],
             "sensitivity": [{"layer": n, "gain_fidelity": round(self.gains[n], 3)} for n in order],
             "steps": self.steps,
-            "float_gain_fidelity": None if self.float_gain is None else
-            {"delta": round(self.float_gain.delta, 3), "lo": round(self.float_gain.lo, 3),
-             "hi": round(self.float_gain.hi, 3), "resamples": RESAMPLES},
+            "float_gain_map50_95": interval(self.float_gain),
             "float_layers_rejected": self.rejected,
         }
+
+
+OUTCOMES = {
+    "within_budget": "all INT8 is predicted within the budget",
+    "drop_not_separable": "all INT8's held-out drop is not separable from zero: no float layer can show a gain",
+    "float_kept": "the float layers found gain mAP separable from zero over all INT8",
+    "float_rejected": "the float layers found gain no mAP separable from zero over all INT8: all INT8 kept",
+}
 
 
 def smallest_within(lo: int, hi: int, drop_at: Callable[[int], float], budget: float) -> int:
@@ -247,18 +263,22 @@ def search(fp32, quantize: Callable[[list[str]], Any], base_ignored: list[str], 
     most sensitive first, until the predicted held-out mAP50-95 drop is within `budget_points`. The
     ranking bypasses one layer's FakeQuantize at a time; how many layers go float is bisected on
     bypassed models, then the model is quantized again with them in its ignored scope and measured; if
-    that misses the budget, the count is bisected again on quantized models. The float layers found
-    are kept only if their fidelity gain over all INT8 is separable from noise (its paired-bootstrap
-    interval over the held-out images above zero); else all INT8 is kept. At most `max_float`
-    layers go float: where that cannot reach the budget, the scope stops there and says so
+    that misses the budget, the count is bisected again on quantized models. Float layers cost speed,
+    so they must buy mAP the held-out images can show: when all INT8's drop against the labels is not
+    separable from zero (its paired-bootstrap 95% interval reaches zero) the search stops there, and
+    the layers it finds are kept only if their mAP gain over all INT8 is separable from zero. At most
+    `max_float` layers go float: where that cannot reach the budget, the scope stops there and says so
     (budget_met false) rather than give up the INT8 speed."""
-    fp32_map = held.use_reference(fp32)
+    reference = held.use_reference(fp32)
+    fp32_map = reference.map50_95
     model = quantize(base_ignored)
     first = held.measure(model)
     scale_points = {256: first, **{n: held.measure(with_levels(model, n)) for n in SCALE_LEVELS}}
     scale = drop_scale(fp32_map, list(scale_points.values()))
-    log(f"held-out mAP50-95: FP32 {fp32_map:.3f}, all INT8 but the decode {first.map50_95:.3f} (fidelity "
-        f"{first.fidelity:.3f}); {scale:.4f} mAP points per fidelity point")
+    drop = held.map_gain(first, reference)
+    log(f"held-out mAP50-95: FP32 {fp32_map:.3f}, all INT8 but the decode {first.map50_95:.3f} (drop "
+        f"{drop.delta:+.3f} [{drop.lo:+.3f}, {drop.hi:+.3f}], fidelity {first.fidelity:.3f}); {scale:.4f} mAP "
+        f"points per fidelity point")
     steps: list[dict[str, Any]] = []
 
     def record(k: int, how: str, p: Point) -> float:
@@ -269,8 +289,14 @@ def search(fp32, quantize: Callable[[list[str]], Any], base_ignored: list[str], 
             f"(budget {budget_points}), measured {fp32_map - p.map50_95:.3f}")
         return predicted
 
+    def all_int8(outcome: str, **more: Any) -> tuple[Any, Scope]:
+        log(f"every layer stays INT8: {OUTCOMES[outcome]}")
+        return model, Scope(budget_points, fp32_map, scale, scale_points, first, outcome, drop, steps=steps, **more)
+
     if record(0, "quantized", first) <= budget_points:
-        return model, Scope(budget_points, fp32_map, scale, scale_points, first, [], {}, steps)
+        return all_int8("within_budget")
+    if drop.lo <= 0:
+        return all_int8("drop_not_separable")
     layers = quantized_layers(model)
     base_rank = held.fidelity(model, rank_images)
     gains = {n: held.fidelity(with_float(model, {n}), rank_images) - base_rank for n in layers}
@@ -292,9 +318,9 @@ def search(fp32, quantize: Callable[[list[str]], Any], base_ignored: list[str], 
         if k not in models:  # the limit, never measured on the way
             drop_at(k, "quantized")
     final_model, final = models[k]
-    gain = held.fidelity_gain(first, final)
-    log(f"{k} layers float gain {gain.delta:+.3f} fidelity [{gain.lo:+.3f}, {gain.hi:+.3f}] over all INT8")
+    gain = held.map_gain(first, final)
+    log(f"{k} layers float gain {gain.delta:+.3f} mAP50-95 [{gain.lo:+.3f}, {gain.hi:+.3f}] over all INT8")
     if gain.lo <= 0:  # no surer than noise: keep INT8's speed
-        log("not separable from noise: every layer stays INT8")
-        return model, Scope(budget_points, fp32_map, scale, scale_points, first, [], gains, steps, gain, order[:k])
-    return final_model, Scope(budget_points, fp32_map, scale, scale_points, final, order[:k], gains, steps, gain)
+        return all_int8("float_rejected", gains=gains, float_gain=gain, rejected=order[:k])
+    return final_model, Scope(budget_points, fp32_map, scale, scale_points, final, "float_kept", drop, order[:k],
+                              gains, steps, gain)
