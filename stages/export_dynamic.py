@@ -1,4 +1,5 @@
-"""export-dynamic stage: an ONNX with a dynamic batch axis, verified against the fixed model."""
+"""export-dynamic stage: an ONNX with a dynamic batch axis (and a YOLOv8/YOLO11 head's output layout
+rewritten exactly, see head_rewrite.py), verified against the fixed model."""
 from __future__ import annotations
 
 import tempfile
@@ -18,6 +19,7 @@ from yolo_cpu.models.export import (
     make_batch_dynamic,
     max_abs_diff_batched,
 )
+from yolo_cpu.models.head_rewrite import split_head_concats
 from yolo_cpu.models.metadata import from_onnx, stamp_onnx
 from yolo_cpu.io import atomic_path
 from yolo_cpu.models.model_source import recorded_checkpoint
@@ -50,9 +52,11 @@ def main() -> None:
                                   f"checkpoint, got {p['model']['source']!r}; use export.method: rewrite for an ONNX")
             export_onnx(checkpoint, tmp, p["model"]["imgsz"], dynamic=True, work=Path(work))
             info = RewriteInfo(True, 0, *_opset_nodes(src))
+            dyn = onnx.load(str(tmp))
         else:
             dyn, info = make_batch_dynamic(load_onnx(src))
-            onnx.save(dyn, str(tmp))
+        head_rewrites = split_head_concats(dyn)  # exact: the verification below compares outputs
+        onnx.save(dyn, str(tmp))
         stamp_onnx(tmp, from_onnx(src))  # names, imgsz, layout as the download stage stamped them
         imgs, _, _ = dataset.load_images(dataset.load_split(paths.EVAL_DIR, max(e["verify_batches"])))
         batch, _ = preprocess(imgs, p["model"]["imgsz"])
@@ -69,6 +73,7 @@ def main() -> None:
         "opset": info.opset,
         "already_dynamic": info.already_dynamic,
         "reshapes_rewritten": info.reshapes_rewritten,
+        "head_concats_split": head_rewrites,
         "nodes_fixed": info.nodes,
         "nodes_dynamic": len(onnx.load(str(out), load_external_data=False).graph.node),
         "bytes_fixed": bytes_fixed,

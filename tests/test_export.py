@@ -14,6 +14,7 @@ from yolo_cpu.models.export import (
     make_batch_dynamic,
     max_abs_diff_batched,
 )
+from yolo_cpu.models.head_rewrite import split_head_concats
 from yolo_cpu.runtime.preprocess import preprocess, read_image
 from yolo_cpu.runtime.runtimes import OrtRuntime, OvRuntime
 from yolo_cpu.pipeline.stage import read_results
@@ -47,6 +48,29 @@ def test_rewrite_makes_batch_dynamic_and_matches_fixed(real_batch, tmp_path):
     assert max(diffs.values()) < 1e-4
     again, info2 = make_batch_dynamic(dyn)  # an already dynamic model passes through
     assert info2.already_dynamic and info2.reshapes_rewritten == 0
+
+
+def test_yolov8_head_rewrite_gives_the_same_outputs_without_its_per_level_concats(real_batch, tmp_path):
+    """Oracle: the rewritten YOLOv8n equals the model before the rewrite bit for bit on real images, in
+    ONNX Runtime and in OpenVINO (it only moves data); its box and class outputs no longer pass through a
+    Concat-Split pair, so the per-level concats are gone. A YOLOv5 head has no such pattern: untouched."""
+    dyn, _ = make_batch_dynamic(load_onnx(V8))
+    before = tmp_path / "before.onnx"
+    onnx.save(dyn, str(before))
+    assert split_head_concats(dyn) == 1
+    onnx.checker.check_model(dyn, full_check=True)
+    after = tmp_path / "after.onnx"
+    onnx.save(dyn, str(after))
+    head = [n for n in dyn.graph.node if n.name.startswith("/model.22/") and n.op_type in ("Concat", "Split")]
+    assert not [n for n in head if n.op_type == "Split"]
+    assert {n.name for n in head} >= {"/model.22/Concat_3_part0", "/model.22/Concat_3_part1"}
+    assert "/model.22/Concat" not in {n.name for n in head}  # level 0's box-and-class concat
+    assert {i.name for i in dyn.graph.initializer}.isdisjoint({"/model.22/Constant_output_0"})  # no dead constants
+    for run in (OrtRuntime, lambda p: OvRuntime(p, precision="f32")):
+        assert np.array_equal(run(before).infer(real_batch), run(after).infer(real_batch))
+    v5, _ = make_batch_dynamic(load_onnx(V5))
+    bytes_v5 = v5.SerializeToString()
+    assert split_head_concats(v5) == 0 and v5.SerializeToString() == bytes_v5
 
 
 def test_batch_that_cannot_be_dynamic_names_the_node():
