@@ -70,7 +70,7 @@ def test_report_stage_output(pipeline):
     for r in q["float_layers"]:
         assert f"| {r['layer']} | {r['gain_fidelity']:.2f} | {r['reason']} |" in md
     d = q["heldout_int8_drop"]  # all INT8's held-out drop and the search's verdict on it, with the interval
-    assert f"loses {d['delta']:.2f} [{d['lo']:.2f}, {d['hi']:.2f}] mAP50-95 points against the labels" in md
+    assert f"drop against the labels there is {d['delta']:.2f} [{d['lo']:.2f}, {d['hi']:.2f}] points" in md
     assert ("no float layer could show a gain" in md) == (q["outcome"] == "drop_not_separable")
     if q["float_gain_map50_95"]:  # the noise guard's verdict, with its interval
         g = q["float_gain_map50_95"]

@@ -45,7 +45,7 @@ def _is_dynamic(vi: onnx.ValueInfoProto) -> bool:
     return bool(dims) and not dims[0].HasField("dim_value")
 
 
-def _shape_tensors(graph: onnx.GraphProto) -> dict[str, onnx.TensorProto]:
+def constant_tensors(graph: onnx.GraphProto) -> dict[str, onnx.TensorProto]:
     """Constant tensors by output name: initializers and Constant nodes' values."""
     out = {init.name: init for init in graph.initializer}
     for node in graph.node:
@@ -65,7 +65,7 @@ def make_batch_dynamic(model: onnx.ModelProto) -> tuple[onnx.ModelProto, Rewrite
     info = RewriteInfo(_is_dynamic(graph.input[0]), 0, opset, len(graph.node))
     if info.already_dynamic:
         return model, info
-    consts = _shape_tensors(graph)
+    consts = constant_tensors(graph)
     for node in graph.node:
         if node.op_type != "Reshape":
             continue

@@ -12,18 +12,11 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from yolo_cpu.models.export import constant_tensors
+
 
 def _axis(node: onnx.NodeProto, default: int = 0) -> int:
     return next((helper.get_attribute_value(a) for a in node.attribute if a.name == "axis"), default)
-
-
-def _constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
-    """Constant values by tensor name: initializers and Constant nodes."""
-    out = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    for n in graph.node:
-        if n.op_type == "Constant":
-            out.update({n.output[0]: numpy_helper.to_array(a.t) for a in n.attribute if a.name == "value"})
-    return out
 
 
 def split_head_concats(model: onnx.ModelProto) -> int:
@@ -36,7 +29,7 @@ def split_head_concats(model: onnx.ModelProto) -> int:
     for n in g.node:
         for i in n.input:
             readers[i] = readers.get(i, 0) + 1
-    consts = _constants(g)
+    consts = {k: numpy_helper.to_array(v) for k, v in constant_tensors(g).items()}
 
     def only(tensor: str, op_type: str, axis: int | None = None) -> onnx.NodeProto | None:
         """The node making `tensor` if it is `op_type` (on `axis`) and nothing else reads `tensor`."""

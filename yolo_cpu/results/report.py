@@ -348,8 +348,8 @@ def _int8_scope(m: dict[str, Any]) -> list[str]:
            f"quantizations of the same model ({scale}). Each layer's sensitivity is the fidelity it gives back alone "
            f"on {q['rank_images']} of the images. Float layers cost speed, so they must buy mAP the held-out images "
            f"can show against the labels (95% intervals over {d['resamples']} paired resamples of the images).", "",
-           f"All INT8 but the decode keeps {q['steps'][0]['heldout_fidelity']:.2f} fidelity and loses {drop} mAP50-95 "
-           f"points against the labels there (FP32 {q['heldout_map50_95_fp32']:.3f})"
+           f"All INT8 but the decode keeps {q['steps'][0]['heldout_fidelity']:.2f} fidelity; its mAP50-95 drop against "
+           f"the labels there is {drop} points (FP32 {q['heldout_map50_95_fp32']:.3f})"
            + (": not separable from zero, so no float layer could show a gain and the search stops; every layer "
               "stays INT8." if q["outcome"] == "drop_not_separable" else "."), ""]
     out += [f"The INT8 model keeps {q['heldout_fidelity']:.2f} fidelity: a predicted drop of "
