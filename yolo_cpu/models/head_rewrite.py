@@ -41,7 +41,7 @@ def split_head_concats(model: onnx.ModelProto) -> int:
     for split in [n for n in g.node if n.op_type == "Split" and _axis(n) == 1 and len(n.input) == 2]:
         sizes = consts.get(split.input[1])
         joined = only(split.input[0], "Concat", axis=2)
-        if sizes is None or joined is None:
+        if sizes is None or joined is None or sizes.size != len(split.output):
             continue
         sizes = [int(s) for s in sizes]
         levels = []
