@@ -75,7 +75,7 @@ class HeldOut:
 
     def use_reference(self, fp32) -> "Point":
         """Take the FP32 model's confident detections as the reference fidelity is scored against;
-        returns FP32 on every held-out image (fidelity 100 by definition)."""
+        returns FP32 on every held-out image (its fidelity set to 100: it is the reference)."""
         dets = self.detections(fp32)
         self.reference = as_ground_truth(self.gt, dets, REFERENCE_CONF)
         return Point(self.score(self.gt, dets, None), 100.0, dets)
