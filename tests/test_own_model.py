@@ -28,6 +28,8 @@ pytestmark = needs_mirror
 V8 = MIRROR / "models" / "yolov8n.onnx"
 # The extra pipelines time one batch size: every variant still runs every stage.
 ONE_BATCH = {"bench": {"batch_sizes": [1]}, "bench_deploy": {"batch_sizes": [1]}, "bench_torch": {"batch_sizes": [1]}}
+# The YOLOv8 run times INT8 on the deployment path and in memory; every variant in bench-ov and eval-map.
+V8_TIMED = {"bench_deploy": {"batch_sizes": [1], "variants": ["ov_int8"]}, "memory": {"variants": ["ort_int8", "ov_int8"]}}
 # The 3-class run needs FP32 for the oracle and INT8 on both runtimes, not every precision.
 FEWER_VARIANTS = {"eval": {"variants": ["ort_fp32", "ort_int8", "ov_fp32", "ov_int8"]}}
 EVAL_VARIANTS = ["ort_fp32", "ort_int8", "ov_fp32", "ov_bf16", "ov_int8", "ov_int8_bf16"]
@@ -51,7 +53,7 @@ def three_class(tmp_path_factory):
 def v8_pipeline(tmp_path_factory):
     """The whole pipeline on the mirror's YOLOv8n ONNX and COCO, tiny params."""
     repo = make_repo(tmp_path_factory.mktemp("v8") / "repo",
-                     {"model": {"name": "yolov8n", "source": str(V8), "imgsz": 640}, **ONE_BATCH})
+                     {"model": {"name": "yolov8n", "source": str(V8), "imgsz": 640}, **ONE_BATCH, **V8_TIMED})
     sh(["dvc", "repro"], repo)
     return repo
 
