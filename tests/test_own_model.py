@@ -26,7 +26,7 @@ from yolo_cpu.models.variants import VARIANTS
 
 pytestmark = needs_mirror
 V8 = MIRROR / "models" / "yolov8n.onnx"
-# The extra pipelines time one batch size: every variant still runs every stage.
+# The extra pipelines time one batch size.
 ONE_BATCH = {"bench": {"batch_sizes": [1]}, "bench_deploy": {"batch_sizes": [1]}, "bench_torch": {"batch_sizes": [1]}}
 # The YOLOv8 run times INT8 on the deployment path and in memory; every variant in bench-ov and eval-map.
 V8_TIMED = {"bench_deploy": {"batch_sizes": [1], "variants": ["ov_int8"]}, "memory": {"variants": ["ort_int8", "ov_int8"]}}
