@@ -38,8 +38,7 @@ def main() -> None:
     started = time.perf_counter()
     p = params.load("model", "bench_deploy")
     name, size, d = p["model"]["name"], p["model"]["imgsz"], p["bench_deploy"]
-    budget.check("bench_deploy.batch_sizes", d["batch_sizes"], budget.inference_bytes(name, max(d["batch_sizes"]),
-                 sessions=2) + budget.input_bytes(d["images"], size), "two compiled models at the largest batch")
+    budget.check(*budget.needs(p)["bench_deploy"])
     variants = [v for v in d["variants"] if VARIANTS[v].supported()]
     images = load_split(paths.EVAL_DIR, d["images"])
     headline: dict[str, Any] = {}

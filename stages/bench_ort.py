@@ -36,7 +36,7 @@ def main() -> None:
     variants, sizes = list(o["variants"]), b["batch_sizes"]
     for v in variants:
         require_file(VARIANTS[v].model_path(name), f"model for {v}")
-    budget.check("bench.batch_sizes", sizes, budget.inference_bytes(name, max(sizes)), "the largest benchmark batch")
+    budget.check(*budget.needs(p)["bench"])
     x = sample_batch(b["input"], max(sizes), size, paths.EVAL_DIR)
     figures: dict[str, Any] = {"input": b["input"], "batch_sizes": sizes, **opts}
     rts = {}

@@ -49,8 +49,7 @@ def main() -> None:
     model = require_file(pt if pt is not None else paths.dynamic_onnx(name), "model for torch_fp32")
     for v in OTHERS:
         require_file(VARIANTS[v].model_path(name), f"model for {v}")
-    budget.check("bench_torch.batch_sizes", sizes, budget.inference_bytes(name, max(sizes), sessions=3),
-                 "three runtimes at the largest batch")
+    budget.check(*budget.needs(p)["bench_torch"])
     x = sample_batch(b["input"], max(sizes), size, paths.EVAL_DIR)
     threads = t["threads"]
     rts = {"torch_fp32": TorchRuntime(model, threads=threads),

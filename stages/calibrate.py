@@ -18,8 +18,7 @@ def main() -> None:
     started = time.perf_counter()
     p = params.load("model", "calibration")
     size, c = p["model"]["imgsz"], p["calibration"]
-    budget.check("calibration.images", c["images"], budget.input_bytes(c["images"], size),
-                 "the preprocessed calibration images the quantizers hold")
+    budget.check(*budget.needs(p)["calibrate"])
     with atomic_path(paths.CALIBRATION) as tmp:
         tmp.mkdir(parents=True)
         m = cal.prepare(paths.CALIB_DIR, c["images"], c["check_images"], size, c["normalize"], tmp)

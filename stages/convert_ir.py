@@ -22,8 +22,7 @@ def main() -> None:
     started = time.perf_counter()
     p = params.load("model", "convert")
     name, c = p["model"]["name"], p["convert"]
-    budget.check("convert.verify_batches", c["verify_batches"],
-                 budget.inference_bytes(name, max(c["verify_batches"]), sessions=2), "verifying the largest batch")
+    budget.check(*budget.needs(p)["convert_ir"])
     src = require_file(paths.dynamic_onnx(name), "dynamic ONNX model")
     import openvino as ov
 

@@ -37,7 +37,7 @@ def main() -> None:
     started = time.perf_counter()
     p = params.load("model", "eval", "eval_timing")
     name, size, e = p["model"]["name"], p["model"]["imgsz"], {**p["eval"], **p["eval_timing"]}
-    budget.check("eval_timing.batch", e["batch"], budget.inference_bytes(name, e["batch"]), "one evaluation batch")
+    budget.check(*budget.needs(p)["eval_map"])
     gt = read_json(require_file(paths.EVAL_GT, "evaluation ground truth"))
     classes = coco.Classes.from_gt(gt)  # COCO's 80 with ids 1-90, or a data YAML's own
     subset = dataset.choose_subset(e["class_subset_size"], e["class_subset_seed"], e["class_subset_names"],

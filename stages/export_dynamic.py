@@ -37,8 +37,7 @@ def main() -> None:
     started = time.perf_counter()
     p = params.load("model", "export")  # model.source: the .pt for export.method ultralytics
     name, e = p["model"]["name"], p["export"]
-    budget.check("export.verify_batches", e["verify_batches"],
-                 budget.inference_bytes(name, max(e["verify_batches"]), sessions=2), "verifying the largest batch")
+    budget.check(*budget.needs(p)["export_dynamic"])
     src = paths.fixed_onnx(name)
     out = paths.dynamic_onnx(name)
     with atomic_path(out, ".onnx") as tmp, tempfile.TemporaryDirectory() as work:

@@ -25,8 +25,7 @@ def main() -> None:
     fp32 = require_file(paths.dynamic_onnx(name), "dynamic FP32 ONNX")
     images = len(cal.manifest(paths.CALIBRATION)["calibration"])
     q.check_memory(o["method"], images)
-    budget.check("calibration.images", images, budget.inference_bytes(name, 1) + budget.input_bytes(images, size),
-                 "the preprocessed calibration images")
+    budget.check(*budget.needs(p, calib_images=images)["quantize"])
     calib = cal.load(paths.CALIBRATION, size)  # the calibrate stage's images, letterboxed once
     inputs = calib.inputs
     names = [n.name for n in onnx.load(str(fp32), load_external_data=False).graph.node]

@@ -23,8 +23,7 @@ def main() -> None:
     name, size, o = p["model"]["name"], p["model"]["imgsz"], p["quantize_ov"]
     ir = require_file(paths.ov_fp32_xml(name), "FP32 IR")
     images = len(cal.manifest(paths.CALIBRATION)["calibration"])
-    budget.check("calibration.images", images, budget.inference_bytes(name, 1) + budget.input_bytes(images, size),
-                 "the preprocessed calibration images")
+    budget.check(*budget.needs(p, calib_images=images)["quantize"])
     calib = cal.load(paths.CALIBRATION, size)  # the calibrate stage's images, letterboxed once
     inputs, held_out = calib.inputs, calib.held_out_files
     import openvino as ov

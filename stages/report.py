@@ -10,7 +10,7 @@ from yolo_cpu.accuracy.map_bootstrap import drop_verdict
 from yolo_cpu.results.deployment import deployments
 from yolo_cpu.results.recommend import TIE_RULE, as_metrics, map_drops, over_best_fp32, recommend
 from yolo_cpu.models.variants import BASELINE
-from yolo_cpu.results.report import SOURCES, build, map_vs_latency, shares_of_peak
+from yolo_cpu.results.report import SOURCES, build, map_vs_latency, mixed_host_conditions, shares_of_peak
 from yolo_cpu.pipeline.stage import read_results, run, write_results
 
 
@@ -23,7 +23,8 @@ def main() -> None:
                                                   for v in map_drops(results) if v in BASELINE},
                                  "tie_rule": TIE_RULE, "objectives": rec, "over_best_fp32": over_best_fp32(results),
                                  "shares_of_peak": shares_of_peak(results),
-                                 "deployments": deployments(results, rec)}
+                                 "deployments": deployments(results, rec),
+                                 "mixed_host_conditions": mixed_host_conditions(results)}
     points = map_vs_latency(results)
     fp32 = [results["eval_map"][keys.map50_95(v)] for v in set(BASELINE.values())
             if keys.map50_95(v) in results["eval_map"]]

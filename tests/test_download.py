@@ -58,7 +58,7 @@ def test_undecodable_image_errors_or_is_skipped_and_counted(tmp_path):
     write_sums(mirror)  # checksums match: the file itself is bad
     repo = make_repo(tmp_path / "repo")
     proc = repro_download(repo, mirror, check=False)
-    assert proc.returncode != 0 and f"cannot be decoded (corrupt or not an image): {victim}" in proc.stderr
+    assert proc.returncode != 0 and "cannot be decoded (" in proc.stderr and str(victim) in proc.stderr
     assert_no_outputs(repo)
     set_params(repo, {"data": {"bad_input": "skip"}})
     repro_download(repo, mirror)

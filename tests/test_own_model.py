@@ -263,43 +263,73 @@ def test_a_label_or_model_replaced_at_the_same_path_reruns_download_and_nothing_
     assert stale_after_inputs() == set()
 
 
+def refused_everywhere(path: Path, pattern: str) -> None:
+    """The pipeline's check (inspect) and the deployment Detector, on OpenVINO and ONNX Runtime, refuse
+    the model with the same message: one rule for every consumer."""
+    from yolo_cpu.deploy.detector import Detector
+    from yolo_cpu.models.detection_outputs import NotADetectorError
+    from yolo_cpu.models.model_info import inspect
+
+    with pytest.raises(NotADetectorError, match=pattern):
+        inspect(path, 640)
+    for runtime in ("openvino", "onnxruntime"):
+        with pytest.raises(NotADetectorError, match=pattern):
+            Detector(path, runtime=runtime)
+
+
 def test_a_segmentation_or_pose_model_is_refused_saying_what_it_is(tmp_path):
-    """The mirror's YOLOv8n detector with Ultralytics' metadata `task` set to segment or pose, and with one
-    of its own 4-D feature maps added as a second output (what a segmentation export's mask prototypes
-    look like): each is refused, saying what was found; the untouched detector passes."""
-    from yolo_cpu.models.export import ExportError
+    """The mirror's YOLOv8n detector with Ultralytics' metadata `task` set to segment or pose; with one of
+    its own 4-D feature maps added as a second output (what a segmentation export's mask prototypes look
+    like); with 32 more channels than its 80 names allow (a segmentation head's 4 + 80 + 32): each is
+    refused, saying what was found, by the pipeline and the Detector alike; the untouched detector passes."""
+    from yolo_cpu.deploy.detector import Detector
     from yolo_cpu.models.model_info import inspect
 
     assert inspect(V8, 640).classes == 80
+    Detector(V8).close()
     for task, said in (("segment", "instance segmentation"), ("pose", "pose (keypoints)")):
         m = onnx.load(str(V8))
         onnx.helper.set_model_props(m, {p.key: p.value for p in m.metadata_props} | {"task": task})
         onnx.save(m, str(tmp_path / f"{task}.onnx"))
-        with pytest.raises(ExportError, match=rf"{task}.onnx: its metadata says task '{task}' \({re.escape(said)}\); "
-                                              r"this tool measures object detectors"):
-            inspect(tmp_path / f"{task}.onnx", 640)
+        refused_everywhere(tmp_path / f"{task}.onnx", rf"{task}.onnx: its metadata says task '{task}' "
+                                                      rf"\({re.escape(said)}\); this tool runs object detectors")
     m = onnx.shape_inference.infer_shapes(onnx.load(str(V8)))
     feature = next(v for v in m.graph.value_info if len(v.type.tensor_type.shape.dim) == 4)
     m.graph.output.append(feature)
     onnx.helper.set_model_props(m, {p.key: p.value for p in m.metadata_props if p.key != "task"})
     onnx.save(m, str(tmp_path / "protos.onnx"))
-    with pytest.raises(ExportError, match=rf"its second output '{re.escape(feature.name)}' \[1, \d+, \d+, \d+\] is a "
-                                          "segmentation model's mask prototypes"):
-        inspect(tmp_path / "protos.onnx", 640)
+    refused_everywhere(tmp_path / "protos.onnx", rf"its second output '{re.escape(feature.name)}' \[1, \d+, \d+, \d+\] "
+                                                 "is a segmentation model's mask prototypes")
+    m = onnx.load(str(V8))  # output0 [1, 84, 8400] widened to [1, 116, 8400], the names kept
+    out = m.graph.output[0]
+    m.graph.node.append(onnx.helper.make_node("Slice", [out.name, "s0", "s1", "ax"], ["extra"]))
+    m.graph.node.append(onnx.helper.make_node("Concat", [out.name, "extra"], ["wide"], axis=1))
+    m.graph.initializer.extend([onnx.numpy_helper.from_array(np.array([v], np.int64), n)
+                                for n, v in (("s0", 4), ("s1", 36), ("ax", 1))])
+    m.graph.output[0].CopyFrom(onnx.helper.make_tensor_value_info("wide", onnx.TensorProto.FLOAT, [1, 116, 8400]))
+    onnx.save(m, str(tmp_path / "wide.onnx"))
+    refused_everywhere(tmp_path / "wide.onnx", r"output 'wide' is \[1, 116, 8400\], 116 channels, but its metadata "
+                                               r"names 80 classes, for which a YOLOv8/YOLO11 detector has 84")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ultralytics") is None,
                     reason="export extra not installed (./dev export-extra installs torch + ultralytics)")
-@pytest.mark.parametrize("arch, task", [("yolov8n-seg.yaml", "segment"), ("yolov8n-pose.yaml", "pose")])
-def test_ultralytics_segmentation_and_pose_exports_are_refused(arch, task, tmp_path):
-    """Ultralytics' own exports of those architectures (untrained: only the outputs and metadata matter)."""
-    from yolo_cpu.models.export import ExportError
-    from yolo_cpu.models.model_info import inspect
+@pytest.mark.parametrize("arch, task", [("yolov8n-seg.yaml", "segment"), ("yolov8n-pose.yaml", "pose"),
+                                        ("yolov8n-cls.yaml", "classify")])
+def test_ultralytics_segmentation_pose_and_classifier_exports_are_refused(arch, task, tmp_path):
+    """Ultralytics' own exports of those architectures (untrained: only the outputs and metadata matter),
+    by their metadata; and with the metadata stripped, by their outputs (mask prototypes, a classifier's
+    rank-2 scores; a pose head without metadata is shaped like a detector's and cannot be told apart)."""
     from yolo_cpu.models.ultralytics_export import export_onnx
 
     export_onnx(arch, tmp_path / "m.onnx", 640, dynamic=False, work=tmp_path / "work")
-    with pytest.raises(ExportError, match=rf"its metadata says task '{task}'"):
-        inspect(tmp_path / "m.onnx", 640)
+    refused_everywhere(tmp_path / "m.onnx", rf"its metadata says task '{task}'")
+    if task != "pose":
+        m = onnx.load(str(tmp_path / "m.onnx"))
+        del m.metadata_props[:]
+        onnx.save(m, str(tmp_path / "bare.onnx"))
+        refused_everywhere(tmp_path / "bare.onnx", "mask prototypes" if task == "segment" else
+                           r"is \[1, 1000\] \(a classifier's scores\)")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ultralytics") is None,
@@ -396,9 +426,9 @@ def test_a_model_url_is_downloaded_checked_against_its_pin_and_recorded(tmp_path
         sh(["python", "-m", "stages.inputs"], repo, env=local)
         sh(["python", "-m", "stages.download"], repo, env=local)
         cached = next((repo / "downloads").glob("*yolov8n.onnx"))
-        cached.write_bytes(cached.read_bytes()[:-10])  # the cache no longer holds the pinned bytes
+        cached.write_bytes(cached.read_bytes()[:-10])  # cut short: the cache no longer holds a whole model
         proc = sh(["python", "-m", "stages.inputs"], repo, env=local)
-        assert f"not the pinned {real}: downloading again" in proc.stdout
+        assert f"the cached {cached.relative_to(repo)} is damaged (it does not parse as ONNX" in proc.stdout
         assert hashlib.sha256(cached.read_bytes()).hexdigest() == real
         set_params(repo, {"model": {"source": url.replace(".onnx", ".pt"), "sha256": ""}})
         proc = sh(["python", "-m", "stages.inputs"], repo, env=local, check=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from yolo_cpu.errors import UserError
+from yolo_cpu.errors import Interrupted, UserError
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -21,6 +21,24 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
         if action.default in (None, False) or action.default is argparse.SUPPRESS:
             return action.help
         return super()._get_help_string(action)
+
+
+def _number(kind: type, low: float, high: float | None = None, low_open: bool = False):
+    """An argparse type: a `kind` within [low, high] (or (low, high] with low_open); out of range or
+    not a number is argparse's one-line usage error naming the value and the range."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}")
+        if value != value or (value <= low if low_open else value < low) or (high is not None and value > high):
+            span = f"{'(' if low_open else '['}{low:g}, {high:g}]" if high is not None else \
+                f"{'above' if low_open else 'at least'} {low:g}"
+            raise argparse.ArgumentTypeError(f"{text} is out of range: must be {span}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its message
+    return parse
 
 
 def _detect_parser(sub) -> None:
@@ -41,12 +59,18 @@ def _detect_parser(sub) -> None:
     p.add_argument("--runtime", choices=RUNTIMES, help="inference runtime (default: the bundle's, else openvino)")
     p.add_argument("--precision", choices=["f32", "bf16"],
                    help="OpenVINO INFERENCE_PRECISION_HINT (default: the bundle's, else f32)")
-    p.add_argument("--batch", type=int, help="images per inference request (default: the bundle's, else 1)")
-    p.add_argument("--conf", type=float, help=f"confidence threshold (default: the bundle's, else {DEPLOY_CONF})")
-    p.add_argument("--iou", type=float, help=f"NMS IoU threshold (default: the bundle's, else {DEPLOY_IOU})")
+    p.add_argument("--batch", type=_number(int, 1), help="images per inference request, at most the number of "
+                   "images (default: the bundle's, else 1)")
+    p.add_argument("--conf", type=_number(float, 0, 1),
+                   help=f"confidence threshold in [0, 1] (default: the bundle's, else {DEPLOY_CONF})")
+    p.add_argument("--iou", type=_number(float, 0, 1),
+                   help=f"NMS IoU threshold in [0, 1] (default: the bundle's, else {DEPLOY_IOU})")
     p.add_argument("--skip-bad", action="store_true",
                    help="an image that is missing or does not decode gets an error record; the rest are processed")
-    p.add_argument("--save", metavar="DIR", help="also write each image with its boxes drawn into DIR")
+    p.add_argument("--save", metavar="DIR", help="also write each image with its boxes drawn into DIR, at its path "
+                   "below the inputs' common folder; never over an input, nor over an existing file")
+    p.add_argument("--overwrite", action="store_true",
+                   help="with --save: replace files already in DIR (an input is never replaced)")
     p.set_defaults(run=_detect)
 
 
@@ -84,9 +108,9 @@ def _benchmark_app_parser(sub) -> None:
                                    "writes results/<machine id>/<model>/probes/benchmark_app_compare[_b<N>].json.")
     p.add_argument("--variants", nargs="+", default=["ov_fp32", "ov_bf16", "ov_int8"], help="OpenVINO variants")
     p.add_argument("--hints", nargs="+", default=["latency", "throughput"], choices=["latency", "throughput"])
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--rounds", type=int, default=8)
-    p.add_argument("--seconds", type=float, default=3, help="seconds per tool per round")
+    p.add_argument("--batch", type=_number(int, 1), default=1)
+    p.add_argument("--rounds", type=_number(int, 1), default=8)
+    p.add_argument("--seconds", type=_number(float, 0, low_open=True), default=3, help="seconds per tool per round")
     p.set_defaults(run=lambda a: _pipeline("yolo_cpu.measure.benchmark_app").compare(
         a.variants, a.hints, a.batch, a.rounds, a.seconds))
 
@@ -117,6 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     a = parser().parse_args(argv)
     try:
         a.run(a)
+    except KeyboardInterrupt:  # Ctrl-C outside detect's loop: nothing was half written
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Interrupted as e:  # what was done is printed; the note says how much
+        print(e, file=sys.stderr)
+        return 130
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

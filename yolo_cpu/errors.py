@@ -9,3 +9,7 @@ class UserError(Exception):
 
 class MissingInputError(UserError):
     """An input file that is missing or empty (usually: run the stage that makes it)."""
+
+
+class Interrupted(UserError):
+    """Ctrl-C during a command: what was done is kept (and said); the command exits 130."""

@@ -11,6 +11,7 @@ DETAILS = Path("details")  # everything else a stage measured, with the full env
 PLOTS = Path("plots")
 BUNDLES = Path("bundles")  # one folder per bundled recommendation (bundle stage)
 
+CHECK = DATA / "check.json"  # what the check stage validated before any other stage ran
 INPUTS = DATA / "inputs.json"  # the user's model and dataset files as they are now (inputs stage)
 INPUTS_CHECKPOINT = DATA / "inputs_checkpoint.json"  # the .pt behind model.source (or null): bench-torch runs it
 EVAL_DIR = DATA / "eval"

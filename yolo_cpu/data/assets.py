@@ -64,23 +64,61 @@ class TruncatedDownload(OSError):
     """The server closed the connection before sending the Content-Length it announced."""
 
 
+class BadContent(OSError):
+    """The bytes received are not a file of the kind the name says (a cut-short body, an HTML page)."""
+
+
+def content_problem(path: Path, kind: str) -> str | None:
+    """Why the file at `path` is not a `kind` file (".onnx", ".pt", ".zip"), or None when it is one or
+    the kind has no check: an ONNX must parse, a .pt (PyTorch's zip format) and a .zip must be whole
+    archives. What a cut-short download or an error page served as the file fails."""
+    with open(path, "rb") as f:
+        head = f.read(512).lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")):
+        return "it is an HTML or XML page, not the file"
+    if kind in (".pt", ".zip"):
+        return None if zipfile.is_zipfile(path) else f"it is not a whole {kind} (zip) archive: cut short or not one"
+    if kind == ".onnx":
+        import onnx
+
+        try:
+            onnx.load(str(path), load_external_data=False)
+        except Exception as e:  # protobuf's DecodeError and friends
+            return f"it does not parse as ONNX ({str(e).splitlines()[0][:120]}): cut short or not a model"
+    return None
+
+
+def usable_cached(path: Path) -> bool:
+    """Whether a file in the download cache is whole; a damaged one is said and fetched again."""
+    if not path.is_file():
+        return False
+    problem = content_problem(path, path.suffix.lower())
+    if problem is None:
+        return True
+    print(f"download: the cached {path} is damaged ({problem}): downloading it again", flush=True)
+    return False
+
+
 def net_settings(assets_params: dict) -> dict[str, float]:
     """fetch_url's keyword settings from params.yaml's `assets` section."""
     return {k: assets_params[k] for k in ("timeout_s", "retries", "deadline_s", "max_download_mb")}
 
 
 def fetch_url(url: str, dest: Path, timeout_s: float, retries: int, deadline_s: float,
-              max_download_mb: float = 4096, sha256: str = "") -> str:
+              max_download_mb: float = 4096, sha256: str = "", mirror_hint: bool = True) -> str:
     """Stream `url` to `dest` through a temp file with a progress bar; return its sha256.
 
     Tries up to 1 + retries times while the server has not answered for less than deadline_s seconds
     in all (a transfer that started resets it); each wait shows on the progress bar. The received
     length must equal the announced Content-Length (a server that closes early is retried, never
-    kept) and stay under max_download_mb; a 4xx answer is final at once. With `sha256` (a pin), bytes
-    that hash otherwise are an error naming the URL and both digests. A failed download leaves
-    nothing behind."""
+    kept) and stay under max_download_mb, and the bytes must be a file of the kind dest's name says
+    (content_problem: what catches a body cut short without a Content-Length, or an error page); a 4xx
+    answer is final at once. With `sha256` (a pin), bytes that hash otherwise are an error naming the
+    URL and both digests. A failed download leaves nothing behind. mirror_hint: the failure names the
+    offline mirror (for the release and COCO files it can hold, not a user's own URL)."""
     last: Exception | None = None
-    deadline = time.monotonic() + deadline_s
+    started = time.monotonic()
+    deadline = started + deadline_s
     cap = int(max_download_mb * 2**20)
     for attempt in range(retries + 1):
         try:
@@ -108,6 +146,9 @@ def fetch_url(url: str, dest: Path, timeout_s: float, retries: int, deadline_s: 
                     if sha256 and hasher.hexdigest() != sha256.lower():
                         raise AssetError(f"download refused: {url} sent bytes with sha256 {hasher.hexdigest()}, "
                                          f"not the pinned {sha256.lower()} (model.sha256); nothing was kept")
+                problem = content_problem(tmp, dest.suffix.lower())
+                if problem is not None:
+                    raise BadContent(f"the {got} bytes received are no {dest.suffix} file: {problem}")
             return hasher.hexdigest()
         except urllib.error.HTTPError as e:
             if 400 <= e.code < 500:  # the URL is wrong or forbidden: asking again will not help
@@ -124,10 +165,12 @@ def fetch_url(url: str, dest: Path, timeout_s: float, retries: int, deadline_s: 
             if attempt == retries or time.monotonic() + pause >= deadline:
                 break
             time.sleep(pause)
+    hint = (f" Without internet, point {MIRROR_ENV}=/path/to/mirror (or params.yaml assets.mirror) at a folder "
+            "laid out like ../shared/assets (see README)") if mirror_hint else ""
     raise AssetError(
-        f"download failed: {url} ({last}; {attempt + 1} attempt(s) within assets.deadline_s={deadline_s:g} s). "
-        f"Without internet, point {MIRROR_ENV}=/path/to/mirror (or params.yaml assets.mirror) at a folder "
-        "laid out like ../shared/assets (see README)"
+        f"download failed: {url} ({last}; {attempt + 1} attempt(s) in {time.monotonic() - started:.0f} s; "
+        f"assets.deadline_s={deadline_s:g} s bounds each wait for an answer, assets.timeout_s={timeout_s:g} s "
+        f"each stalled read); nothing was kept.{hint}"
     )
 
 
@@ -228,7 +271,7 @@ def fetch_model(name: str, mirror: Mirror | None, net: dict[str, float]) -> tupl
         return path, digest, "mirror"
     url = MODEL_URL.format(name=name)
     dest = DOWNLOAD_CACHE / f"{name}.onnx"
-    digest = sha256_file(dest) if dest.is_file() else fetch_url(url, dest, **net)
+    digest = sha256_file(dest) if usable_cached(dest) else fetch_url(url, dest, **net)
     return dest, digest, "url"
 
 

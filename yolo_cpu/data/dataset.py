@@ -8,14 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from yolo_cpu.data import coco
 from yolo_cpu.data.data_yaml import IMAGE_SUFFIXES, YamlSource
 from yolo_cpu.errors import UserError
-from yolo_cpu.runtime.preprocess import ImageReadError, read_image
+from yolo_cpu.runtime.preprocess import ImageReadError, decode_image, read_image
 
 
 class Source(Protocol):
@@ -95,6 +94,15 @@ class SplitResult:
         return self.content.hexdigest()
 
 
+def read_item(source: Source, name: str, nc: int) -> tuple[bytes, np.ndarray, str | None, np.ndarray]:
+    """(image bytes, decoded image, label text or None, parsed labels) of one image; a corrupt image
+    or a malformed label raises, naming its file."""
+    data = source.read_image(name)
+    img = decode_image(data, source.origin(name))
+    label = source.read_label(Path(name).stem)
+    return data, img, label, coco.parse_label_text(label or "", source.label_file(Path(name).stem), nc)
+
+
 def write_split(source: Source, names: list[str], out_dir: Path, bad_input: str, desc: str,
                 nc: int = len(coco.NAMES)) -> SplitResult:
     """Copy images and labels into out_dir/images and out_dir/labels, validating each (classes 0..nc-1).
@@ -107,13 +115,8 @@ def write_split(source: Source, names: list[str], out_dir: Path, bad_input: str,
     for name in tqdm(names, desc=desc, unit="img"):
         stem = Path(name).stem
         try:
-            data = source.read_image(name)
-            img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-            if img is None:
-                raise ImageReadError(f"image cannot be decoded (corrupt or not an image): {source.origin(name)}")
-            label = source.read_label(stem)
+            data, img, label, labels = read_item(source, name, nc)
             label_text = label or ""
-            labels = coco.parse_label_text(label_text, source.label_file(stem), nc)
         except (ImageReadError, coco.LabelError) as e:
             if bad_input == "error":
                 raise

@@ -7,6 +7,7 @@ AsyncInferQueue keeps inference requests in flight while NMS of finished batches
 callbacks."""
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import deque
@@ -17,14 +18,31 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from yolo_cpu.deploy import memory_budget
+from yolo_cpu.errors import UserError
+from yolo_cpu.models import detection_outputs, metadata
 from yolo_cpu.runtime.postprocess import Detections, select_candidates, suppress
-from yolo_cpu.models import metadata
 from yolo_cpu.runtime.preprocess import ImageReadError, Letterbox, letterbox, read_image, to_tensor
 from yolo_cpu.runtime.runtimes import ModelLoadError, OrtRuntime, ov_core, ov_supports_bf16
 
 DEPLOY_CONF = 0.25  # deployment settings (Ultralytics' predict defaults are 0.25 and 0.7; YOLOv5's 0.25 and 0.45)
 DEPLOY_IOU = 0.45
 RUNTIMES = ("openvino", "onnxruntime")
+
+
+class SettingError(UserError):
+    """A Detector setting out of its range (batch, conf, iou, max_det)."""
+
+
+def check_settings(batch: int, conf: float, iou: float, max_det: int) -> None:
+    """Every number the Detector takes, range-checked: an error names the setting and its range."""
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise SettingError(f"batch = {batch!r}: must be a whole number of images, at least 1")
+    for name, value in (("conf", conf), ("iou", iou)):
+        if not 0 <= value <= 1:
+            raise SettingError(f"{name} = {value!r}: must be within [0, 1]")
+    if isinstance(max_det, bool) or not isinstance(max_det, int) or max_det < 1:
+        raise SettingError(f"max_det = {max_det!r}: must be a whole number, at least 1")
 
 
 def with_in_model_preprocessing(model):
@@ -77,12 +95,15 @@ class Detector:
             raise ModelLoadError(f"runtime onnxruntime needs an ONNX model, got {model}")
         if precision not in ("f32", "bf16"):
             raise ModelLoadError(f"precision {precision!r} is not f32 or bf16")
+        check_settings(batch, conf, iou, max_det)
+        memory_budget.check_batch(batch, model)
         self.runtime, self.compiled, self.session = runtime, None, None
         if runtime == "onnxruntime":
             if precision != "f32":
                 raise ModelLoadError("precision bf16 is an OpenVINO setting; ONNX Runtime runs the model as it is")
             self.session = OrtRuntime(model)
             self.meta = _meta_or_none(lambda: metadata.from_onnx(model))
+            self._check_detector(model, [(o.name, o.shape) for o in self.session.session.get_outputs()])
             in_model_preprocessing, self.requests = False, 1
         else:
             self._compile_ov(model, precision, batch, imgsz, in_model_preprocessing, requests)
@@ -108,6 +129,9 @@ class Detector:
             raise ModelLoadError(f"OpenVINO cannot read {model}: {_reason(e)}") from e
         if model.suffix == ".xml":
             self.meta = _meta_or_none(lambda: metadata.from_ov_model(m, str(model)))
+        self._check_detector(model, [(_output_name(o, i), [d.get_length() if d.is_static else None
+                                                           for d in o.get_partial_shape()])
+                                     for i, o in enumerate(m.outputs)])
         size = imgsz or (self.meta.imgsz if self.meta else 640)
         try:
             m.reshape({m.input(0): [batch, 3, size, size]})
@@ -120,6 +144,11 @@ class Detector:
         self.compiled = core.compile_model(m, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT",
                                                       "INFERENCE_PRECISION_HINT": precision})
         self.requests = requests or int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+
+    def _check_detector(self, model: Path, outputs: list) -> None:
+        """Refuse a segmentation, pose, OBB or classification model (its metadata task, its outputs)."""
+        detection_outputs.refuse_task(self.meta.task if self.meta else None, str(model))
+        detection_outputs.check_outputs(outputs, str(model), len(self.meta.names) if self.meta else None)
 
     def close(self) -> None:
         """Release the compiled model and collect what refers to it while the interpreter is whole.
@@ -177,15 +206,24 @@ class Detector:
         """Detections (boxes in original pixels) for every image file, in order. An image that is
         missing or does not decode raises ImageReadError naming it; with skip_bad, its place in the
         result holds that error instead and the other images are processed."""
+        with contextlib.closing(self.stream(paths, skip_bad)) as results:
+            return list(results)
+
+    def stream(self, paths: Sequence[str | Path], skip_bad: bool = False
+               ) -> Iterator[Detections | ImageReadError]:
+        """detect(), one image at a time in input order as soon as its batch is done. Close the
+        iterator (contextlib.closing) to stop early: requests in flight finish first."""
         if self.compiled is None and self.session is None:
             raise RuntimeError("this Detector was closed")
         self.skip_bad = skip_bad
         paths = [Path(p) for p in paths]
         if self.session is not None:
-            return [r for b in self.batches(paths) for r in self.postprocess_batch(self.session.infer(self.model_input(b)), b)]
-        return self._detect_ov(paths)
+            for b in self.batches(paths):
+                yield from self.postprocess_batch(self.session.infer(self.model_input(b)), b)
+            return
+        yield from self._stream_ov(paths)
 
-    def _detect_ov(self, paths: list[Path]) -> list[Detections | ImageReadError]:
+    def _stream_ov(self, paths: list[Path]) -> Iterator[Detections | ImageReadError]:
         import openvino as ov
 
         out: dict[int, list[Detections | ImageReadError]] = {}
@@ -201,20 +239,44 @@ class Detector:
             except BaseException as e:  # surfaced in the caller's thread
                 errors.append(e)
 
+        def ready(upto: int) -> Iterator[Detections | ImageReadError]:
+            nonlocal done
+            while done < upto:
+                with lock:
+                    batch = out.pop(done, None)
+                if batch is None:
+                    return
+                done += 1
+                yield from batch
+
+        done = 0
         queue = ov.AsyncInferQueue(self.compiled, self.requests)
         queue.set_callback(finished)
         try:
-            for i, b in enumerate(self.batches(paths)):
+            n = 0
+            for n, b in enumerate(self.batches(paths), 1):
                 if b.letterboxes:
-                    queue.start_async({0: self.model_input(b)}, userdata=(i, b))
+                    queue.start_async({0: self.model_input(b)}, userdata=(n - 1, b))
                 else:
-                    out[i] = b.merge([])
+                    with lock:
+                        out[n - 1] = b.merge([])
+                if errors:
+                    raise errors[0]
+                yield from ready(n)
+            queue.wait_all()
+            if errors:
+                raise errors[0]
+            yield from ready(n)
         finally:
-            queue.wait_all()  # no request in flight may outlive this call, even on an error
+            queue.wait_all()  # no request in flight may outlive this call, even on an error or early stop
             del queue
-        if errors:
-            raise errors[0]
-        return [d for i in sorted(out) for d in out[i]]
+
+
+def _output_name(output, index: int) -> str:
+    try:
+        return output.get_any_name()
+    except RuntimeError:  # an output without a tensor name
+        return f"output {index}"
 
 
 def _reason(e: Exception) -> str:

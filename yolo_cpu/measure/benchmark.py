@@ -147,14 +147,20 @@ def best_batch_speedup(slices: dict[int, dict[str, list[float]]], figures: dict[
 
 
 def host_flags(before: dict[str, float], spreads: dict[str, float], b: dict[str, Any]) -> tuple[dict, dict]:
-    """Whether the host was noisy while timing: (headline, detail). Detail: steal share and load
-    average over the stage, and the largest spread of the paired slice ratios; noisy when that spread
-    exceeds bench.noisy_spread or the steal share bench.noisy_steal_pct."""
+    """Whether the host was noisy while timing: (headline, detail). Detail: steal share, other
+    processes' CPU share and load average over the stage, the largest spread of the paired slice
+    ratios, and why the run is noisy: that spread over bench.noisy_spread, steal over
+    bench.noisy_steal_pct, or other processes over bench.noisy_other_cpu_pct (a second job slows
+    every variant alike, so the ratios can stay tight while every absolute figure is off)."""
     host = host_activity(before)
     worst = max(spreads.items(), key=lambda kv: kv[1]) if spreads else ("", 0.0)
-    noisy = worst[1] > b["noisy_spread"] or host["host_steal_pct"] > b["noisy_steal_pct"]
-    return {"noisy_run": bool(noisy)}, {**host, "ratio_spread_max": round(worst[1], 4),
-                                        "ratio_spread_max_pair": worst[0], "ratio_spreads": spreads}
+    reasons = [why for why, hit in (
+        (f"paired ratio spread {worst[1]:.3f} > bench.noisy_spread", worst[1] > b["noisy_spread"]),
+        (f"steal {host['host_steal_pct']:.1f}% > bench.noisy_steal_pct", host["host_steal_pct"] > b["noisy_steal_pct"]),
+        (f"other processes used {host['host_other_cpu_pct']:.1f}% of the CPU > bench.noisy_other_cpu_pct",
+         host["host_other_cpu_pct"] > b["noisy_other_cpu_pct"])) if hit]
+    return {"noisy_run": bool(reasons)}, {**host, "noisy_reasons": reasons, "ratio_spread_max": round(worst[1], 4),
+                                          "ratio_spread_max_pair": worst[0], "ratio_spreads": spreads}
 
 
 def ratio_spreads(group: str, slices: dict[str, list[float]]) -> dict[str, float]:

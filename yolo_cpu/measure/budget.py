@@ -3,16 +3,12 @@ cannot fit is an error naming the key, the estimate and the limit, never a proce
 from __future__ import annotations
 
 from yolo_cpu import paths
+from yolo_cpu.deploy import memory_budget
+from yolo_cpu.deploy.memory_budget import USABLE, available_bytes, width_from_bytes
 from yolo_cpu.pipeline.params import ParamError
 
-# Measured on yolov5n (Intel Xeon, 2026-12-01): peak resident memory grows by about 64 MiB per image
-# of batch in ONNX Runtime FP32 and 36 MiB in OpenVINO f32 (input, activations and output).
-INFER_MIB_PER_IMAGE = 64
 # Activation memory scales with the model's width: yolov5n/s/m/l/x are 0.25/0.5/0.75/1.0/1.25 wide.
 WIDTH = {"yolov5n": 1, "yolov5s": 2, "yolov5m": 3, "yolov5l": 4, "yolov5x": 5}
-YOLOV5N_ONNX_BYTES = 7.9e6  # weights grow with width squared: another model's width from its ONNX size
-BASE_MIB = 1024  # interpreter, libraries, loaded models
-USABLE = 0.8  # share of the available memory a stage may plan to use
 
 
 def input_bytes(images: int, imgsz: int) -> int:
@@ -26,19 +22,61 @@ def width(model_name: str) -> float:
     if model_name in WIDTH:
         return WIDTH[model_name]
     onnx = paths.fixed_onnx(model_name)
-    return max(1.0, (onnx.stat().st_size / YOLOV5N_ONNX_BYTES) ** 0.5) if onnx.is_file() else max(WIDTH.values())
+    return width_from_bytes(onnx.stat().st_size) if onnx.is_file() else max(WIDTH.values())
 
 
 def inference_bytes(model_name: str, batch: int, sessions: int = 1) -> int:
     """Estimated peak for `sessions` models each running one batch of `batch` images."""
-    return int((BASE_MIB + sessions * batch * INFER_MIB_PER_IMAGE * width(model_name)) * 2**20)
+    return memory_budget.inference_bytes(width(model_name), batch, sessions)
+
+
+Need = tuple[str, object, int, str]  # (param key, its value, bytes needed, what for)
+
+
+def needs(p: dict[str, dict], calib_images: int | None = None) -> dict[str, Need]:
+    """The memory each params-sized allocation needs, by the stage that makes it, for the sections
+    loaded in `p` (and `model`): the one formula per allocation, read by each stage at its start and
+    by the check stage for all of them before any stage runs. calib_images: the calibration set's
+    real count (the quantizers'), else calibration.images."""
+    name, size = p["model"]["name"], p["model"]["imgsz"]
+    out: dict[str, Need] = {}
+    if "calibration" in p:
+        images = p["calibration"]["images"]
+        out["calibrate"] = ("calibration.images", images, input_bytes(images, size),
+                            "the preprocessed calibration images the quantizers hold")
+    if calib_images is not None or "calibration" in p:
+        images = calib_images if calib_images is not None else p["calibration"]["images"]
+        out["quantize"] = ("calibration.images", images, inference_bytes(name, 1) + input_bytes(images, size),
+                           "the preprocessed calibration images")
+    if "export" in p:
+        v = p["export"]["verify_batches"]
+        out["export_dynamic"] = ("export.verify_batches", v, inference_bytes(name, max(v), sessions=2),
+                                 "verifying the largest batch")
+    if "convert" in p:
+        v = p["convert"]["verify_batches"]
+        out["convert_ir"] = ("convert.verify_batches", v, inference_bytes(name, max(v), sessions=2),
+                             "verifying the largest batch")
+    if "bench" in p:
+        sizes = p["bench"]["batch_sizes"]
+        out["bench"] = ("bench.batch_sizes", sizes, inference_bytes(name, max(sizes)), "the largest benchmark batch")
+        if "bench_torch" in p:
+            sizes = p["bench_torch"]["batch_sizes"]
+            out["bench_torch"] = ("bench_torch.batch_sizes", sizes, inference_bytes(name, max(sizes), sessions=3),
+                                  "three runtimes at the largest batch")
+    if "bench_deploy" in p:
+        d = p["bench_deploy"]
+        out["bench_deploy"] = ("bench_deploy.batch_sizes", d["batch_sizes"],
+                               inference_bytes(name, max(d["batch_sizes"]), sessions=2) + input_bytes(d["images"], size),
+                               "two compiled models at the largest batch")
+    if "eval_timing" in p:
+        batch = p["eval_timing"]["batch"]
+        out["eval_map"] = ("eval_timing.batch", batch, inference_bytes(name, batch), "one evaluation batch")
+    return out
 
 
 def check(key: str, value: object, need: int, what: str) -> None:
     """Raise ParamError when `need` bytes exceed the usable share of the memory available now."""
-    import psutil
-
-    available = psutil.virtual_memory().available
+    available = available_bytes()
     limit = USABLE * available
     if need > limit:
         raise ParamError(f"params.yaml: {key} = {value!r} needs about {need / 2**30:.1f} GiB for {what}, more than "

@@ -157,22 +157,33 @@ def async_throughput(compiled, x: np.ndarray, seconds: float) -> dict[str, Any]:
 
 
 def host_sample() -> dict[str, float]:
-    """The host's CPU time counters (jiffies: total and steal, all CPUs) and its 1-minute load average."""
-    sample = {"total": 0.0, "steal": 0.0, "load_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0}
+    """The host's CPU time counters (jiffies, all CPUs: total, busy, steal), this process's own CPU
+    time (its threads and waited-for children, in jiffies) and the 1-minute load average."""
+    sample = {"total": 0.0, "busy": 0.0, "steal": 0.0, "own": _own_jiffies(),
+              "load_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0}
     try:
         fields = Path("/proc/stat").read_text().splitlines()[0].split()
     except OSError:
         return sample
-    values = [float(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal
-    sample.update(total=sum(values), steal=values[7] if len(values) > 7 else 0.0)
+    values = [float(v) for v in fields[1:9]] + [0.0] * 8  # user nice system idle iowait irq softirq steal
+    user, nice, system, idle, iowait, irq, softirq, steal = values[:8]
+    sample.update(total=sum(values[:8]), busy=user + nice + system + irq + softirq, steal=steal)
     return sample
 
 
+def _own_jiffies() -> float:
+    t = os.times()
+    return (t.user + t.system + t.children_user + t.children_system) * os.sysconf("SC_CLK_TCK")
+
+
 def host_activity(before: dict[str, float]) -> dict[str, float]:
-    """What the host did since `before` (a host_sample): the share of CPU time stolen by the
-    hypervisor and the 1-minute load average at the start and now."""
+    """What the host did since `before` (a host_sample): the share of all CPU time stolen by the
+    hypervisor, the share other processes used (busy time not this process's: a second job on the
+    machine), and the 1-minute load average at the start and now."""
     after = host_sample()
     total = after["total"] - before["total"]
     steal = 100.0 * (after["steal"] - before["steal"]) / total if total > 0 else 0.0
-    return {"host_steal_pct": round(steal, 3), "host_load_1m_start": round(before["load_1m"], 2),
-            "host_load_1m_end": round(after["load_1m"], 2)}
+    others = (after["busy"] - before["busy"]) - (after["own"] - before["own"])
+    other = max(0.0, 100.0 * others / total) if total > 0 else 0.0
+    return {"host_steal_pct": round(steal, 3), "host_other_cpu_pct": round(other, 2),
+            "host_load_1m_start": round(before["load_1m"], 2), "host_load_1m_end": round(after["load_1m"], 2)}

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from yolo_cpu.models import detection_outputs
+from yolo_cpu.models.detection_outputs import LAYOUTS
 from yolo_cpu.models.export import ExportError, load_onnx
-
-LAYOUTS = {"v5": "YOLOv5 [N, anchors, 5 + classes]", "v8": "YOLOv8/YOLO11 [N, 4 + classes, anchors]"}
 
 
 @dataclass(frozen=True)
@@ -30,15 +30,6 @@ def _dims(vi: onnx.ValueInfoProto) -> list[int | str]:
     return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in vi.type.tensor_type.shape.dim]
 
 
-def _layout(out: list[int | str]) -> tuple[str, int]:
-    """(layout, channels) of a rank-3 output with at least one static axis after the batch: the
-    channel axis is the static one, or the smaller."""
-    a, c = out[1], out[2]
-    if isinstance(a, int) and isinstance(c, int):
-        return ("v8", a) if a < c else ("v5", c)
-    return ("v8", a) if isinstance(a, int) else ("v5", c)
-
-
 def _run_shape(path: Path, imgsz: int) -> list[int | str]:
     """The first output's shape from one ONNX Runtime run on a blank image: for exports whose output
     axes are all symbolic (Ultralytics' dynamic=True export of YOLO11 names even the channel axis)."""
@@ -52,24 +43,13 @@ def _run_shape(path: Path, imgsz: int) -> list[int | str]:
     return ["N", *y.shape[1:]]
 
 
-OTHER_TASKS = {"segment": "instance segmentation", "pose": "pose (keypoints)", "obb": "oriented boxes",
-               "classify": "classification"}
-
-
 def refuse_other_tasks(model: onnx.ModelProto, path: Path) -> None:
-    """A segmentation, pose, OBB or classification export is not read as a detector: its output rows
-    hold mask or keypoint coefficients, so its class count would come out wrong. Ultralytics' metadata
-    `task` says so; without it, a second rank-4 output is a segmentation model's mask prototypes."""
+    """A segmentation, pose, OBB or classification export is not read as a detector (Ultralytics'
+    metadata `task`, or `kpt_shape` for pose; without them, a second rank-4 output is a segmentation
+    model's mask prototypes)."""
     meta = {p.key: p.value for p in model.metadata_props}
-    task = meta.get("task") or ("pose" if "kpt_shape" in meta else None)
-    if task is not None and task != "detect":
-        raise ExportError(f"{path}: its metadata says task {task!r} ({OTHER_TASKS.get(task, 'not detection')}); "
-                          "this tool measures object detectors (task 'detect'): give the detection model "
-                          "(e.g. yolov8n.pt, not yolov8n-seg.pt or yolov8n-pose.pt)")
-    protos = [o for o in model.graph.output[1:] if len(_dims(o)) == 4]
-    if protos:
-        raise ExportError(f"{path}: its second output {protos[0].name!r} {_dims(protos[0])} is a segmentation "
-                          "model's mask prototypes; this tool measures object detectors (one detection output)")
+    detection_outputs.refuse_task(meta.get("task") or ("pose" if "kpt_shape" in meta else None), str(path))
+    detection_outputs.check_outputs([(o.name, _dims(o)) for o in model.graph.output], str(path))
 
 
 def metadata_names(model: onnx.ModelProto, path: Path) -> tuple[str, ...] | None:
@@ -106,20 +86,10 @@ def inspect(path: str | Path, imgsz: int) -> ModelInfo:
                           f"(model.imgsz={imgsz})")
     refuse_other_tasks(model, path)
     out = _dims(model.graph.output[0])
-    expected = f"expected a YOLO detection output {LAYOUTS['v5']} or {LAYOUTS['v8']}"
-    if len(out) != 3:
-        raise ExportError(f"{path}: output {model.graph.output[0].name!r} is {out}; {expected}")
     if not isinstance(out[1], int) and not isinstance(out[2], int):
         out = _run_shape(path, imgsz)
-        if len(out) != 3:
-            raise ExportError(f"{path}: output {model.graph.output[0].name!r} is {out}; {expected}")
-    layout, channels = _layout(out)
-    classes = channels - (5 if layout == "v5" else 4)
-    if classes < 1:
-        raise ExportError(f"{path}: output {model.graph.output[0].name!r} is {out}: {channels} channels leave "
-                          f"no class scores; {expected}")
     names = metadata_names(model, path)
-    if names is not None and len(names) != classes:
-        raise ExportError(f"{path}: its metadata names {len(names)} classes but its output {out} has {classes} "
-                          f"({LAYOUTS[layout]})")
+    layout = detection_outputs.check_outputs([(model.graph.output[0].name, out)], str(path),
+                                             None if names is None else len(names))
+    classes = (out[1] if layout == "v8" else out[2]) - (5 if layout == "v5" else 4)
     return ModelInfo(layout, classes, names)

@@ -66,14 +66,14 @@ def describe(name: str, source: str, sha256: str = "", net: dict[str, float] | N
 def fetch_pinned(url: str, pin: str, net: dict[str, float] | None) -> str:
     """sha256 of the URL's bytes in the download cache, fetched when absent or not matching the pin."""
     path = url_cache_path(url)
-    if path.is_file():
+    if assets.usable_cached(path):
         digest = sha256_file(path)
         if not pin or digest == pin:
             return digest
         print(f"inputs: the cached {path} has sha256 {digest}, not the pinned {pin}: downloading again", flush=True)
     if net is None:
         raise UserError(f"{url} is not downloaded yet (run `dvc repro`, whose inputs stage fetches it)")
-    return assets.fetch_url(url, path, **net, sha256=pin)
+    return assets.fetch_url(url, path, **net, sha256=pin, mirror_hint=False)
 
 
 def verified_checkpoint(source: str, record: dict[str, str] | None) -> Path | None:

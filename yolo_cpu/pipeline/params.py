@@ -144,6 +144,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_seconds": Key(float, min=0),
         "noisy_spread": Key(float, min=0),
         "noisy_steal_pct": Key(float, min=0, max=100),
+        "noisy_other_cpu_pct": Key(float, min=0, max=100),
         "batch_sizes": Key(list, item=int, min=1, nonempty=True),
         "input": Key(str, choices=("real", "random")),
         "e2e_images": Key(int, min=1),

@@ -11,6 +11,8 @@ from yolo_cpu.models.variants import OV_VARIANTS, VARIANTS
 SOURCES = ("download", "export_dynamic", "convert_ir", "calibrate", "quantize_ov", "quantize_ort", "bench_ort", "bench_ov", "bench_deploy",
            "bench_torch", "memory", "eval_map", "roofline")
 
+TIMING_STAGES = ("bench_ort", "bench_ov")  # the stages whose figures the ratios over the best FP32 combine
+
 # Figures quoted from elsewhere, never measured here: kept apart and labelled in the report.
 QUOTED = [
     ("yolov5n COCO val2017 mAP50-95 (all 5000 images, 640)", "28.0",
@@ -393,7 +395,8 @@ def _recommendation(m: dict[str, Any]) -> list[str]:
                      rec.get("map_verdicts", {}).get(v, ""), ahead, chosen])
     over = [f"{v} (-{d:.2f})" for v, d in rec["map_drops"].items() if d > budget]
     unsure = [v for v, verdict in rec.get("map_verdicts", {}).items() if verdict == "not separable"]
-    return ["## Recommendation for this machine", "",
+    mixed = rec.get("mixed_host_conditions")
+    return ["## Recommendation for this machine", "", *([mixed, ""] if mixed else []),
             f"For each objective, the best variant measured on this machine whose mAP50-95 drop against FP32 "
             f"is at most {budget} points (`report.max_map_drop`)."
             + (f" Over the budget (measured drop): {', '.join(over)}." if over else "")
@@ -443,7 +446,7 @@ def _timing_quality(m: dict[str, Any]) -> list[str]:
     """How the timings were taken and whether the host was quiet: per timing stage, the slices, what
     stopped each group, the hypervisor's steal, the load and the spread of the paired ratios."""
     rows = []
-    for src in ("bench_ort", "bench_ov"):
+    for src in TIMING_STAGES:
         d = m.get(src, {})
         if "noisy_run" not in d:
             continue
@@ -454,7 +457,8 @@ def _timing_quality(m: dict[str, Any]) -> list[str]:
         rows.append([src, "**noisy**" if d["noisy_run"] else "quiet", f"{min(slices)}-{max(slices)}" if slices else "",
                      f"{sum(b == 'precision' for b in by.values())} of {sum(b != 'slices' for b in by.values())}",
                      ", ".join(capped) or "none",
-                     d.get("host_steal_pct"), f"{d.get('host_load_1m_start')} -> {d.get('host_load_1m_end')}",
+                     d.get("host_steal_pct"), d.get("host_other_cpu_pct", "not measured"),
+                     f"{d.get('host_load_1m_start')} -> {d.get('host_load_1m_end')}",
                      f"{d.get('ratio_spread_max')} ({d.get('ratio_spread_max_pair')})"])
     if not rows:
         return []
@@ -463,9 +467,26 @@ def _timing_quality(m: dict[str, Any]) -> list[str]:
             "until every speed-up's 95% interval is within the target half-width or the group's time cap (groups "
             "without a headline speed-up stop after `bench.min_slices`). A run "
             "is flagged noisy when a paired slice ratio spreads more than `bench.noisy_spread` (sd of the log "
-            "ratio) or the hypervisor stole more than `bench.noisy_steal_pct`% of the CPU time.", "",
+            "ratio) or the hypervisor stole more than `bench.noisy_steal_pct`% of the CPU time, or other processes "
+            "used more than `bench.noisy_other_cpu_pct`% of it (a second job slows every variant alike: the ratios "
+            "within the stage stay tight while its absolute figures are off).", "",
             table(["stage", "host", "slices per variant", "timed groups at the target", "groups stopped by the cap",
-                   "steal %", "load (1 min)", "largest ratio spread"], rows), ""]
+                   "steal %", "other processes' CPU %", "load (1 min)", "largest ratio spread"], rows), ""]
+
+
+def mixed_host_conditions(m: dict[str, Any]) -> str | None:
+    """A warning when the timing stages whose figures the report combines were timed under different
+    host conditions (one flagged noisy, the other not), naming each stage's reasons; else None."""
+    flagged = {src: m[src]["noisy_run"] for src in TIMING_STAGES if "noisy_run" in m.get(src, {})}
+    if len(flagged) < 2 or len(set(flagged.values())) == 1:
+        return None
+    noisy = [src for src, f in flagged.items() if f]
+    why = "; ".join(f"{src}: {', '.join(m[src].get('noisy_reasons') or ['flagged noisy'])}" for src in noisy)
+    quiet = ", ".join(src for src, f in flagged.items() if not f)
+    return (f"**Timings from different host conditions.** {', '.join(noisy)} ran on a noisy host ({why}) while "
+            f"{quiet} ran on a quiet one. Ratios that combine figures of these stages (a variant of one against the "
+            "best FP32 of the other, the recommendation across runtimes) mix the two conditions and are not "
+            f"comparable: rerun `dvc repro -f {' '.join(s.replace('_', '-') for s in flagged)}` on a quiet host.")
 
 
 def build(m: dict[str, Any], title: str) -> str:

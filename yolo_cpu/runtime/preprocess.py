@@ -34,10 +34,89 @@ def read_image(path: str | Path) -> np.ndarray:
     data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else None
     if data is None or data.size == 0:
         raise ImageReadError(f"image not found or empty: {path}")
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    return decode_image(data, str(path))
+
+
+def decode_image(data: bytes | np.ndarray, where: str) -> np.ndarray:
+    """Decode image bytes as BGR uint8. A JPEG whose structure is damaged (libjpeg would only warn on
+    stderr and hand back a partly grey image) and anything OpenCV cannot decode raise ImageReadError
+    naming `where`."""
+    buf = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    if buf[:2].tobytes() == b"\xff\xd8":
+        defect = jpeg_defect(buf.tobytes())
+        if defect is not None:
+            raise ImageReadError(f"image cannot be decoded (a corrupt JPEG: {defect}): {where}")
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     if img is None:
-        raise ImageReadError(f"image cannot be decoded (corrupt or not an image): {path}")
+        raise ImageReadError(f"image cannot be decoded (corrupt or not an image): {where}")
     return img
+
+
+_RST = range(0xD0, 0xD8)
+_AFTER_SCAN = {"sequential": {0xD9, 0xDA, 0xDC}, "progressive": {0xD9, 0xDA, 0xDC, 0xC4, 0xDB, 0xDD, 0xFE, 0xCC,
+                                                                  *range(0xE0, 0xF0)}}
+
+
+def jpeg_defect(data: bytes) -> str | None:
+    """Why a JPEG's marker structure is damaged, or None when it is whole: every segment complete, the
+    compressed data free of markers that cannot stand there (a restart out of sequence, a byte pair
+    that is no marker), and an end-of-image marker reached. These are the damages libjpeg decodes
+    past with a warning ("Corrupt JPEG data", "Premature end of JPEG file"); bytes after the end
+    marker are ignored, as libjpeg ignores them."""
+    n, i, restart, mode = len(data), 2, 0, "sequential"
+    while True:
+        if i >= n:
+            return "it ends before its end-of-image marker"
+        if data[i] != 0xFF:
+            return f"byte 0x{data[i]:02X} at offset {i} where a marker should start"
+        while i < n and data[i] == 0xFF:
+            i += 1
+        if i >= n:
+            return "it ends before its end-of-image marker"
+        marker, i = data[i], i + 1
+        if marker == 0xD9:
+            return None
+        if marker in _RST or marker == 0x01:
+            continue
+        if marker < 0xC0:
+            return f"0xFF 0x{marker:02X} at offset {i - 2} is no JPEG marker"
+        if i + 2 > n or i + int.from_bytes(data[i:i + 2], "big") > n:
+            return f"its segment 0xFF 0x{marker:02X} at offset {i - 2} is cut short"
+        length = int.from_bytes(data[i:i + 2], "big")
+        if length < 2:
+            return f"its segment 0xFF 0x{marker:02X} at offset {i - 2} has length {length}"
+        if marker == 0xC2 or marker == 0xC6 or marker == 0xCA or marker == 0xCE:
+            mode = "progressive"
+        if marker == 0xDD and length >= 4:
+            restart = int.from_bytes(data[i + 2:i + 4], "big")
+        i += length
+        if marker == 0xDA:
+            i, problem = _end_of_scan(data, i, restart)
+            if problem is not None:
+                return problem
+            if data[i + 1] not in _AFTER_SCAN[mode]:
+                return f"marker 0xFF 0x{data[i + 1]:02X} at offset {i} cannot follow compressed data"
+
+
+def _end_of_scan(data: bytes, i: int, restart: int) -> tuple[int, str | None]:
+    """(offset of the marker that ends the compressed data starting at i, or why it is damaged):
+    stuffed zeros and fill bytes are data; restart markers must come in order, and only when a
+    restart interval is set."""
+    n, expected = len(data), 0
+    while True:
+        k = data.find(b"\xff", i)
+        if k < 0 or k + 1 >= n:
+            return n, "its compressed data ends before its end-of-image marker"
+        nxt = data[k + 1]
+        if nxt == 0x00 or nxt == 0xFF:
+            i = k + 1 if nxt == 0xFF else k + 2
+            continue
+        if nxt in _RST:
+            if not restart or nxt != 0xD0 + expected:
+                return k, f"restart marker 0xFF 0x{nxt:02X} at offset {k} out of sequence"
+            expected, i = (expected + 1) % 8, k + 2
+            continue
+        return k, None
 
 
 def letterbox(img: np.ndarray, size: int = 640) -> tuple[np.ndarray, Letterbox]:
