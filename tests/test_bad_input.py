@@ -248,3 +248,66 @@ def test_stale_temp_files_of_a_killed_run_are_removed(mirror, tmp_path):
     repro_download(repo, mirror, check=True)
     assert not any(s.exists() for s in stale) and not (repo / "models/.yolov5n.onnx.k1ll3d.tmp").exists()
     assert (repo / "data/eval/images").is_dir()
+
+
+def _hashes(repo: Path) -> dict[str, str]:
+    """Every output file of a finished run (metrics, details, plots, models, data), by sha256."""
+    return {str(f.relative_to(repo)): hashlib.sha256(f.read_bytes()).hexdigest()
+            for d in ("metrics", "details", "plots", "models", "data", "bundles") for f in sorted((repo / d).rglob("*"))
+            if f.is_file() and f.name != "check.json"}
+
+
+def test_every_stage_runs_after_the_check_stage():
+    """DVC runs a stage's upstream first and deletes a stage's outputs only when it runs it: with every
+    stage downstream of `check`, no bad param or input can reach a stage that would lose its outputs.
+    check's own record persists (DVC does not delete it before running it)."""
+    import yaml
+
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+    def name(entry) -> str:
+        return next(iter(entry)) if isinstance(entry, dict) else entry
+
+    made_by = {name(o): s for s, st in stages.items() for o in st.get("outs", []) + st.get("metrics", [])}
+    upstream = {s: {made_by[d] for d in st.get("deps", []) if d in made_by} for s, st in stages.items()}
+
+    def ancestors(s: str) -> set[str]:
+        out, todo = set(), list(upstream[s])
+        while todo:
+            u = todo.pop()
+            if u not in out:
+                out.add(u)
+                todo += upstream[u]
+        return out
+
+    assert [s for s in stages if s != "check" and "check" not in ancestors(s)] == []
+    assert stages["check"]["always_changed"] and stages["check"]["outs"] == [
+        {"data/check.json": {"cache": False, "persist": True}}]
+
+
+def test_a_bad_param_section_or_model_fails_at_check_and_every_output_stays(pipeline, tmp_path):
+    """On a copy of the finished tiny pipeline: a bad bench_ort param (which once cost metrics/bench_ort.json
+    and four plots), a misspelt section, and model.source pointing at a corrupt ONNX (which once cost
+    models/yolov5n.onnx, data/eval and data/calib) each fail `dvc repro` in the check stage with one error
+    line naming the key or file; every output file stays byte for byte."""
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(pipeline, repo, symlinks=True)
+    before = _hashes(repo)
+    params_text = (repo / "params.yaml").read_text()
+    corrupt = tmp_path / "mine.onnx"
+    corrupt.write_bytes((MIRROR / "models/yolov5n.onnx").read_bytes()[:100_000])
+    for change, said in (({"bench_ort": {"intra_threads": -1}}, "params.yaml: bench_ort.intra_threads = -1: must be"),
+                         ({"model": {"source": str(corrupt)}}, f"{corrupt} is not a valid ONNX model"),
+                         (None, "unknown section 'bench-ort' (did you mean 'bench_ort'?)")):
+        if change is None:
+            (repo / "params.yaml").write_text(params_text + "bench-ort:\n  intra_threads: 1\n")
+        else:
+            set_params(repo, change)
+        proc = sh(["dvc", "repro"], repo, check=False)
+        assert proc.returncode != 0 and "failed to reproduce 'check'" in proc.stderr, proc.stderr[-1500:]
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and said in errors[0] and "Traceback" not in proc.stderr, proc.stderr[-1500:]
+        assert _hashes(repo) == before
+        (repo / "params.yaml").write_text(params_text)

@@ -103,14 +103,15 @@ class _Server:
         import http.server
         import threading
 
-        self.body, self.announced, self.status, self.requests = b"", None, 200, 0
+        self.body, self.announced, self.status, self.requests, self.send_length = b"", None, 200, 0, True
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
                 outer.requests += 1
                 self.send_response(outer.status)
-                self.send_header("Content-Length", str(outer.announced or len(outer.body)))
+                if outer.send_length:
+                    self.send_header("Content-Length", str(outer.announced or len(outer.body)))
                 self.end_headers()
                 if outer.status == 200:
                     self.wfile.write(outer.body)  # fewer bytes than announced: the connection closes early
@@ -155,3 +156,45 @@ def test_a_4xx_is_final_at_once_and_a_size_cap_holds(tmp_path):
         assets.fetch_url(server.url, tmp_path / "m.onnx", timeout_s=5, retries=0, deadline_s=10, max_download_mb=1)
     assert not list(tmp_path.iterdir())
     server.httpd.shutdown()
+
+
+def test_a_body_cut_short_without_a_length_or_an_html_page_is_never_kept(tmp_path):
+    """A server that sends no Content-Length and stops halfway, then one that serves its error page as the
+    model: neither is kept (so no later run reuses it), each is named with the URL and why; once the
+    server sends the real bytes they are kept. A user's own URL gets no offline-mirror hint."""
+    import hashlib
+
+    from yolo_cpu.data import assets
+
+    server = _Server()
+    real = (MIRROR / "models" / "yolov5n.onnx").read_bytes()
+    dest = tmp_path / "cache" / "model.onnx"
+    server.send_length, server.body = False, real[: len(real) // 2]
+    with pytest.raises(assets.AssetError) as e:
+        assets.fetch_url(server.url, dest, timeout_s=5, retries=1, deadline_s=10, mirror_hint=False)
+    assert server.url in str(e.value) and "are no .onnx file: it does not parse as ONNX" in str(e.value)
+    assert "nothing was kept" in str(e.value) and "YOLO_ASSETS_MIRROR" not in str(e.value)
+    assert server.requests == 2 and not dest.exists() and not list(dest.parent.iterdir())
+    server.body = b"<!DOCTYPE html><html><body>Service Unavailable</body></html>\n"
+    with pytest.raises(assets.AssetError, match="it is an HTML or XML page, not the file"):
+        assets.fetch_url(server.url, dest, timeout_s=5, retries=0, deadline_s=10)
+    assert not list(dest.parent.iterdir())
+    server.body = real
+    assert assets.fetch_url(server.url, dest, timeout_s=5, retries=0, deadline_s=10) == hashlib.sha256(real).hexdigest()
+    server.httpd.shutdown()
+
+
+def test_a_damaged_file_in_the_download_cache_is_fetched_again(tmp_path, capsys):
+    """A cached release model, ONNX or zip that is cut short is not whole: it is named and fetched again
+    rather than reused; a whole one is reused."""
+    from yolo_cpu.data import assets
+
+    real = (MIRROR / "models" / "yolov5n.onnx").read_bytes()
+    whole, cut = tmp_path / "whole.onnx", tmp_path / "cut.onnx"
+    whole.write_bytes(real)
+    cut.write_bytes(real[:-50])
+    page = tmp_path / "page.zip"
+    page.write_bytes(b"<html>moved</html>")
+    assert assets.usable_cached(whole) and not assets.usable_cached(cut) and not assets.usable_cached(page)
+    out = capsys.readouterr().out
+    assert f"the cached {cut} is damaged (it does not parse as ONNX" in out and f"the cached {page} is damaged" in out

@@ -504,3 +504,47 @@ def test_ultralytics_loads_the_bundle_and_finds_the_same_objects(v8_pipeline, tm
         named = lambda runs: {(d["class"], d["name"]) for ds in runs for d in ds}
         assert named(ours) & named(theirs), bundle
         assert len(dict(named(ours) | named(theirs))) == len(named(ours) | named(theirs)), bundle
+
+
+def _tree_hash(*paths: Path) -> dict[str, str]:
+    import hashlib
+
+    files = [f for p in paths for f in ([p] if p.is_file() else sorted(p.rglob("*"))) if f.is_file()]
+    return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+
+
+def test_a_bad_label_or_image_of_a_data_yaml_fails_at_check_and_download_s_outputs_stay(three_class, tmp_path):
+    """After a download, a label of an evaluation image gets a class beyond the names, then (label
+    restored) that image gets a random tail: `dvc repro` fails in the check stage each time, naming the
+    file, before DVC deletes anything; data/eval, data/calib and the model stay byte for byte. With
+    data.bad_input: skip the image is left out and counted instead."""
+    data, models = three_class
+    root = tmp_path / "dataset"
+    shutil.copytree(data.parent / "images", root / "images", symlinks=True)
+    shutil.copytree(data.parent / "labels", root / "labels")
+    body = yaml.safe_load(data.read_text()) | {"path": str(root)}
+    (tmp_path / "data.yaml").write_text(yaml.safe_dump(body))
+    repo = make_repo(tmp_path / "repo", {"model": {"name": "m3", "source": str(models["yolov8n"]), "imgsz": 640},
+                                         "data": {"dataset": str(tmp_path / "data.yaml")}})
+    sh(["dvc", "repro", "download"], repo)
+    kept = _tree_hash(repo / "data" / "eval", repo / "data" / "calib", repo / "models")
+    image = Path((repo / "data/eval/originals.tsv").read_text().splitlines()[0].split("\t")[1])
+    label = root / "labels" / "val" / f"{image.stem}.txt"
+    saved = label.read_text() if label.exists() else None
+    label.write_text("5 0.5 0.5 0.1 0.1\n")
+    proc = sh(["dvc", "repro", "download"], repo, check=False)
+    assert proc.returncode != 0 and "failed to reproduce 'check'" in proc.stderr
+    assert f"{label}:1: '5 0.5 0.5 0.1 0.1': class 5 is outside the 3 class names" in proc.stderr
+    assert _tree_hash(repo / "data" / "eval", repo / "data" / "calib", repo / "models") == kept
+    label.write_text(saved) if saved is not None else label.unlink()
+    real = image.read_bytes()
+    image.unlink()  # a symlink into the mirror: replaced by a damaged copy, the mirror untouched
+    image.write_bytes(real[:-3000] + np.random.default_rng(3).integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    proc = sh(["dvc", "repro", "download"], repo, check=False)
+    assert proc.returncode != 0 and "failed to reproduce 'check'" in proc.stderr
+    assert f"cannot be decoded (a corrupt JPEG: " in proc.stderr and str(image) in proc.stderr
+    assert _tree_hash(repo / "data" / "eval", repo / "data" / "calib", repo / "models") == kept
+    set_params(repo, {"data": {"bad_input": "skip"}})
+    sh(["dvc", "repro", "download"], repo)
+    skipped = read_results("download", repo)["skipped"]
+    assert len(skipped) == 1 and "corrupt JPEG" in skipped[0] and str(image) in skipped[0]
