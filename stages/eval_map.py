@@ -17,6 +17,7 @@ from yolo_cpu.accuracy.map_bootstrap import (
     Matches,
     delta_keys,
     matches_of,
+    pairwise_differences,
     names_of,
     paired_delta,
     per_class_rows,
@@ -85,7 +86,8 @@ def main() -> None:
             headline.update(delta_keys(v, deltas[v]))
             detail[f"{v}_per_class_delta"] = per_class_rows(deltas[v], names_of(gt, list(deltas[v].per_class)))
     detail.update(bootstrap=e["bootstrap_resamples"], bootstrap_seed=e["bootstrap_seed"],
-                  bootstrap_reference={v: BASELINE[v] for v in deltas})
+                  bootstrap_reference={v: BASELINE[v] for v in deltas},
+                  map_differences=pairwise_differences(matches, e["bootstrap_resamples"], e["bootstrap_seed"]))
     with atomic_path(paths.PLOTS / "per_class_ap") as tmp:  # one file per variant: one DVC plot panel each
         for v, pc in per_class.items():
             rows = {r["class"]: r for r in detail.get(f"{v}_per_class_delta", [])}

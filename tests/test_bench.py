@@ -154,9 +154,13 @@ def test_a_timing_stage_rerun_beside_another_job_is_flagged_and_the_report_says_
 
     from conftest import sh
 
+    from conftest import set_params
+
     repo = tmp_path / "repo"
     shutil.copytree(pipeline, repo, symlinks=True)
-    assert read_results("bench_ov", repo)["noisy_run"] is False, "the shared tiny pipeline ran on a noisy host"
+    set_params(repo, {"bench": {"noisy_spread": 100.0}})  # tiny runs' 3 slices spread widely: judge the load alone
+    sh(["dvc", "repro", "-f", "-s", "bench-ov"], repo)
+    assert read_results("bench_ov", repo)["noisy_run"] is False, read_results("bench_ov", repo)["noisy_reasons"]
     spinners = [_spin_elsewhere(120) for _ in range(os.cpu_count() or 1)]
     try:
         sh(["dvc", "repro", "-f", "-s", "bench-ort"], repo)
@@ -164,7 +168,7 @@ def test_a_timing_stage_rerun_beside_another_job_is_flagged_and_the_report_says_
         for s in spinners:
             s.kill()
             s.wait()
-    sh(["dvc", "repro", "report"], repo)
+    sh(["dvc", "repro", "-s", "report"], repo)
     ort = read_results("bench_ort", repo)
     assert ort["noisy_run"] is True and ort["host_other_cpu_pct"] > 20
     assert any("other processes used" in r for r in ort["noisy_reasons"])

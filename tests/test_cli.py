@@ -111,10 +111,11 @@ def test_inputs_are_files_folders_and_globs_and_bad_ones_are_one_error_line(pipe
         proc = detect(wrong, IMAGES[0], cwd=tmp_path)
         assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and str(wrong) in proc.stderr
 
-    proc = detect(model, bad, IMAGES[0], "--skip-bad", "--save", tmp_path / "out", cwd=tmp_path)
+    good = folder / IMAGES[0].name
+    proc = detect(model, bad, good, "--skip-bad", "--save", tmp_path / "out", cwd=tmp_path)
     first, second = (json.loads(x) for x in proc.stdout.splitlines())
     assert proc.returncode == 0 and "broken.jpg" in first["error"] and second["detections"]
-    drawn, original = cv2.imread(str(tmp_path / "out" / IMAGES[0].name)), cv2.imread(str(IMAGES[0]))
+    drawn, original = cv2.imread(str(tmp_path / "out" / good.name)), cv2.imread(str(good))
     assert drawn.shape == original.shape and (drawn != original).any()
     assert not (tmp_path / "out" / "broken.jpg").exists()
 

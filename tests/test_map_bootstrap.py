@@ -95,3 +95,23 @@ def test_a_planted_degradation_is_found_and_its_class_is_the_worst(gt_and_dets):
     assert drop_verdict(metrics, "ov_int8", -d.delta) == "not separable"
     with pytest.raises(Int8DropError, match=r"95% interval of the drop .*: over"):
         check_int8_drop(metrics, -d.hi / 2)
+
+
+def test_pairwise_differences_agree_with_paired_delta_and_pycocotools(gt_and_dets):
+    """Two paths to one answer: a variant against its reference from pairwise_differences equals
+    paired_delta's delta and interval (the same seeded resamples), and any pair's point difference
+    equals pycocotools' mAPs subtracted."""
+    from yolo_cpu.accuracy.map_bootstrap import pairwise_differences
+
+    gt, dets = gt_and_dets
+    rng = np.random.default_rng(1)
+    worse = [d for d in dets if rng.random() < 0.7]
+    worst = [d for d in worse if rng.random() < 0.7]
+    m = {"ref": match(gt, dets), "worse": match(gt, worse), "worst": match(gt, worst)}
+    diffs = pairwise_differences(m, 300, 5)
+    d = paired_delta(m["ref"], m["worse"], 300, 5)
+    assert diffs["worse|ref"] == pytest.approx([d.delta, d.lo, d.hi], abs=1.5e-3)
+    exact = 100 * (coco_map(gt, worse)["map50_95"] - coco_map(gt, worst)["map50_95"])
+    assert diffs["worse|worst"][0] == pytest.approx(exact, abs=1e-3)
+    a, lo, hi = diffs["worse|worst"]
+    assert diffs["worst|worse"] == pytest.approx([-a, -hi, -lo]) and lo <= a <= hi

@@ -118,3 +118,66 @@ def test_ratios_are_over_the_best_fp32_of_any_runtime():
     assert r[keys.over_best_fp32("ort_fp32_fixed", "latency_p50")] == 1.0
     assert r[keys.over_best_fp32("ov_fp32", "latency_p50")] == pytest.approx(5.0 / 21.1, abs=0.01)
     assert keys.over_best_fp32("ov_int8", "throughput") not in r  # no throughput slices: no ratio claimed
+
+
+def committed() -> dict:
+    """This repository's committed results (the default run on the machine results/README.md names)."""
+    from conftest import ROOT
+
+    from yolo_cpu.results.report import SOURCES
+
+    return {s: read_results(s, ROOT) for s in SOURCES}
+
+
+def test_the_committed_figures_pick_int8_under_the_1_point_budget_and_bf16_under_0_3():
+    """NNCF's convention (1 point) admits INT8, whose drop the 500 images resolve within it; a 0.3 budget
+    keeps the lossless bf16, and the trade-off names the INT8 variant it gave up and what it costs: the
+    points from the paired resamples, whose point value is the two variants' mAPs subtracted."""
+    from yolo_cpu.models.variants import VARIANTS
+    from yolo_cpu.results.answer import answer
+
+    m = committed()
+    wide, tight = answer(m, 1.0), answer(m, 0.3)
+    for objective in ("latency_p50", "throughput"):
+        assert VARIANTS[wide["objectives"][objective]["variant"]].precision == "int8"
+        assert tight["objectives"][objective]["variant"] == "ov_bf16"
+        t = tight["tradeoffs"][objective]
+        assert VARIANTS[t["fastest"]].precision == "int8" and t["advantage_lo"] > 1
+        ev = m["eval_map"]
+        assert t["more_points"] == pytest.approx(ev[keys.map50_95("ov_bf16")] - ev[keys.map50_95(t["fastest"])],
+                                                 abs=2e-3)
+        assert f"`{t['fastest']}` would be" in t["sentence"] and "more points of mAP50-95" in t["sentence"]
+        assert wide["tradeoffs"][objective]["fastest"] == wide["objectives"][objective]["variant"] or \
+            wide["tradeoffs"][objective]["advantage"] is not None
+
+
+def test_a_cpu_without_bf16_gets_int8_within_the_budget_and_is_told_why():
+    """The committed figures minus every bf16 figure, as a CPU without bf16 records them (its bf16
+    variants listed unsupported): INT8 within 1 point, FP32 when no INT8 is within 0.3; the note says why."""
+    from yolo_cpu.results.answer import answer
+
+    m = {s: {k: v for k, v in d.items() if "bf16" not in k} for s, d in committed().items()}
+    for s in ("bench_ov", "eval_map", "memory"):
+        m[s]["unsupported_variants"] = ["ov_bf16", "ov_int8_bf16"]
+    wide, tight = answer(m, 1.0), answer(m, 0.3)
+    assert wide["objectives"]["latency_p50"]["variant"] == "ov_int8"
+    assert "ov_int8 is recommended where its drop is within the budget" in wide["unsupported_note"]
+    assert tight["objectives"]["latency_p50"]["variant"] in ("ov_fp32", "ort_fp32", "ort_fp32_fixed")
+    assert "no INT8 variant is within the budget, so the answer is FP32" in tight["unsupported_note"]
+
+
+def test_the_cannot_be_judged_sentence_appears_exactly_when_the_half_width_exceeds_the_budget():
+    """Brute force over a grid of drops, interval widths and budgets."""
+    from yolo_cpu.results.recommend import judgeable
+    from yolo_cpu.results.report import judge_sentence
+
+    for drop in (0.0, 0.3, 1.2):
+        for half in (0.05, 0.2, 0.35, 0.6, 1.1):
+            for budget in (0.1, 0.3, 0.5, 1.0):
+                m = {"eval_map": {"images": 500, "ov_fp32_map50_95": 30.0, "ov_int8_map50_95": 30.0 - drop,
+                                  "ov_int8_delta_map50_95_lo": -drop - half, "ov_int8_delta_map50_95_hi": -drop + half}}
+                sentence = judge_sentence(judgeable(m, budget), budget)
+                assert (sentence is not None) == (half > budget), (drop, half, budget)
+                if sentence:
+                    need = int(np.ceil(500 * (half / budget) ** 2))
+                    assert f"cannot be judged with 500 evaluation images" in sentence and f"{need:,}" in sentence

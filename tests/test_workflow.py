@@ -7,7 +7,7 @@ import re
 from conftest import ROOT, needs_mirror, set_params, sh
 
 pytestmark = needs_mirror
-ALL = ["inputs", "download", "export-dynamic", "convert-IR", "calibrate", "quantize-ov", "quantize-ort", "fingerprint", "roofline", "bench-ort",
+ALL = ["check", "inputs", "download", "export-dynamic", "convert-IR", "calibrate", "quantize-ov", "quantize-ort", "fingerprint", "roofline", "bench-ort",
        "bench-ov", "bench-deploy", "memory", "eval-map", "report", "bundle"]
 OV_CONSUMERS = {"bench-ov", "bench-deploy", "memory", "eval-map", "report", "bundle"}
 ORT_CONSUMERS = {"bench-ort", "memory", "eval-map", "report", "bundle"}
@@ -23,7 +23,7 @@ def restored(repo):
         sh(["dvc", "checkout", "--force", "-q"], repo)
 
 
-ALWAYS = {"inputs", "fingerprint"}  # always_changed by design; their outputs change only when what they record does
+ALWAYS = {"check", "inputs", "fingerprint"}  # always_changed by design; their outputs change only when what they record does
 
 
 def changed_stages(repo) -> set[str]:

@@ -152,6 +152,28 @@ def paired_delta(ref: Matches, var: Matches, resamples: int, seed: int) -> Delta
                          {cat: int(c.gt.sum()) for cat, c in ref.classes.items()})
 
 
+def pairwise_differences(matches: dict[str, Matches], resamples: int, seed: int) -> dict[str, list[float | None]]:
+    """{"a|b": [a's mAP50-95 minus b's (points), 95% interval]} for every pair of variants, from the
+    same seeded resamples of the images as paired_delta: what one variant gives up against another,
+    for any two (not only a variant against its FP32)."""
+    names = list(matches)
+    if not names:
+        return {}
+    n = len(matches[names[0]].images)
+    if any(m.images != matches[names[0]].images for m in matches.values()):
+        raise ValueError("the sets of matches are over different images")
+    weights = np.vstack([np.ones((1, n)), resample_counts(n, resamples, seed)]) if resamples else np.ones((1, n))
+    maps = {v: mean_ap(per_class_ap(m, weights)) for v, m in matches.items()}
+    out = {}
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            d = 100 * (maps[a] - maps[b])
+            lo, hi = percentile_interval(d[1:]) if resamples else (np.nan, np.nan)
+            out[f"{a}|{b}"] = [_r(d[0]), _r(lo), _r(hi)]
+            out[f"{b}|{a}"] = [_r(-d[0]), _r(-hi), _r(-lo)]
+    return out
+
+
 def point_map(m: Matches) -> float:
     """mAP50-95 (0-1) on all images: equals COCOeval's stats[0] (a test holds it to that)."""
     return float(mean_ap(per_class_ap(m, np.ones((1, len(m.images)))))[0])

@@ -97,6 +97,10 @@ def headline(metrics: dict, params: dict, report_details: tuple[dict, dict] = ({
              "**changed**" if d.get("old") != d.get("new") else ""] for k, d in rec.items() if k.endswith("_variant")]
     out += ["### Recommendation", ""] + (_table(["objective", "base", "head", ""], rows) if rows else
                                          ["_No recommendation._", ""])
+    head_rec = report_details[1]
+    trade = [t["sentence"] for t in head_rec.get("tradeoffs", {}).values() if t.get("sentence")]
+    out += [f"What the budget costs (head): {' '.join(trade)}", ""] if trade else []
+    out += [n for note in ("judge_note", "unsupported_note") if head_rec.get(note) for n in (head_rec[note], "")]
     budget = params.get("params.yaml", {}).get("report.max_map_drop", {}).get("new")
     gates = []
     for v in VARIANTS:

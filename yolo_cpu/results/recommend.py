@@ -118,6 +118,52 @@ def recommend(m: dict[str, Any], max_map_drop: float) -> dict[str, dict[str, Any
     return out
 
 
+def tradeoffs(m: dict[str, Any], rec: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """For each recommended objective, the best variant of all on it, budget or not, and what it
+    would cost against the recommended one: {fastest, figure, advantage[_lo/_hi] (its figure over the
+    recommended's, > 1 better, 95%), more_points[_lo/_hi] (the mAP50-95 points it loses beyond the
+    recommended's, from the same paired resamples: eval_map's map_differences)}; fastest is the
+    recommended variant itself when nothing beats it."""
+    drops = map_drops(m)
+    differences = m.get("eval_map", {}).get("map_differences", {})
+    out: dict[str, dict[str, Any]] = {}
+    for objective, r in rec.items():
+        higher = OBJECTIVES[objective][2]
+        scored = sorted(((fig, v) for v in drops if (fig := FIGURES[objective](m, v)) is not None), reverse=higher)
+        fastest = scored[0][1] if scored else r["variant"]
+        t: dict[str, Any] = {"fastest": fastest, "figure": FIGURES[objective](m, fastest), "recommended": r["variant"]}
+        if fastest != r["variant"]:
+            adv = advantage(m, fastest, r["variant"], objective)
+            if adv is not None:
+                t.update(advantage=round(adv[0], 3), advantage_lo=_bound(adv[1]), advantage_hi=_bound(adv[2]))
+            d = differences.get(f"{r['variant']}|{fastest}")
+            if d is not None:
+                t.update(more_points=d[0], more_points_lo=d[1], more_points_hi=d[2])
+            else:
+                t["more_points"] = round(drops[fastest] - drops[r["variant"]], 3)
+        out[objective] = t
+    return out
+
+
+def judgeable(m: dict[str, Any], budget: float) -> dict[str, dict[str, Any]]:
+    """The variants whose mAP50-95 drop the evaluation cannot judge against the budget: the drop's
+    95% interval is wider than the budget (its half-width exceeds it). For each, the half-width, the
+    images behind it and about how many would bring the half-width to the budget (an interval
+    narrows as 1/sqrt(N))."""
+    ev = m.get("eval_map", {})
+    images = ev.get("images")
+    out = {}
+    for v in map_drops(m):
+        lo, hi = ev.get(keys.interval(keys.map_delta(v))[0]), ev.get(keys.interval(keys.map_delta(v))[1])
+        if lo is None or hi is None or not images:
+            continue
+        half = (hi - lo) / 2
+        if half > budget:
+            out[v] = {"half_width": round(half, 3), "images": images,
+                      "images_needed": math.ceil(images * (half / budget) ** 2) if budget > 0 else None}
+    return out
+
+
 def best_fp32(m: dict[str, Any], objective: str) -> str | None:
     """The best FP32 variant of any runtime on the objective (the release model as downloaded too).
     For batch-1 latency, where bench-ov timed ONNX Runtime's FP32 beside its own (fp32_references),

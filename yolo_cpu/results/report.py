@@ -396,6 +396,8 @@ def _recommendation(m: dict[str, Any]) -> list[str]:
     over = [f"{v} (-{d:.2f})" for v, d in rec["map_drops"].items() if d > budget]
     unsure = [v for v, verdict in rec.get("map_verdicts", {}).items() if verdict == "not separable"]
     mixed = rec.get("mixed_host_conditions")
+    notes = [n for n in (rec.get("unsupported_note"), rec.get("judge_note")) if n]
+    trade = [f"- {t['sentence']}" for t in rec.get("tradeoffs", {}).values()]
     return ["## Recommendation for this machine", "", *([mixed, ""] if mixed else []),
             f"For each objective, the best variant measured on this machine whose mAP50-95 drop against FP32 "
             f"is at most {budget} points (`report.max_map_drop`)."
@@ -407,7 +409,51 @@ def _recommendation(m: dict[str, Any]) -> list[str]:
             "variant's figure over the runner-up's with its 95% interval (paired slices when both were timed "
             f"together); when it covers no difference, {rec.get('tie_rule', 'the two tie')}.", "",
             table(["objective", "variant", "figure", "x the best FP32 [95%]", "mAP50-95 drop [95%]",
-                   "against the budget", "advantage [95%] over the runner-up", "tie"], rows), "", *_ready_to_deploy(rec.get("deployments", {}))]
+                   "against the budget", "advantage [95%] over the runner-up", "tie"], rows), "",
+            *[x for n in notes for x in (n, "")],
+            *(["What the budget costs, per objective (the best variant of all against the recommended one; 95% "
+               "intervals, the mAP from paired resamples of the evaluation images):", "", *trade, ""] if trade else []),
+            *_ready_to_deploy(rec.get("deployments", {}))]
+
+
+BETTER = {"latency_p50": "faster at batch 1", "latency_p99": "faster at batch 1 (p99)",
+          "throughput": "the images/s", "memory": "smaller in memory"}
+
+
+def tradeoff_sentence(objective: str, t: dict[str, Any]) -> str:
+    """The trade-off in words: what the best variant of all on an objective would give over the
+    recommended one, and for how many more mAP50-95 points."""
+    if t["fastest"] == t["recommended"]:
+        return f"{objective}: `{t['recommended']}` is also the best of all variants, budget or not."
+    gain = (f"{with_interval(t, 'advantage')}x {BETTER[objective]}" if t.get("advantage") is not None
+            else f"better ({_fmt(t['figure'])})")
+    cost = with_interval(t, "more_points", "") if t.get("more_points_lo") is not None else f"{t['more_points']:.2f}"
+    return (f"{objective}: `{t['fastest']}` would be {gain} than `{t['recommended']}`, for {cost} more points "
+            "of mAP50-95 lost.")
+
+
+def judge_sentence(unjudged: dict[str, dict[str, Any]], budget: float) -> str | None:
+    """The budget the evaluation cannot judge: the variants whose drop interval is wider than it."""
+    if not unjudged:
+        return None
+    worst = max(unjudged.values(), key=lambda u: u["half_width"])
+    listed = ", ".join(f"`{v}` ±{u['half_width']:.2f}" for v, u in unjudged.items())
+    need = f"about {worst['images_needed']:,} would" if worst["images_needed"] else "no image count can"
+    return (f"A budget of {budget:g} points cannot be judged with {worst['images']} evaluation images: the drops of "
+            f"{listed} are known only to within more than the budget (95% half-width); {need} narrow "
+            "them to it (an interval narrows as 1/sqrt(N)). Their verdicts stand as measured.")
+
+
+def unsupported_sentence(m: dict[str, Any], rec: dict[str, Any]) -> str | None:
+    """Why the candidates lack bf16 on a CPU without it, and what that leaves."""
+    missing = sorted({v for s in ("bench_ov", "eval_map") for v in m.get(s, {}).get("unsupported_variants") or []})
+    if not missing:
+        return None
+    int8 = sorted({r["variant"] for r in rec["objectives"].values() if VARIANTS[r["variant"]].precision == "int8"})
+    return (f"This CPU runs no bf16 (OpenVINO's OPTIMIZATION_CAPABILITIES lack BF16): {', '.join(missing)} were not "
+            "measured, so the candidates are FP32 and INT8"
+            + (f"; {', '.join(int8)} is recommended where its drop is within the budget." if int8 else
+               "; no INT8 variant is within the budget, so the answer is FP32."))
 
 
 def _ready_to_deploy(deps: dict[str, dict[str, Any]]) -> list[str]:
