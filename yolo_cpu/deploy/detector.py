@@ -8,6 +8,7 @@ callbacks."""
 from __future__ import annotations
 
 import contextlib
+import numbers
 import os
 import threading
 from collections import deque
@@ -36,12 +37,12 @@ class SettingError(UserError):
 
 def check_settings(batch: int, conf: float, iou: float, max_det: int) -> None:
     """Every number the Detector takes, range-checked: an error names the setting and its range."""
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+    if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1:
         raise SettingError(f"batch = {batch!r}: must be a whole number of images, at least 1")
     for name, value in (("conf", conf), ("iou", iou)):
         if not 0 <= value <= 1:
             raise SettingError(f"{name} = {value!r}: must be within [0, 1]")
-    if isinstance(max_det, bool) or not isinstance(max_det, int) or max_det < 1:
+    if isinstance(max_det, bool) or not isinstance(max_det, numbers.Integral) or max_det < 1:
         raise SettingError(f"max_det = {max_det!r}: must be a whole number, at least 1")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from yolo_cpu import keys
+from yolo_cpu.measure.intervals import separable
 from yolo_cpu.measure.roofline import PEAK_PRECISION, PeakError, share_of_peak
 from yolo_cpu.models.variants import OV_VARIANTS, VARIANTS
 
@@ -416,8 +417,8 @@ def _recommendation(m: dict[str, Any]) -> list[str]:
             *_ready_to_deploy(rec.get("deployments", {}))]
 
 
-BETTER = {"latency_p50": "faster at batch 1", "latency_p99": "faster at batch 1 (p99)",
-          "throughput": "the images/s", "memory": "smaller in memory"}
+BETTER = {"latency_p50": ("be", "faster at batch 1 than"), "latency_p99": ("be", "faster at batch 1 (p99) than"),
+          "throughput": ("give", "the images/s of"), "memory": ("be", "smaller in memory than")}
 
 
 def tradeoff_sentence(objective: str, t: dict[str, Any]) -> str:
@@ -425,11 +426,13 @@ def tradeoff_sentence(objective: str, t: dict[str, Any]) -> str:
     recommended one, and for how many more mAP50-95 points."""
     if t["fastest"] == t["recommended"]:
         return f"{objective}: `{t['recommended']}` is also the best of all variants, budget or not."
-    gain = (f"{with_interval(t, 'advantage')}x {BETTER[objective]}" if t.get("advantage") is not None
-            else f"better ({_fmt(t['figure'])})")
+    verb, what = BETTER[objective]
+    ratio = with_interval(t, "advantage") if t.get("advantage") is not None else "n/a"
+    tie = "" if t.get("advantage_lo") is None or separable(t["advantage_lo"], t["advantage_hi"]) else \
+        " (the interval covers 1: no measurable gain)"
     cost = with_interval(t, "more_points", "") if t.get("more_points_lo") is not None else f"{t['more_points']:.2f}"
-    return (f"{objective}: `{t['fastest']}` would be {gain} than `{t['recommended']}`, for {cost} more points "
-            "of mAP50-95 lost.")
+    return (f"{objective}: `{t['fastest']}` would {verb} {ratio} {what} `{t['recommended']}`{tie}, for {cost} more "
+            "points of mAP50-95 lost.")
 
 
 def judge_sentence(unjudged: dict[str, dict[str, Any]], budget: float) -> str | None:
