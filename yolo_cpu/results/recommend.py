@@ -121,9 +121,10 @@ def recommend(m: dict[str, Any], max_map_drop: float) -> dict[str, dict[str, Any
 def tradeoffs(m: dict[str, Any], rec: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """For each recommended objective, the best variant of all on it, budget or not, and what it
     would cost against the recommended one: {fastest, figure, advantage[_lo/_hi] (its figure over the
-    recommended's, > 1 better, 95%), more_points[_lo/_hi] (the mAP50-95 points it loses beyond the
-    recommended's, from the same paired resamples: eval_map's map_differences)}; fastest is the
-    recommended variant itself when nothing beats it."""
+    recommended's, > 1 better, 95%; no interval where no slices stand behind the figures),
+    more_points[_lo/_hi] (the mAP50-95 points it loses beyond the recommended's, from the same paired
+    resamples: eval_map's map_differences)}; fastest is the recommended variant itself when nothing
+    beats it."""
     drops = map_drops(m)
     differences = m.get("eval_map", {}).get("map_differences", {})
     out: dict[str, dict[str, Any]] = {}
@@ -136,6 +137,8 @@ def tradeoffs(m: dict[str, Any], rec: dict[str, dict[str, Any]]) -> dict[str, di
             adv = advantage(m, fastest, r["variant"], objective)
             if adv is not None:
                 t.update(advantage=round(adv[0], 3), advantage_lo=_bound(adv[1]), advantage_hi=_bound(adv[2]))
+            elif t["figure"] and r["figure"]:  # no slices behind the figures (p99, memory): the ratio alone
+                t["advantage"] = round(t["figure"] / r["figure"] if higher else r["figure"] / t["figure"], 3)
             d = differences.get(f"{r['variant']}|{fastest}")
             if d is not None:
                 t.update(more_points=d[0], more_points_lo=d[1], more_points_hi=d[2])
