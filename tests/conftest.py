@@ -23,7 +23,7 @@ PROJECT_FILES = ("stages", "yolo_cpu", "dvc.yaml", "params.yaml", ".dvc/config",
 TINY = {
     "data": {"eval_images": 12, "calib_images": 20},
     "calibration": {"images": 12, "check_images": 8},
-    # the `pipeline` fixture runs the default search and full bias correction; elsewhere the fast one
+    # the `pipeline` fixture runs the default accuracy control and full bias correction; elsewhere the fast one
     # (NNCF's default) saves seconds per run
     "quantize_ov": {"scope": "decode", "rank_images": 4, "fast_bias_correction": True},
     "bench": {"warmup": 1, "slice_runs": 1, "min_slices": 3, "max_seconds": 0, "batch_sizes": [1, 2],
@@ -89,11 +89,11 @@ def make_repo(dest: Path, params: dict | None = None) -> Path:
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory) -> Path:
     """The whole real pipeline (`dvc repro`) run once on tiny params, with the default INT8 scope
-    search and bias correction; returns the repo path."""
+    (NNCF's accuracy control) and bias correction; returns the repo path."""
     if not HAS_MIRROR:
         pytest.skip(f"offline asset mirror not found at {MIRROR}")
     repo = make_repo(tmp_path_factory.mktemp("pipeline") / "repo",
-                     {"quantize_ov": {"scope": "search", "fast_bias_correction": False}})
+                     {"quantize_ov": {"scope": "accuracy_control", "fast_bias_correction": False}})
     sh(["dvc", "repro"], repo)
     sh(["git", "add", "-A"], repo)
     sh(["git", "commit", "-qm", "repro"], repo)

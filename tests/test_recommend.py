@@ -180,4 +180,4 @@ def test_the_cannot_be_judged_sentence_appears_exactly_when_the_half_width_excee
                 assert (sentence is not None) == (half > budget), (drop, half, budget)
                 if sentence:
                     need = int(np.ceil(500 * (half / budget) ** 2))
-                    assert f"cannot be judged with 500 evaluation images" in sentence and f"{need:,}" in sentence
+                    assert "cannot be judged with 500 evaluation images" in sentence and f"{need:,}" in sentence

@@ -29,7 +29,7 @@ from yolo_cpu.io import read_json  # noqa: E402
 from yolo_cpu.measure.probes import write_probe  # noqa: E402
 from yolo_cpu.pipeline import params  # noqa: E402
 from yolo_cpu.quantize import quantize_ov as q  # noqa: E402
-from yolo_cpu.quantize.scope import HeldOut  # noqa: E402
+from yolo_cpu.quantize.heldout import HeldOut  # noqa: E402
 from yolo_cpu.runtime.runtimes import ov_core  # noqa: E402
 
 

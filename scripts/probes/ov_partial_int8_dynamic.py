@@ -24,7 +24,7 @@ from yolo_cpu.data import calibration as cal  # noqa: E402
 from yolo_cpu.measure.probes import write_probe  # noqa: E402
 from yolo_cpu.pipeline import params  # noqa: E402
 from yolo_cpu.quantize import quantize_ov as q  # noqa: E402
-from yolo_cpu.quantize import scope  # noqa: E402
+from yolo_cpu.quantize import heldout  # noqa: E402
 from yolo_cpu.runtime.runtimes import ov_core  # noqa: E402
 
 
@@ -40,8 +40,8 @@ def main() -> None:
     fp32 = core.read_model(str(paths.ov_fp32_xml(name)))
     ref = core.compile_model(fp32, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(x)[0]
     int8 = q.quantize(fp32, calib.inputs, o["preset"], o["fast_bias_correction"], q.head_ops(fp32, False))
-    convs = {n for n in scope.quantized_layers(int8) if "Conv" in n}
-    models = {"all_int8": int8, "convs_float": scope.with_float(int8, convs)}
+    convs = {n for n in heldout.quantized_layers(int8) if "Conv" in n}
+    models = {"all_int8": int8, "convs_float": heldout.with_float(int8, convs)}
     v5 = ref.shape[-1] < ref.shape[-2]  # [N, anchors, 5 + classes]; YOLOv8: [N, 4 + classes, anchors]
 
     def scores(y: np.ndarray) -> np.ndarray:

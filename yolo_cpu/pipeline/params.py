@@ -122,8 +122,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "quantize_ov": {
         "preset": Key(str, choices=("performance", "mixed")),
         "fast_bias_correction": Key(bool),
-        "scope": Key(str, choices=("search", "decode", "head")),
-        "max_drop_points": Key(float),
+        "scope": Key(str, choices=("accuracy_control", "decode", "head")),
         "rank_images": Key(int, min=1),
         "max_float_layers": Key(int, min=0),
     },

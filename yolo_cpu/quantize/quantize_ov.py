@@ -1,4 +1,4 @@
-"""NNCF post-training INT8 quantization of the OpenVINO IR (the scope search lives in scope.py)."""
+"""NNCF post-training INT8 quantization of the OpenVINO IR (accuracy control lives in accuracy_control.py)."""
 from __future__ import annotations
 
 import logging

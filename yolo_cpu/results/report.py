@@ -328,45 +328,22 @@ def _int8_scope(m: dict[str, Any]) -> list[str]:
     if "scope" not in q:
         return []
     layers = q.get("float_layers", [])
-    if q["scope"] != "search":
+    if q["scope"] != "accuracy_control":
         head = (f"Scope `{q['scope']}` (quantize_ov.scope): the box decode ({q.get('decode_ops')} ops) stays float"
                 + (", and these layers: " if layers else ", everything else is INT8."))
         return ["## What the OpenVINO INT8 model keeps float", "", head, "",
                 *([table(["layer", "why"], [[r["layer"], r["reason"]] for r in layers]), ""] if layers else [])]
-    steps = ", ".join(f"{s['float_layers']} float ({s['how']}): {s['heldout_fidelity']:.2f}" for s in q.get("steps", []))
-    scale = ", ".join(f"{s['levels']} levels: fidelity {s['heldout_fidelity']:.2f}, mAP {s['heldout_map50_95']:.2f}"
-                      for s in q.get("scale_fit", []))
-    verdict = "within its budget" if q["budget_met"] else "over its budget" + (
-        f": no count up to quantize_ov.max_float_layers={q.get('max_float_layers')} reached it"
-        if q["outcome"] == "float_kept" else "")
-    d = q["heldout_int8_drop"]
-    drop = f"{d['delta']:.2f} [{d['lo']:.2f}, {d['hi']:.2f}]"
+    verdict = "within" if q["budget_met"] else "over (NNCF could not reach it within quantize_ov.max_float_layers)"
     out = ["## What the OpenVINO INT8 model keeps float", "",
-           f"The scope is searched for this model (quantize_ov.scope=search): everything INT8 but the box decode "
-           f"({q.get('decode_ops')} ops), then layers go back to float, most sensitive first, until the mAP50-95 drop "
-           f"predicted on {q['held_out_images']} held-out calibration images is within {q['budget_points']} points. "
-           f"The prediction comes from fidelity, the mAP50-95 of the INT8 model's detections against FP32's own "
-           f"(score >= {q['reference_conf']}), which moves far less from image to image than a drop against the "
-           f"labels: each fidelity point lost costs {q['drop_per_fidelity_point']:.3f} mAP points, fitted on coarser "
-           f"quantizations of the same model ({scale}). Each layer's sensitivity is the fidelity it gives back alone "
-           f"on {q['rank_images']} of the images. Float layers cost speed, so they must buy mAP the held-out images "
-           f"can show against the labels (95% intervals over {d['resamples']} paired resamples of the images).", "",
-           f"All INT8 but the decode keeps {q['steps'][0]['heldout_fidelity']:.2f} fidelity; its mAP50-95 drop against "
-           f"the labels there is {drop} points (FP32 {q['heldout_map50_95_fp32']:.3f})"
-           + (": not separable from zero, so no float layer could show a gain and the search stops; every layer "
-              "stays INT8." if q["outcome"] == "drop_not_separable" else "."), ""]
-    out += [f"The INT8 model keeps {q['heldout_fidelity']:.2f} fidelity: a predicted drop of "
-            f"{q['predicted_drop_points']:.3f} points, {verdict}."
-            + (f" Fidelity on the way: {steps}." if len(q.get("steps", [])) > 1 else ""), ""]
-    g, rejected = q.get("float_gain_map50_95"), q.get("float_layers_rejected") or []
-    if g:
-        out += [f"The {len(layers or rejected)} float layers found gain {g['delta']:+.2f} mAP50-95 points "
-                f"[{g['lo']:+.2f}, {g['hi']:+.2f}] over all INT8 on the held-out images: "
-                + (f"not separable from zero, so they stay INT8 ({', '.join(rejected)})." if rejected
-                   else "separable from zero, so they stay float."), ""]
+           f"NNCF's accuracy control (quantize_ov.scope=accuracy_control) quantizes everything but the box decode "
+           f"({q.get('decode_ops')} ops), validates on {q['held_out_images']} held-out calibration images (mAP50-95 "
+           f"against their labels) and, while the drop exceeds {100 * q['max_drop']:g} points (report.max_map_drop), "
+           f"ranks the quantized ops on {q['ranking_subset_size']} of them and reverts the worst to float, at most "
+           f"{q['max_num_iterations']} times. Held-out mAP50-95: FP32 {q['heldout_map50_95_fp32']:.3f}, INT8 "
+           f"{q['heldout_map50_95_int8']:.3f}, a drop of {m.get('quantize_ov', {}).get('heldout_drop_points', 0):.3f} "
+           f"points: {verdict} the budget.", ""]
     if layers:
-        out += [table(["layer", "fidelity gain alone (points)", "why"],
-                      [[r["layer"], r["gain_fidelity"], r["reason"]] for r in layers]), ""]
+        out += [table(["layer", "why"], [[r["layer"], r["reason"]] for r in layers]), ""]
     else:
         out += ["Every quantizable layer is INT8.", ""]
     return out
