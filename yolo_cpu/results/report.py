@@ -432,7 +432,8 @@ def unsupported_sentence(m: dict[str, Any], rec: dict[str, Any]) -> str | None:
     int8 = sorted({r["variant"] for r in rec["objectives"].values() if VARIANTS[r["variant"]].precision == "int8"})
     return (f"This CPU runs no bf16 (OpenVINO's OPTIMIZATION_CAPABILITIES lack BF16): {', '.join(missing)} were not "
             "measured, so the candidates are FP32 and INT8"
-            + (f"; {', '.join(int8)} is recommended where its drop is within the budget." if int8 else
+            + (f"; {', '.join(int8)} {'is' if len(int8) == 1 else 'are'} recommended where the drop is within the "
+               "budget." if int8 else
                "; no INT8 variant is within the budget, so the answer is FP32."))
 
 
