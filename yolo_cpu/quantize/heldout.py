@@ -4,13 +4,12 @@ that put one quantized layer back to float (with_float) or quantize coarser (wit
 accuracy control (accuracy_control.py) validates on these images; the probes use the rest."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from yolo_cpu.accuracy.map_bootstrap import DeltaInterval, matches_of, paired_delta
-from yolo_cpu.accuracy.scoring import coco_map, evaluated, to_coco
+from yolo_cpu.accuracy.scoring import coco_map, to_coco
 from yolo_cpu.data import coco
 from yolo_cpu.data.calibration import CalibrationSet
 from yolo_cpu.runtime.postprocess import postprocess
@@ -19,7 +18,6 @@ from yolo_cpu.runtime.runtimes import ov_core
 CONF, IOU, MAX_DET = 0.001, 0.65, 300  # the evaluation's settings (mAP needs the low-confidence tail)
 REFERENCE_CONF = 0.25  # FP32's detections scoring at least this are the ground truth fidelity is scored against
 BATCH = 8
-RESAMPLES = 1000  # paired resamples of the held-out images behind the drop's and the float layers' intervals
 
 
 @dataclass
@@ -64,32 +62,9 @@ class HeldOut:
         """mAP50-95 in points against the labels on the first `limit` held-out images."""
         return self.score(self.gt, self.detections(model, precision, limit), limit)
 
-    def use_reference(self, fp32) -> "Point":
-        """Take the FP32 model's confident detections as the reference fidelity is scored against;
-        returns FP32 on every held-out image (its fidelity set to 100: it is the reference)."""
-        dets = self.detections(fp32)
-        self.reference = as_ground_truth(self.gt, dets, REFERENCE_CONF)
-        return Point(self.score(self.gt, dets, None), 100.0, dets)
-
-    def measure(self, model, limit: int | None = None) -> "Point":
-        """One pass on the first `limit` held-out images, scored against the labels and the reference."""
-        dets = self.detections(model, "f32", limit)
-        return Point(self.score(self.gt, dets, limit), self.score(self._reference(), dets, limit), dets)
-
-    def map_gain(self, base: "Point", other: "Point") -> DeltaInterval:
-        """`other`'s mAP50-95 against the labels minus `base`'s (points; both measured on every held-out
-        image) with its 95% interval over paired resamples of the images."""
-        return paired_delta(matches_of(evaluated(self.gt, base.detections)),
-                            matches_of(evaluated(self.gt, other.detections)), RESAMPLES, 0)
-
-    def fidelity(self, model, limit: int | None = None) -> float:
-        """Fidelity alone (points) on the first `limit` held-out images: what the ranking needs."""
-        return self.score(self._reference(), self.detections(model, "f32", limit), limit)
-
-    def _reference(self) -> dict[str, Any]:
-        if self.reference is None:
-            raise RuntimeError("HeldOut.use_reference(fp32) must run before fidelity is measured")
-        return self.reference
+    def use_reference(self, fp32) -> None:
+        """Take the FP32 model's confident detections as the reference fidelity is scored against."""
+        self.reference = as_ground_truth(self.gt, self.detections(fp32), REFERENCE_CONF)
 
     def score(self, gt: dict[str, Any], dets: list[dict[str, Any]], limit: int | None) -> float:
         """mAP50-95 in points of `dets` against `gt` on the first `limit` held-out images."""
@@ -147,16 +122,3 @@ def with_levels(model, levels: int):
         fq.output(0).replace(coarse.output(0))
     copy.validate_nodes_and_infer_types()
     return copy
-
-
-@dataclass(frozen=True)
-class Point:
-    """A model on the held-out images: mAP50-95 against the labels and fidelity against FP32 (points)."""
-
-    map50_95: float
-    fidelity: float
-    detections: list[dict[str, Any]] | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def fidelity_loss(self) -> float:
-        return 100.0 - self.fidelity
