@@ -340,7 +340,7 @@ def _int8_scope(m: dict[str, Any]) -> list[str]:
            f"against their labels) and, while the drop exceeds {100 * q['max_drop']:g} points (report.max_map_drop), "
            f"ranks the quantized ops on {q['ranking_subset_size']} of them and reverts the worst to float, at most "
            f"{q['max_num_iterations']} times. Held-out mAP50-95: FP32 {q['heldout_map50_95_fp32']:.3f}, INT8 "
-           f"{q['heldout_map50_95_int8']:.3f}, a drop of {m.get('quantize_ov', {}).get('heldout_drop_points', 0):.3f} "
+           f"{q['heldout_map50_95_int8']:.3f}, a drop of {q['heldout_drop_points']:.3f} "
            f"points: {verdict} the budget.", ""]
     if layers:
         out += [table(["layer", "why"], [[r["layer"], r["reason"]] for r in layers]), ""]
