@@ -36,6 +36,9 @@ TINY = {
     "eval_timing": {"batch": 4, "model_only_windows": 2, "model_only_images": 4},
     "export": {"verify_batches": [1, 2]},
     "convert": {"verify_batches": [1, 2]},
+    # one serving config, short trials: the stage runs every path end to end; capacity itself is test_serve's
+    "serve": {"configs": ["r1b2"], "images": 8, "trial_queries": 40, "trial_seconds": 0.5, "single_stream_queries": 8,
+              "search_steps": 1, "repeats": 1, "max_seconds": 60},
 }
 
 

@@ -168,10 +168,11 @@ def test_a_timing_stage_rerun_beside_another_job_is_flagged_and_the_report_says_
         for s in spinners:
             s.kill()
             s.wait()
+    sh(["dvc", "repro", "-s", "recommend"], repo)
     sh(["dvc", "repro", "-s", "report"], repo)
     ort = read_results("bench_ort", repo)
     assert ort["noisy_run"] is True and ort["host_other_cpu_pct"] > 20
     assert any("other processes used" in r for r in ort["noisy_reasons"])
     report = (repo / "metrics" / "report.md").read_text()
     assert "**Timings from different host conditions.** bench_ort ran on a noisy host" in report
-    assert read_results("report", repo)["mixed_host_conditions"].startswith("**Timings from different")
+    assert read_results("recommend", repo)["mixed_host_conditions"].startswith("**Timings from different")

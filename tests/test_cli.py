@@ -31,7 +31,7 @@ def gt_names(repo: Path) -> list[str]:
 
 
 def bundle_of(repo: Path, objective: str) -> Path:
-    return repo / read_results("report", repo)["deployments"][objective]["bundle"]
+    return repo / read_results("recommend", repo)["deployments"][objective]["bundle"]
 
 
 def test_every_model_the_pipeline_writes_carries_names_imgsz_and_layout(pipeline):
@@ -42,7 +42,7 @@ def test_every_model_the_pipeline_writes_carries_names_imgsz_and_layout(pipeline
 
 
 def test_each_recommendation_has_a_bundle_that_says_how_to_run_it(pipeline):
-    rec = read_results("report", pipeline)
+    rec = read_results("recommend", pipeline)
     ev, machine = read_results("eval_map", pipeline), read_results("bench_ov", pipeline)["machine"]
     assert rec["deployments"]["latency_p50"]["batch"] == 1
     for objective in ("latency_p50", "throughput"):

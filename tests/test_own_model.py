@@ -484,7 +484,7 @@ def test_ultralytics_loads_the_bundle_and_finds_the_same_objects(v8_pipeline, tm
 
     repo = v8_pipeline
     images = sorted((MIRROR / "coco" / "images" / "val2017").glob("*.jpg"))[:8]
-    bundles = sorted({d["bundle"] for d in read_results("report", repo)["deployments"].values()})
+    bundles = sorted({d["bundle"] for d in read_results("recommend", repo)["deployments"].values()})
     for bundle in (repo / b for b in bundles):
         openvino = bundle.name.endswith("_openvino_model")
         # Ultralytics reads an OpenVINO folder by its name and an ONNX model by its file (metadata inside)

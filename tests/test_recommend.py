@@ -57,7 +57,7 @@ def test_a_variant_over_the_budget_is_never_recommended():
 
 @needs_mirror
 def test_recommendation_stage_output_agrees_with_the_measurements(pipeline):
-    rec = read_results("report", pipeline)
+    rec = read_results("recommend", pipeline)
     ev, ov, ort = (read_results(s, pipeline) for s in ("eval_map", "bench_ov", "bench_ort"))
     v = rec["latency_p50_variant"]
     b1 = (ov if v.startswith("ov_") else ort)[f"{v}_b1_p50_ms"]

@@ -12,7 +12,7 @@ from yolo_cpu.pipeline.stage import read_results
 
 pytestmark = needs_mirror
 MACHINE_DEPENDENT = {"bench-ort", "bench-ov", "bench-deploy", "bench-torch", "memory", "roofline", "eval-map",
-                     "report"}
+                     "recommend", "bench-serve", "report"}
 STAGES = ["inputs", "download", "export-dynamic", "convert-IR", "calibrate", "quantize-ov", "quantize-ort", "fingerprint",
           *sorted(MACHINE_DEPENDENT)]
 
@@ -71,7 +71,7 @@ def test_pull_on_another_machine_skips_what_is_the_same_and_reruns_its_timings(p
     text, series = cross_machine("yolov5n", results)
     assert set(series) == {a_id, b_id} and f"| {a_id} |" in text and f"| {b_id} |" in text
     rows = [r.split(" | ") for r in text.splitlines() if r.startswith(f"| {b_id} | ov_int8 |")]
-    b_ov, b_rep = read_results("bench_ov", b), read_results("report", b)
+    b_ov, b_rep = read_results("bench_ov", b), read_results("recommend", b)
     assert len(rows) == 1 and float(rows[0][4]) == pytest.approx(b_ov["ov_int8_best_ips"], abs=0.06)
     # the table's ratio over the best FP32 is the one that run's own report computed
     assert rows[0][5].startswith(f"{b_rep['ov_int8_throughput_x_best_fp32']:.2f}x")

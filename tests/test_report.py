@@ -59,7 +59,7 @@ def test_report_stage_output(pipeline):
     ov = read_results("bench_ov", pipeline)
     assert f"{ov['ov_int8_speedup_ips_b1']:.2f}x [{ov['ov_int8_speedup_ips_b1_lo']:.2f}, " in md
     # the headline table: each variant's ratio over the best FP32 of any runtime, with its interval
-    rec = read_results("report", pipeline)
+    rec = read_results("recommend", pipeline)
     k = "ov_int8_throughput_x_best_fp32"
     assert "## Each variant against the best FP32" in md and rec["best_fp32_throughput"] in md
     lo, hi = rec[f"{k}_lo"], rec[f"{k}_hi"]

@@ -57,6 +57,6 @@ def test_roofline_stage_and_report(pipeline):
     assert r["peak_f32_gops"] > 0 and r["peak_int8_gops"] > 0
     md = (pipeline / "metrics/report.md").read_text()
     assert "## Distance from this CPU's limit" in md
-    rep = read_results("report", pipeline)
+    rep = read_results("recommend", pipeline)
     for v, share in rep["shares_of_peak"].items():
         assert share is None or 0 < share <= 1, v

@@ -8,9 +8,9 @@ from conftest import ROOT, needs_mirror, set_params, sh
 
 pytestmark = needs_mirror
 ALL = ["check", "inputs", "download", "export-dynamic", "convert-IR", "calibrate", "quantize-ov", "quantize-ort", "fingerprint", "roofline", "bench-ort",
-       "bench-ov", "bench-deploy", "memory", "eval-map", "report", "bundle"]
-OV_CONSUMERS = {"bench-ov", "bench-deploy", "memory", "eval-map", "report", "bundle"}
-ORT_CONSUMERS = {"bench-ort", "memory", "eval-map", "report", "bundle"}
+       "bench-ov", "bench-deploy", "memory", "eval-map", "recommend", "bench-serve", "report", "bundle"]
+OV_CONSUMERS = {"bench-ov", "bench-deploy", "memory", "eval-map", "recommend", "bench-serve", "report", "bundle"}
+ORT_CONSUMERS = {"bench-ort", "memory", "eval-map", "recommend", "bench-serve", "report", "bundle"}
 
 
 @contextlib.contextmanager
@@ -99,7 +99,8 @@ def test_a_bench_param_sweep_reruns_only_that_benchmark_and_every_diff_shows_it(
         sh(["git", "checkout", "-q", "params.yaml"], pipeline)
         out = sh(["dvc", "exp", "run", "-S", "bench_ort.intra_threads=1", "-n", "one-thread"], pipeline).stdout
         # the bundle follows the recommendation, which new ORT figures may move (the tiny run is noisy)
-        assert ran_stages(out) - {"bundle"} == {"bench-ort", "report"}
+        # bench-serve reruns only when the bundled variants change (details/to_serve.json)
+        assert ran_stages(out) - {"bundle", "bench-serve"} == {"bench-ort", "recommend", "report"}
         show = sh(["dvc", "exp", "show", "--md", "--no-pager"], pipeline).stdout
         assert "one-thread" in show and "bench_ort.intra_threads" in show
         # the README's one-screen recipe, run as documented: at most 15 columns, the swept param and the answer

@@ -1,6 +1,7 @@
 """yolo-cpu: the command line of the yolo_cpu package.
 
   yolo-cpu detect MODEL INPUT...     detections as JSON lines (the deploy extra is enough)
+  yolo-cpu serve BUNDLE              an HTTP server with request batching on Ray Serve (the serve extra)
   yolo-cpu diff BASE [HEAD]          the pull-request comment between two revisions
   yolo-cpu machines {run,snapshot,table}   per-machine snapshots and the cross-machine table
   yolo-cpu benchmark-app             OpenVINO's benchmark_app against this project's harness
@@ -80,6 +81,50 @@ def _detect(a: argparse.Namespace) -> None:
     detect_command(a)
 
 
+def _serve_parser(sub) -> None:
+    p = sub.add_parser(
+        "serve", formatter_class=_Formatter, help="serve a bundle over HTTP with request batching (Ray Serve)",
+        description="Serve a bundle on Ray Serve. POST /detect with an image's bytes (JPEG, PNG) returns the\n"
+                    "JSON object `yolo-cpu detect` prints for it; GET /health; GET / names the variant and the\n"
+                    "settings. Concurrent requests are batched (up to --max-batch-size, waiting --batch-wait-ms);\n"
+                    "beyond --max-queued waiting requests a request gets 503 with Retry-After at once; a body\n"
+                    "that is no image gets 400 naming why. Settings default to the bundle's serve: section\n"
+                    "(what bench-serve measured best within its p99 target). Ctrl-C drains and exits 0.\n"
+                    "  curl --data-binary @image.jpg http://127.0.0.1:8000/detect")
+    p.add_argument("bundle", help="a bundle folder (bundles/<model>_<objective>_*)")
+    p.add_argument("--replicas", type=_number(int, 1), help="replicas of the model (default: the bundle's, else 1)")
+    p.add_argument("--max-batch-size", type=_number(int, 1, 64),
+                   help="largest batch of concurrent requests; 1 = no batching (default: the bundle's, else 1)")
+    p.add_argument("--batch-wait-ms", type=_number(float, 0, 1000),
+                   help="longest wait for a batch to fill (default: the bundle's, else 5)")
+    p.add_argument("--max-queued", type=_number(int, 1), help="waiting requests beyond which a request gets 503 "
+                   "(default: the bundle's, else 32)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    p.add_argument("--port", type=_number(int, 1, 65535), default=8000)
+    p.add_argument("--address", help="an existing Ray cluster (ray://... or host:port); without it a local Ray "
+                   "starts with the command and stops with it")
+    p.set_defaults(run=_serve)
+
+
+def _serve(a: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    try:
+        import ray.serve  # noqa: F401  (the serve extra)
+
+        from yolo_cpu.serve import server, settings
+    except ModuleNotFoundError as e:
+        raise UserError(f"yolo-cpu serve needs the serve extra (pip install 'yolo-cpu[deploy,serve]'): "
+                        f"{e.name} is not installed") from e
+    from yolo_cpu.deploy import bundle
+
+    folder = Path(a.bundle)
+    if not bundle.is_bundle(folder):
+        raise UserError(f"{folder}: not a bundle folder (no {bundle.METADATA})")
+    chosen = settings.from_bundle(bundle.load(folder), {k: getattr(a, k) for k in settings.FIELDS})
+    server.serve_until_stopped(folder, chosen, a.host, a.port, a.address)
+
+
 def _diff_parser(sub) -> None:
     p = sub.add_parser("diff", formatter_class=_Formatter, help="the pull-request metrics diff as markdown",
                        description="Headline tables between two git revisions, then every changed metric folded "
@@ -131,8 +176,8 @@ def _pipeline(module: str):
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="yolo-cpu", formatter_class=_Formatter, description=__doc__)
-    sub = ap.add_subparsers(dest="command", required=True, metavar="{detect,diff,machines,benchmark-app}")
-    for add in (_detect_parser, _diff_parser, _machines_parser, _benchmark_app_parser):
+    sub = ap.add_subparsers(dest="command", required=True, metavar="{detect,serve,diff,machines,benchmark-app}")
+    for add in (_detect_parser, _serve_parser, _diff_parser, _machines_parser, _benchmark_app_parser):
         add(sub)
     return ap
 

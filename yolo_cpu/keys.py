@@ -11,7 +11,8 @@ STAGE_FILES = {"download": "download", "export-dynamic": "export_dynamic", "conv
                "calibrate": "calibrate", "quantize-ov": "quantize_ov", "quantize-ort": "quantize_ort",
                "fingerprint": "fingerprint", "bench-ort": "bench_ort", "bench-ov": "bench_ov",
                "bench-deploy": "bench_deploy", "bench-torch": "bench_torch", "memory": "memory",
-               "eval-map": "eval_map", "roofline": "roofline", "report": "report", "bundle": "bundle"}
+               "eval-map": "eval_map", "roofline": "roofline", "recommend": "recommend",
+               "bench-serve": "bench_serve", "report": "report", "bundle": "bundle"}
 OBJECTIVES = ("latency_p50", "latency_p99", "throughput", "memory")
 HEADLINE_OBJECTIVES = ("latency_p50", "throughput")  # ratios over the best FP32 in the headline
 
@@ -91,9 +92,11 @@ HEADLINE: dict[str, re.Pattern[str]] = {stage: re.compile(p) for stage, p in {
     "memory": rf"{_V}_rss_peak_mb",
     "roofline": r"model_gflops|peak_(?:f32|bf16|int8)_gops",
     "eval_map": rf"{_V}_(?:map50_95|delta_map50_95)",
-    "report": rf"{_V}_{_OBJ}_x_best_fp32|{_OBJ}_(?:variant|x_best_fp32(?:_lo|_hi)?|tie)|memory_variant"
+    "bench_serve": rf"{_V}_(?:serve_peak_rps(?:_lo|_hi)?|serve_p99_ms|serve_over_offline|served_over_in_process"
+                   r"|serve_meets_target|serve_config)",
+    "recommend": rf"{_V}_{_OBJ}_x_best_fp32|{_OBJ}_(?:variant|x_best_fp32(?:_lo|_hi)?|tie)|memory_variant"
               rf"|best_fp32_{_OBJ}",
-}.items()}  # bundle: no headline figures (details/bundle.json)
+}.items()}  # bundle: no headline figures (details/bundle.json); report: only its markdown and plots
 
 
 def is_headline(stage_file: str, key: str) -> bool:
@@ -104,6 +107,12 @@ def is_headline(stage_file: str, key: str) -> bool:
 
 
 _WORDS = [
+    (r"(?P<v>\w+?)_serve_peak_rps", "{v}: requests/s one server sustains within the p99 target"),
+    (r"(?P<v>\w+?)_serve_p99_ms", "{v}: p99 latency at that rate, through the server (ms)"),
+    (r"(?P<v>\w+?)_serve_over_offline", "{v}: sustained rate over Offline through the server (x)"),
+    (r"(?P<v>\w+?)_served_over_in_process", "{v}: Offline through the server over in-process (x)"),
+    (r"(?P<v>\w+?)_serve_meets_target", "{v}: a serving config meets the p99 target"),
+    (r"(?P<v>\w+?)_serve_config", "{v}: the serving config chosen"),
     (r"(?P<v>\w+?)_b(?P<n>\d+)_p50_ms", "{v}: p50 latency at batch {n} (ms)"),
     (r"(?P<v>\w+?)_b(?P<n>\d+)_p99_ms", "{v}: p99 latency at batch {n} (ms)"),
     (r"(?P<v>\w+?)_b(?P<n>\d+)_ips", "{v}: images/s at batch {n}"),

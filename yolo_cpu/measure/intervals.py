@@ -91,3 +91,33 @@ def against_budget(lo: float, hi: float, budget: float) -> str:
 def separable(lo: float, hi: float) -> bool:
     """A ratio's interval excludes 1 (no change)."""
     return not (math.isnan(lo) or math.isnan(hi)) and (hi < 1.0 or lo > 1.0)
+
+
+def quantile_ranks(n: int, q: float, level: float = LEVEL) -> tuple[int | None, int | None]:
+    """1-based ranks (l, u) of the distribution-free interval [x_(l), x_(u)] for the q-quantile of n
+    sorted samples: P(x_(l) <= true quantile <= x_(u)) >= level, from the Binomial(n, q) count of
+    samples below it, each tail at most (1 - level) / 2. None where a bound does not exist (too few
+    samples: the p99 of 200 queries has no upper bound at 95%)."""
+    if n < 1 or not 0 < q < 1:
+        raise ValueError(f"quantile_ranks: n = {n}, q = {q}")
+    k = np.arange(n + 1)
+    log_pmf = (np.array([math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in k])
+               + k * math.log(q) + (n - k) * math.log1p(-q))
+    cdf = np.cumsum(np.exp(log_pmf))  # cdf[i] = P(B <= i)
+    tail = (1 - level) / 2
+    below = np.nonzero(cdf <= tail)[0]  # P(B <= l - 1) <= tail: l - 1 is the last such index
+    low = int(below[-1]) + 1 if below.size else None
+    above = np.nonzero(1 - cdf <= tail)[0]  # P(B >= u) = 1 - P(B <= u - 1) <= tail
+    high = int(above[0]) + 1 if above.size and above[0] + 1 <= n else None
+    return (low if low is not None and low <= n else None), high
+
+
+def quantile_interval(values: Sequence[float], q: float, level: float = LEVEL
+                      ) -> tuple[float, float | None, float | None]:
+    """The q-quantile of `values` (the nearest-rank order statistic, as MLPerf's LoadGen reports it)
+    and its distribution-free interval (None for a bound that n samples cannot give)."""
+    x = np.sort(np.asarray(values, float))
+    n = x.size
+    est = float(x[min(n - 1, max(0, math.ceil(q * n) - 1))])
+    lo_rank, hi_rank = quantile_ranks(n, q, level)
+    return est, (float(x[lo_rank - 1]) if lo_rank else None), (float(x[hi_rank - 1]) if hi_rank else None)

@@ -41,6 +41,8 @@ class Key:
                 what += f" from {list(self.choices)}"
             if self.min is not None:
                 what += f", each >= {self.min}"
+            if self.pattern is not None:
+                what += f", each matching {self.pattern}"
             return what + (", not empty" if self.nonempty else "")
         names = self.kind.__name__ if isinstance(self.kind, type) else " or ".join(k.__name__ for k in self.kind)
         what = f"one of {list(self.choices)}" if self.choices else names
@@ -198,6 +200,19 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "model_only_images": Key(int, min=1),
     },
     "report": {"title": Key(str), "max_map_drop": Key(float, min=0)},
+    "serve": {
+        "p99_ms": Key(float, min=1, max=60000),
+        "configs": Key(list, item=str, pattern=r"r([1-9]|1[0-6])b([1-9]|[1-5][0-9]|6[0-4])", nonempty=True),
+        "batch_wait_ms": Key(float, min=0, max=1000),
+        "max_queued": Key(int, min=1),
+        "images": Key(int, min=1),
+        "trial_queries": Key(int, min=1),
+        "trial_seconds": Key(float, min=0),
+        "single_stream_queries": Key(int, min=1),
+        "search_steps": Key(int, min=1, max=12),
+        "repeats": Key(int, min=1, max=5),
+        "max_seconds": Key(float, min=1),
+    },
 }
 
 

@@ -26,7 +26,7 @@ ISA_SHOWN = {"VNNI": ("avx512_vnni", "avx_vnni"), "AMX": ("amx_int8",), "bf16": 
 def snapshot(root: Path = Path("."), dest: Path = RESULTS) -> Path:
     """Copy this run's results (headline and detail, without the env block), its fingerprint and
     report into dest/<machine id>/<model>/; returns that folder."""
-    results = {s: read_results(s, root) for s in (*SOURCES, "report")}
+    results = {s: read_results(s, root) for s in (*SOURCES, "recommend", "bench_serve")}
     folder = dest / results["bench_ov"]["machine"]["id"] / results["download"]["model"]
     folder.mkdir(parents=True, exist_ok=True)
     for stage, figures in results.items():
@@ -75,7 +75,7 @@ def describe(m: dict[str, Any]) -> list[Any]:
     """CPU (name and microarchitecture, from the fingerprint), software id, cores, ISA, recommendation."""
     fp = m.get("fingerprint", {})
     isa = fp.get("isa", {})
-    rec = m.get("report", {})
+    rec = m.get("recommend") or m.get("report", {})  # snapshots before the recommend stage: report.json
     return [from_fingerprint(fp), fp.get("software_id", "not recorded"), fp.get("logical_cores"),
             *("yes" if any(isa.get(f) for f in flags) else "no" for flags in ISA_SHOWN.values()),
             rec.get("latency_p50_variant"), rec.get("throughput_variant")]

@@ -522,7 +522,8 @@ def build(m: dict[str, Any], title: str) -> str:
              "Every figure below is read from this commit's `metrics/*.json` and `details/*.json` (regenerate "
              "with `dvc repro report`), measured on the machine in *Environment*. Figures quoted from elsewhere "
              "(for the release models) are only in the last section.", ""]
-    for section in (_environment, _model_and_data, _recommendation, _over_best_fp32, _roofline, _timing_quality,
+    for section in (_environment, _model_and_data, _recommendation, _capacity, _over_best_fp32, _roofline,
+                    _timing_quality,
                     _latency, _openvino,
                     _deployment, _onnxruntime, _pytorch, _memory, _accuracy, _int8_scope):
         parts += section(m)
@@ -531,3 +532,94 @@ def build(m: dict[str, Any], title: str) -> str:
     if quoted:
         parts += ["## Quoted from elsewhere (not measured here)", "", table(["figure", "value", "source"], quoted), ""]
     return "\n".join(parts)
+
+
+def _p99(t: dict[str, Any] | None) -> str:
+    if not t:
+        return "n/a"
+    lo, hi = t.get("p99_lo_ms"), t.get("p99_hi_ms")
+    return f"{t['p99_ms']:.1f} [{_fmt(lo, 1)}, {_fmt(hi, 1) if hi is not None else 'unbounded'}]"
+
+
+def _peak(s: dict[str, Any] | None) -> str:
+    if not s:
+        return "not measured"
+    if not s.get("peak_rps"):
+        return f"none sustained (< {s['peak_hi_rps']:.1f})"
+    return f"{s['peak_rps']:.1f} [{s['peak_lo_rps']:.1f}, {s['peak_hi_rps']:.1f}]"
+
+
+def _capacity(m: dict[str, Any]) -> list[str]:
+    """bench-serve: the requests/s one server sustains within the p99 target, per config and path."""
+    bs = m.get("bench_serve", {})
+    if not bs.get("variants"):
+        return []
+    cpu = m.get("fingerprint", {}).get("cpu") or bs.get("machine", {}).get("cpu", "this CPU")
+    out = ["## Capacity", ""]
+    for v, r in bs["variants"].items():
+        target, best = r["p99_target_ms"], r.get("best")
+        inproc = r.get("in_process", {})
+        in_off = inproc.get("offline", {}).get("completed_qps")
+        in_peak = inproc.get("server", {}).get("peak_rps")
+        if best is None:
+            out += [f"**No serving config of {v} sustained any tried rate within p99 <= {target:g} ms** on {cpu} "
+                    f"(its bundles get the default serve: settings, marked as not meeting the target).", ""]
+        else:
+            c = r["configs"][best]
+            s, off = c["http"]["server"], c["http"]["offline"]["completed_qps"]
+            out += [f"**One {cpu} server with {v} sustains {s['peak_rps']:.1f} requests/s "
+                    f"[{s['peak_lo_rps']:.1f}, {s['peak_hi_rps']:.1f}] at p99 <= {target:g} ms** (measured p99 "
+                    f"{_p99(_at(s))} ms over {s['queries_at_peak']} queries; "
+                    f"config: {c['label']}, over HTTP), {_fmt(_ratio(s['peak_rps'], in_peak))} of the in-process "
+                    f"peak ({_fmt(in_peak, 1)} requests/s) and {_fmt(_ratio(s['peak_rps'], off))} of Offline through "
+                    f"the same server ({off:.1f} images/s; MLPerf's CPU detector submissions reach 0.74-0.80). "
+                    f"Offline through the server is {_fmt(_ratio(off, in_off))} of in-process Offline "
+                    f"({_fmt(in_off, 1)} images/s). Bundles of {v} ({', '.join(r['objectives'])}) carry this "
+                    "config in their `serve:` section, so `yolo-cpu serve BUNDLE` starts with it.", ""]
+        rows = []
+        for c in r.get("configs", []):
+            h = c.get("http", {})
+            s = h.get("server")
+            rows.append([c["label"] + (" (chosen)" if best is not None and c is r["configs"][best] else ""),
+                         _fmt(h.get("offline", {}).get("completed_qps"), 1), _peak(s),
+                         _p99(_at(s)) if s and s.get("peak_rps") else "n/a",
+                         _fmt(_ratio(s.get("peak_rps"), h["offline"]["completed_qps"])) if s else "n/a"])
+        out += ["Serving configs over HTTP (Ray Serve's batcher, `serve.batch`); the peak is the highest Poisson "
+                "rate whose LoadGen trial is VALID (p99 within the target and enough queries for LoadGen's "
+                "early-stopping verdict, no failed request); its bracket is [highest sustained, lowest not "
+                "sustained]; p99 with its distribution-free 95% interval:", "",
+                table(["config", "Offline (images/s)", "peak (requests/s) [bracket]", "p99 at peak (ms) [95%]",
+                       "peak / Offline"], rows), ""]
+        paths = [("in-process (no Ray, no HTTP)", inproc), ("Ray Serve handle (no HTTP)", r.get("handle", {})),
+                 ("Ray Serve over HTTP", r["configs"][best].get("http", {}) if best is not None else {})]
+        prow = [[name, _fmt(d.get("single_stream", {}).get("p50_ms"), 1), _fmt(d.get("single_stream", {}).get("p90_ms"), 1),
+                 _fmt(d.get("offline", {}).get("completed_qps"), 1), _peak(d.get("server"))] for name, d in paths]
+        out += ["Three paths side by side (the handle and HTTP paths at the chosen config):", "",
+                table(["path", "SingleStream p50 (ms)", "SingleStream p90 (ms)", "Offline (images/s)",
+                       "Server peak (requests/s) [bracket]"], prow), ""]
+        split, in_split = r.get("http_cpu_split_ms"), inproc.get("cpu_split_ms")
+        if split and in_split:
+            inference = round(split["replica"] - split["replica_decode"] - split["replica_nms"], 2)
+            in_infer = round(in_split["process"] - in_split["decode"] - in_split["nms"], 2)
+            out += ["Where the CPU goes, per request (CPU-ms from the processes' own CPU times during an Offline "
+                    "trial; the load generator shares the machine):", "",
+                    table(["", "load generator", "HTTP proxy", "replica: decode + letterbox", "replica: NMS",
+                           "replica: inference and the rest", "Ray's daemons", "total"],
+                          [["in-process", in_infer + in_split["decode"] + in_split["nms"], 0, in_split["decode"],
+                            in_split["nms"], in_infer, 0, in_split["process"]],
+                           ["over HTTP", split["load_generator"], split["proxy"], split["replica_decode"],
+                            split["replica_nms"], inference, split["ray_daemons"], split["total"]]]), "",
+                    "In-process, the load generator's process runs everything (its column is the total). Served, "
+                    "the work the model does is the same; the difference is the proxy, Ray's daemons and the "
+                    "replica's own request handling.", ""]
+        if r.get("skipped_by_time_budget"):
+            out += [f"Skipped by the time budget (serve.max_seconds): {'; '.join(r['skipped_by_time_budget'])}.", ""]
+    return out + ["![capacity](../plots/capacity.png)", ""]
+
+
+def _at(s: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The last sustained trial at the peak rate (its p99 and interval)."""
+    if not s or not s.get("peak_rps"):
+        return None
+    at = [t for t in s["trials"] if t["meets"] and abs(t["target_qps"] - s["peak_lo_rps"]) < 1e-6 * max(1, s["peak_lo_rps"]) + 0.01]
+    return at[-1] if at else None

@@ -37,11 +37,16 @@ def read_image(path: str | Path) -> np.ndarray:
     return decode_image(data, str(path))
 
 
-def decode_image(data: bytes | np.ndarray, where: str) -> np.ndarray:
+def decode_image(data: bytes | np.ndarray, where: str, max_pixels: int | None = None) -> np.ndarray:
     """Decode image bytes as BGR uint8. A JPEG whose structure is damaged (libjpeg would only warn on
-    stderr and hand back a partly grey image) and anything OpenCV cannot decode raise ImageReadError
-    naming `where`."""
+    stderr and hand back a partly grey image), anything OpenCV cannot decode and (with max_pixels) a
+    JPEG or PNG whose header declares more pixels raise ImageReadError naming `where`."""
     buf = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    if max_pixels is not None:
+        size = declared_size(buf[:65536].tobytes())
+        if size is not None and size[0] * size[1] > max_pixels:
+            raise ImageReadError(f"image of {size[0]}x{size[1]} pixels is larger than the limit of "
+                                 f"{max_pixels} pixels: {where}")
     if buf[:2].tobytes() == b"\xff\xd8":
         defect = jpeg_defect(buf.tobytes())
         if defect is not None:
@@ -50,6 +55,20 @@ def decode_image(data: bytes | np.ndarray, where: str) -> np.ndarray:
     if img is None:
         raise ImageReadError(f"image cannot be decoded (corrupt or not an image): {where}")
     return img
+
+
+def declared_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR or a JPEG's frame header, read before any decoding; None
+    for another format or a header not found in `head`."""
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    i = 2 if head[:2] == b"\xff\xd8" else len(head)
+    while i + 9 <= len(head) and head[i] == 0xFF:
+        marker, length = head[i + 1], int.from_bytes(head[i + 2:i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # SOFn: precision, height, width
+            return int.from_bytes(head[i + 7:i + 9], "big"), int.from_bytes(head[i + 5:i + 7], "big")
+        i += 2 + length
+    return None
 
 
 _RST = range(0xD0, 0xD8)

@@ -1,0 +1,238 @@
+"""What one server sustains: LoadGen's SingleStream, Offline and Server scenarios through three paths
+(in-process, Ray Serve's DeploymentHandle, Ray Serve over HTTP) and several serving configs, side by
+side in one run, within a time budget.
+
+The peak Server rate is a bisection over target rates between 0 and the path's Offline rate: a rate
+counts as sustained only when LoadGen calls its trial VALID (p99 within the target, enough queries
+for its early-stopping verdict) with no failed request. The peak's interval is the bracket the
+search ends with: [highest rate sustained, lowest rate not sustained]; the chosen peak is run again
+to confirm it (repeats), and a peak that fails its repeat falls back to the next rate sustained."""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from yolo_cpu.serve import cpu_share
+from yolo_cpu.serve.clients import Handle, Http, InProcess
+from yolo_cpu.serve.engine import ServeEngine
+from yolo_cpu.serve.loadgen import SystemUnderTest, Trial, run_trial
+from yolo_cpu.serve.settings import ServeSettings
+
+
+@dataclass(frozen=True)
+class Plan:
+    p99_ms: float
+    configs: list[ServeSettings]
+    trial_queries: int        # at least this many queries per Server and Offline trial
+    trial_seconds: float      # ... and at least this long
+    single_stream_queries: int
+    search_steps: int         # Server trials in the bisection
+    repeats: int              # trials at the chosen peak (the bisection's one included)
+    max_seconds: float        # the whole measurement
+
+    @classmethod
+    def from_params(cls, p: dict[str, Any]) -> "Plan":
+        """The plan of the params' serve: section (validated by the params schema)."""
+        configs = []
+        for c in p["configs"]:
+            replicas, batch = (int(x) for x in re.fullmatch(r"r(\d+)b(\d+)", c).groups())
+            configs.append(ServeSettings(replicas, batch, p["batch_wait_ms"], p["max_queued"]).check(f"serve.configs {c}"))
+        return cls(p99_ms=p["p99_ms"], configs=configs, trial_queries=p["trial_queries"],
+                   trial_seconds=p["trial_seconds"], single_stream_queries=p["single_stream_queries"],
+                   search_steps=p["search_steps"], repeats=p["repeats"], max_seconds=p["max_seconds"])
+
+
+class Budget:
+    """The stage's time budget: work not started before the deadline is listed as skipped."""
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline, self.skipped = time.perf_counter() + seconds, []
+
+    def allows(self, what: str) -> bool:
+        if time.perf_counter() < self.deadline:
+            return True
+        self.skipped.append(what)
+        return False
+
+
+def label(s: ServeSettings) -> str:
+    batching = f"batch <= {s.max_batch_size}, wait {s.batch_wait_ms:g} ms" if s.max_batch_size > 1 else "no batching"
+    return f"{s.replicas} replica{'s' if s.replicas > 1 else ''}, {batching}"
+
+
+def measured(sut: SystemUnderTest, samples: int, scenario: str, plan: Plan, qps: float | None = None,
+             queries: int | None = None) -> Trial:
+    """One trial with its CPU-ms per query per process group."""
+    before = cpu_share.cpu_seconds()
+    t = run_trial(sut, samples, scenario, plan.p99_ms, qps, min_queries=queries or plan.trial_queries,
+                  min_seconds=0 if scenario == "Offline" else plan.trial_seconds,
+                  max_seconds=max(60.0, 4 * plan.trial_seconds))
+    t.cpu = cpu_share.per_query_ms(before, cpu_share.cpu_seconds(), t.queries)
+    failures = getattr(sut, "failures", None)
+    if failures:
+        t.cpu["failures"] = dict(failures)
+        failures.clear()
+    return t
+
+
+def find_peak(trial_at: Callable[[float], Trial], offline_qps: float, plan: Plan, budget: Budget,
+              what: str) -> dict[str, Any]:
+    """Bisection of the Server rate in (0, offline_qps], then repeats at the peak."""
+    lo, hi, rate = 0.0, offline_qps, 0.8 * offline_qps
+    trials: list[Trial] = []
+    for step in range(plan.search_steps):
+        if not budget.allows(f"{what}: Server trial {step + 1}"):
+            break
+        t = trial_at(rate)
+        trials.append(t)
+        lo, hi = (rate, hi) if t.meets else (lo, rate)
+        rate = (lo + hi) / 2
+    for r in range(plan.repeats - 1):
+        if lo <= 0 or not budget.allows(f"{what}: repeat {r + 1} at {lo:.1f}/s"):
+            break
+        t = trial_at(lo)
+        trials.append(t)
+        if not t.meets:  # not confirmed: the next rate sustained below it, if any
+            hi = lo
+            lo = max((x.target_qps for x in trials if x.meets and x.target_qps < hi), default=0.0)
+    at_peak = [t for t in trials if t.meets and t.target_qps == lo]
+    return {"peak_rps": round(lo, 2) if lo > 0 else None, "peak_lo_rps": round(lo, 2), "peak_hi_rps": round(hi, 2),
+            "p99_ms": round(at_peak[-1].p99_ms, 2) if at_peak else None,
+            "p99_interval_ms": [at_peak[-1].p99_lo_ms, at_peak[-1].p99_hi_ms] if at_peak else None,
+            "queries_at_peak": at_peak[-1].queries if at_peak else None,
+            "offline_rps": round(offline_qps, 2), "trials": [t.as_dict() for t in trials]}
+
+
+def path_figures(sut: SystemUnderTest, samples: int, plan: Plan, budget: Budget, what: str,
+                 single_stream: bool = True) -> dict[str, Any]:
+    """SingleStream, Offline and the Server peak of one path (one serving config)."""
+    out: dict[str, Any] = {}
+    if single_stream and budget.allows(f"{what}: SingleStream"):
+        out["single_stream"] = measured(sut, samples, "SingleStream", plan, queries=plan.single_stream_queries).as_dict()
+    if not budget.allows(f"{what}: Offline"):
+        return out
+    off = measured(sut, samples, "Offline", plan)
+    out["offline"] = off.as_dict()
+    out["server"] = find_peak(lambda q: measured(sut, samples, "Server", plan, q), off.completed_qps, plan,
+                              budget, what)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def closing_sut(sut) -> Iterator:
+    try:
+        yield sut
+    finally:
+        sut.close()
+
+
+def replica_cpu(handle, replicas: int) -> dict[str, float]:
+    """Decode and NMS thread CPU seconds summed over the replicas (asked until each has answered)."""
+    seen: dict[int, dict[str, Any]] = {}
+    for _ in range(8 * replicas):
+        s = handle.stats.remote().result(timeout_s=30)
+        seen[s["pid"]] = s
+        if len(seen) >= replicas:
+            break
+    return {k: sum(s[k] for s in seen.values()) for k in ("decode_cpu_s", "nms_cpu_s", "served")}
+
+
+def measure(folder: Path, samples: Sequence[bytes], plan: Plan, budget: Budget | None = None) -> dict[str, Any]:
+    """Every path and config for one bundle; the best config within the p99 target chosen."""
+    from yolo_cpu.serve.server import ray_instance, serving
+
+    budget = budget or Budget(plan.max_seconds)
+    threads = os.cpu_count() or 1
+    n = len(samples)
+    result: dict[str, Any] = {"p99_target_ms": plan.p99_ms, "samples": n}
+    largest = max(c.max_batch_size for c in plan.configs)
+    engine = ServeEngine(folder, largest)
+    try:
+        with closing_sut(InProcess(engine, samples, threads)) as sut:
+            result["in_process"] = path_figures(sut, n, plan, budget, "in-process")
+            d0, n0 = engine.decode_cpu.seconds, engine.nms_cpu.seconds
+            off = measured(sut, n, "Offline", plan) if budget.allows("in-process: CPU split") else None
+            if off:
+                result["in_process"]["cpu_split_ms"] = {
+                    "decode": round(1000 * (engine.decode_cpu.seconds - d0) / off.queries, 2),
+                    "nms": round(1000 * (engine.nms_cpu.seconds - n0) / off.queries, 2),
+                    "process": off.cpu["load_generator"]}
+    finally:
+        engine.close()
+    configs = []
+    with ray_instance(num_cpus=threads):
+        for s in plan.configs:
+            entry: dict[str, Any] = {"settings": s.as_dict(), "label": label(s)}
+            configs.append(entry)
+            if not budget.allows(f"{label(s)}: serve"):
+                continue
+            port = free_port()
+            with serving(folder, s, port=port) as handle:
+                with closing_sut(Http(f"http://127.0.0.1:{port}/detect", samples, s.replicas * s.max_ongoing)) as sut:
+                    warm(sut, n)
+                    entry["http"] = path_figures(sut, n, plan, budget, label(s), single_stream=False)
+        result["configs"] = configs
+        best = choose(configs)
+        result["best"] = best
+        if best is not None:
+            s = ServeSettings(**configs[best]["settings"])
+            port = free_port()
+            with serving(folder, s, port=port) as handle:
+                for name, make in (("http", lambda: Http(f"http://127.0.0.1:{port}/detect", samples,
+                                                         s.replicas * s.max_ongoing)),
+                                   ("handle", lambda: Handle(handle, samples, s.replicas * s.max_ongoing))):
+                    with closing_sut(make()) as sut:
+                        warm(sut, n)
+                        if name == "http":
+                            before = replica_cpu(handle, s.replicas)
+                            off = measured(sut, n, "Offline", plan) if budget.allows("http: CPU split") else None
+                            if off:
+                                after = replica_cpu(handle, s.replicas)
+                                result["http_cpu_split_ms"] = {
+                                    **off.cpu, "offline_rps": off.completed_qps,
+                                    "replica_decode": round(1000 * (after["decode_cpu_s"] - before["decode_cpu_s"])
+                                                            / off.queries, 2),
+                                    "replica_nms": round(1000 * (after["nms_cpu_s"] - before["nms_cpu_s"])
+                                                         / off.queries, 2)}
+                            if budget.allows("http: SingleStream"):
+                                configs[best]["http"]["single_stream"] = measured(
+                                    sut, n, "SingleStream", plan, queries=plan.single_stream_queries).as_dict()
+                        else:
+                            result["handle"] = path_figures(sut, n, plan, budget, "handle")
+    result["skipped_by_time_budget"] = budget.skipped
+    return result
+
+
+def warm(sut: SystemUnderTest, n: int, queries: int = 16) -> None:
+    """A few requests through the path before it is timed (connections, first inferences)."""
+    import threading
+
+    left, finished, lock = [queries], threading.Event(), threading.Lock()
+
+    def done(pos: int, ok: bool) -> None:
+        with lock:
+            left[0] -= 1
+            if left[0] == 0:
+                finished.set()
+
+    sut.issue([i % n for i in range(queries)], done)
+    finished.wait(120)
+
+
+def choose(configs: list[dict[str, Any]]) -> int | None:
+    """The config with the highest sustained peak (ties: fewer replicas, then smaller batches)."""
+    ok = [(c["http"]["server"]["peak_rps"], -c["settings"]["replicas"], -c["settings"]["max_batch_size"], i)
+          for i, c in enumerate(configs) if c.get("http", {}).get("server", {}).get("peak_rps")]
+    return max(ok)[3] if ok else None
