@@ -84,7 +84,7 @@ def measured(sut: SystemUnderTest, samples: int, scenario: str, plan: Plan, qps:
 def find_peak(trial_at: Callable[[float], Trial], offline_qps: float, plan: Plan, budget: Budget,
               what: str) -> dict[str, Any]:
     """Bisection of the Server rate in (0, offline_qps], then repeats at the peak."""
-    lo, hi, rate = 0.0, offline_qps, 0.8 * offline_qps
+    lo, hi, rate = 0.0, offline_qps, 0.5 * offline_qps
     trials: list[Trial] = []
     for step in range(plan.search_steps):
         if not budget.allows(f"{what}: Server trial {step + 1}"):
