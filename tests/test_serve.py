@@ -4,6 +4,7 @@ count of answers to a burst, LoadGen's verdicts on either side of a measured cap
 quantile of seeded synthetic latencies. One local Ray (num_cpus=2) for the module, stopped at its end."""
 import asyncio
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -89,7 +90,8 @@ def test_yolo_cpu_serve_from_another_folder_answers_and_ctrl_c_drains_and_exits_
     (copied / "metadata.yaml").write_text(yaml.safe_dump(meta))
     port = free_port()
     proc = subprocess.Popen([YOLO_CPU, "serve", str(copied), "--port", str(port), "--max-queued", "8"],
-                            cwd=tmp_path, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=tmp_path, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # its own process group: Ray's processes stop with it
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -109,9 +111,13 @@ def test_yolo_cpu_serve_from_another_folder_answers_and_ctrl_c_drains_and_exits_
         assert proc.returncode == 0, err[-2000:]
         assert "draining" in err
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        if proc.poll() is None:  # the test failed first: stop it (and the Ray it started) all the same
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
     bad = subprocess.run([YOLO_CPU, "serve", str(tmp_path), "--port", str(port)], capture_output=True, text=True,
                          env=tool_env(), timeout=60)
     assert bad.returncode == 1 and "not a bundle folder" in bad.stderr
@@ -122,7 +128,7 @@ def test_loadgen_sustains_a_rate_well_below_capacity_fails_one_far_above_and_the
     at three times it does not, and the bisection's peak falls in between."""
     samples = [p.read_bytes() for p in IMAGES]
     plan = Plan(p99_ms=300, configs=[], trial_queries=470, trial_seconds=1, single_stream_queries=10,
-                search_steps=3, repeats=1, max_seconds=120)
+                search_steps=2, repeats=1, max_seconds=120)
     engine = ServeEngine(bundle, 1)
     try:
         sut = InProcess(engine, samples, 2)
@@ -191,7 +197,7 @@ def test_every_batching_config_serves_the_detections_detect_prints(bundle, detec
                     return await r.json()
             return await asyncio.gather(*(one(p) for p in IMAGES))
 
-    for batch in (1, 2, 4):
+    for batch in (1, 2, 4, 8):  # every max_batch_size of the default serve.configs
         port = free_port()
         with serving(bundle, ServeSettings(max_batch_size=batch, batch_wait_ms=20), port=port):
             url = f"http://127.0.0.1:{port}"

@@ -52,6 +52,15 @@ def test_noop_repro_reruns_nothing(pipeline):
     assert "Stage 'bench-ort' didn't change, skipping" in out
 
 
+def test_the_p99_target_reruns_bench_serve_and_what_reads_it_only(pipeline):
+    """`dvc exp run -S serve.p99_ms=50`'s question: bench-serve changes; after it, the report and the
+    bundles (which carry its serving config), nothing measured before it."""
+    with restored(pipeline):
+        set_params(pipeline, {"serve": {"p99_ms": 50.0}})
+        assert changed_stages(pipeline) == {"bench-serve"}
+        assert stale_after_rerunning(pipeline, {"bench-serve"}) == {"report", "bundle"}
+
+
 def test_ort_quantization_param_reruns_only_onnx_runtime_consumers(pipeline):
     with restored(pipeline):
         set_params(pipeline, {"quantize_ort": {"min_sqnr_db": 20.0}})
@@ -115,7 +124,7 @@ def test_a_bench_param_sweep_reruns_only_that_benchmark_and_every_diff_shows_it(
         # the experiment's results stay in the workspace: diffs against the last commit
         diff = json.loads(sh(["dvc", "metrics", "diff", "--json"], pipeline).stdout)
         # nothing else was measured again; the recommendation, derived from the figures, may follow them
-        assert set(diff) - {"metrics/report.json"} == {"metrics/bench_ort.json"}
+        assert set(diff) - {"metrics/recommend.json", "metrics/bench_serve.json"} == {"metrics/bench_ort.json"}
         assert "ort_fp32_b1_p50_ms" in diff["metrics/bench_ort.json"]
         params = json.loads(sh(["dvc", "params", "diff", "--json"], pipeline).stdout)
         assert params["params.yaml"]["bench_ort.intra_threads"]["new"] == 1

@@ -1,5 +1,5 @@
-"""The report stage's answer, assembled: the recommendation per objective and everything the report,
-details/report.json and the pull-request comment say about it (ratios over the best FP32, verdicts
+"""The recommend stage's answer, assembled: the recommendation per objective and everything the report,
+details/recommend.json and the pull-request comment say about it (ratios over the best FP32, verdicts
 against the budget, what the budget costs, what the evaluation cannot judge, host conditions)."""
 from __future__ import annotations
 

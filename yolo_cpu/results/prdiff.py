@@ -70,7 +70,7 @@ def input_changes(metrics: dict, params: dict) -> list[str]:
 def headline(metrics: dict, params: dict, report_details: tuple[dict, dict] = ({}, {}),
              eval_details: tuple[dict, dict] = ({}, {})) -> list[str]:
     """The tables a reviewer reads first, in words; no mAP is compared when the model or the data
-    differ. report_details, eval_details: the base and head details/report.json and
+    differ. report_details, eval_details: the base and head details/recommend.json and
     details/eval_map.json (the intervals of the ratios and of the mAP changes)."""
     ev = with_bounds(metrics.get("metrics/eval_map.json", {}), eval_details, "_delta_map50_95")
     out = ["### Accuracy (mAP50-95, points)", ""]
@@ -83,7 +83,7 @@ def headline(metrics: dict, params: dict, report_details: tuple[dict, dict] = ({
             for v in VARIANTS if (k := keys.map50_95(v)) in ev]
     out += _table(["variant", "base", "head", "change", "base change vs FP32", "head change vs FP32"],
                   rows) if rows else [] if differ else ["_No mAP measured._", ""]
-    ratios = with_bounds(metrics.get("metrics/report.json", {}), report_details, "_x_best_fp32")
+    ratios = with_bounds(recommendation(metrics), report_details, "_x_best_fp32")
     speed = [[v, words, *(_with_interval(ratios, k, side) if ratios[k].get(side) != 1.0 else "the best FP32"
                           for side in ("old", "new")), speed_change(ratios, k)]
              for v in VARIANTS for o, words in (("latency_p50", "batch-1 latency"), ("throughput", "best images/s"))
@@ -92,7 +92,7 @@ def headline(metrics: dict, params: dict, report_details: tuple[dict, dict] = ({
             "The best FP32 of any runtime, the release model as downloaded included. A change is *not significant* "
             "when the two revisions' intervals overlap.", ""]
     out += _table(["variant", "figure", "base", "head", "change"], speed) if speed else ["_None measured._", ""]
-    rec = metrics.get("metrics/report.json", {})
+    rec = recommendation(metrics)
     rows = [[k.removesuffix("_variant").replace("_", " "), d.get("old"), d.get("new"),
              "**changed**" if d.get("old") != d.get("new") else ""] for k, d in rec.items() if k.endswith("_variant")]
     out += ["### Recommendation", ""] + (_table(["objective", "base", "head", ""], rows) if rows else
@@ -181,6 +181,30 @@ def timing_change(k: str, old_details: dict[str, Any], new_details: dict[str, An
     return f"{r:.3f}x [{lo:.3f}, {hi:.3f}], {verdict} ({len(b)} / {len(a)} slices)"
 
 
+RECOMMENDATION_FILES = ("metrics/recommend.json", "metrics/report.json")  # the report stage held it before
+
+
+def recommendation(metrics: dict) -> dict[str, dict[str, Any]]:
+    """The recommendation's {key: {old, new}}, lined up across the move from the report stage's
+    metrics file to the recommend stage's (each side from whichever file it was in)."""
+    out: dict[str, dict[str, Any]] = {}
+    for f in RECOMMENDATION_FILES:
+        for k, d in metrics.get(f, {}).items():
+            merged = out.setdefault(k, {})
+            for side in ("old", "new"):
+                if merged.get(side) is None and d.get(side) is not None:
+                    merged[side] = d[side]
+    for d in out.values():
+        if d.get("old") is not None and d.get("new") is not None and isinstance(d["new"], (int, float)) \
+                and not isinstance(d["new"], bool):
+            d["diff"] = round(d["new"] - d["old"], 6)
+    return out
+
+
+def recommendation_details(rev: str | None) -> dict[str, Any]:
+    return next((d for f in RECOMMENDATION_FILES if (d := details_at(rev, f))), {})
+
+
 def details_at(rev: str | None, metrics_file: str) -> dict[str, Any]:
     """The detail file beside a metrics file at a git revision (None: the workspace); {} if absent."""
     path = metrics_file.replace("metrics/", "details/", 1)
@@ -239,8 +263,8 @@ def render(base: str, head: str | None) -> str:
     differ = input_changes(metrics, params)
     if differ:
         lines += [f"**Different inputs:** {'; '.join(differ)}. The mAPs of the two revisions are not compared.", ""]
-    lines += headline(metrics, params, *((details_at(base, f), details_at(head, f))
-                                         for f in ("metrics/report.json", "metrics/eval_map.json")))
+    lines += headline(metrics, params, (recommendation_details(base), recommendation_details(head)),
+                      (details_at(base, "metrics/eval_map.json"), details_at(head, "metrics/eval_map.json")))
     changed_params = [[k, d.get("old"), d.get("new")] for k, d in params.get("params.yaml", {}).items()
                       if d.get("old") != d.get("new")]
     lines += ["### Params changed", ""] + (_table(["param", "base", "head"], changed_params) if changed_params

@@ -70,9 +70,11 @@ def measured(sut: SystemUnderTest, samples: int, scenario: str, plan: Plan, qps:
              queries: int | None = None) -> Trial:
     """One trial with its CPU-ms per query per process group."""
     before = cpu_share.cpu_seconds()
-    t = run_trial(sut, samples, scenario, plan.p99_ms, qps, min_queries=queries or plan.trial_queries,
-                  min_seconds=0 if scenario == "Offline" else plan.trial_seconds,
-                  max_seconds=max(60.0, 4 * plan.trial_seconds))
+    n = queries or plan.trial_queries
+    # room for every query at the offered rate: a trial cut short has too few queries for its p99 verdict
+    longest = max(60.0, 4 * plan.trial_seconds, 1.5 * n / qps + 10 if scenario == "Server" else 0.0)
+    t = run_trial(sut, samples, scenario, plan.p99_ms, qps, min_queries=n,
+                  min_seconds=0 if scenario == "Offline" else plan.trial_seconds, max_seconds=longest)
     t.cpu = cpu_share.per_query_ms(before, cpu_share.cpu_seconds(), t.queries)
     failures = getattr(sut, "failures", None)
     if failures:
