@@ -112,9 +112,6 @@ class ServeEngine:
             self._queues[n].start_async({0: d.model_input(batch)}, userdata=(future, d, batch))
         return future
 
-    def detect(self, items: list[Prepared]) -> list[Detections]:
-        return self.submit(items).result()
-
     def _postprocess(self, d: Detector, y: np.ndarray, batch: Batch) -> list[Detections]:
         start = time.thread_time()
         try:
