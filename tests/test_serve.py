@@ -173,6 +173,8 @@ def test_bench_serve_measured_every_path_and_the_bundle_carries_its_serve_sectio
         cpu = r["configs"][0]["http"]["offline"]["cpu"]
         assert cpu["replica"] > 0 and cpu["proxy"] > 0 and cpu["total"] >= cpu["replica"]
         assert bs[f"{variant}_serve_meets_target"] is (r["best"] is not None)
+        # the paths are compared at the chosen config or, none within the target, at the fastest one
+        assert r["compared"] == (r["best"] if r["best"] is not None else 0)
         for objective in r["objectives"]:
             folder = pipeline / read_results("recommend", pipeline)["deployments"][objective]["bundle"]
             serve = yaml.safe_load((folder / "metadata.yaml").read_text())["serve"]
@@ -197,12 +199,14 @@ def test_every_batching_config_serves_the_detections_detect_prints(bundle, detec
                     return await r.json()
             return await asyncio.gather(*(one(p) for p in IMAGES))
 
-    for batch in (1, 2, 4, 8):  # every max_batch_size of the default serve.configs
+    # every batch size, stream setting and replica count of the default serve.configs
+    for s in (ServeSettings(max_batch_size=1), ServeSettings(max_batch_size=2, batch_wait_ms=20),
+              ServeSettings(max_batch_size=4, batch_wait_ms=20), ServeSettings(replicas=2, streams=0)):
         port = free_port()
-        with serving(bundle, ServeSettings(max_batch_size=batch, batch_wait_ms=20), port=port):
+        with serving(bundle, s, port=port):
             url = f"http://127.0.0.1:{port}"
             info = get(f"{url}/")[1]
-            assert info["serve"]["max_batch_size"] == batch and info["variant"] and len(info["names"]) == 80
+            assert info["serve"] == s.as_dict() and info["variant"] and len(info["names"]) == 80
             records = asyncio.run(send_all(f"{url}/detect"))
         assert [r["image"] for r in records] == [p.name for p in IMAGES]
         for r in records:

@@ -99,6 +99,9 @@ def _serve_parser(sub) -> None:
                    help="longest wait for a batch to fill (default: the bundle's, else 5)")
     p.add_argument("--max-queued", type=_number(int, 1), help="waiting requests beyond which a request gets 503 "
                    "(default: the bundle's, else 32)")
+    p.add_argument("--streams", type=_number(int, 0, 64), help="OpenVINO streams per replica: 1 = one request "
+                   "at a time on all its cores (lowest latency), 0 = OpenVINO's throughput choice (default: the "
+                   "bundle's, else 1)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     p.add_argument("--port", type=_number(int, 1, 65535), default=8000)
     p.add_argument("--address", help="an existing Ray cluster (ray://... or host:port); without it a local Ray "

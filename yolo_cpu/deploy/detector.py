@@ -81,12 +81,14 @@ class Detector:
     model: an IR (.xml) or ONNX; runtime: "openvino" (IR or ONNX) or "onnxruntime" (ONNX);
     precision: OpenVINO's INFERENCE_PRECISION_HINT (f32 or bf16; an INT8 IR keeps its INT8 layers
     either way); batch: images per inference request; imgsz: the model's input size (default: its
-    metadata, else 640). Class names come from the model's metadata (`names`, None without it)."""
+    metadata, else 640); streams, threads: OpenVINO's NUM_STREAMS and INFERENCE_NUM_THREADS (0: its
+    THROUGHPUT hint's choice; ONNX Runtime ignores them). Class names come from the model's metadata
+    (`names`, None without it)."""
 
     def __init__(self, model: str | Path, precision: str = "f32", batch: int = 1, imgsz: int | None = None,
                  conf: float = DEPLOY_CONF, iou: float = DEPLOY_IOU, max_det: int = 300,
                  in_model_preprocessing: bool = True, requests: int = 0, decode_threads: int = 0,
-                 runtime: str = "openvino") -> None:
+                 runtime: str = "openvino", streams: int = 0, threads: int = 0) -> None:
         model = Path(model)
         if not model.is_file():
             raise ModelLoadError(f"model not found: {model} (give an IR .xml, an ONNX or a bundle folder)")
@@ -107,7 +109,7 @@ class Detector:
             self._check_detector(model, [(o.name, o.shape) for o in self.session.session.get_outputs()])
             in_model_preprocessing, self.requests = False, 1
         else:
-            self._compile_ov(model, precision, batch, imgsz, in_model_preprocessing, requests)
+            self._compile_ov(model, precision, batch, imgsz, in_model_preprocessing, requests, streams, threads)
         self.imgsz = imgsz or (self.meta.imgsz if self.meta else 640)
         self.names = self.meta.names if self.meta else None
         self.batch, self.conf, self.iou, self.max_det = batch, conf, iou, max_det
@@ -116,7 +118,7 @@ class Detector:
         self.skip_bad = False
 
     def _compile_ov(self, model: Path, precision: str, batch: int, imgsz: int | None,
-                    in_model_preprocessing: bool, requests: int) -> None:
+                    in_model_preprocessing: bool, requests: int, streams: int = 0, threads: int = 0) -> None:
         if precision == "bf16" and not ov_supports_bf16():
             raise ModelLoadError("this CPU has no bf16 support (OPTIMIZATION_CAPABILITIES lacks BF16)")
         if model.suffix == ".onnx":  # read first by ONNX Runtime: a clear message for a file that is no ONNX
@@ -142,8 +144,12 @@ class Detector:
                                  "(models/<name>_dynamic.onnx or an IR made from it)") from e
         if in_model_preprocessing:
             m = with_in_model_preprocessing(m)
-        self.compiled = core.compile_model(m, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT",
-                                                      "INFERENCE_PRECISION_HINT": precision})
+        config = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": precision}
+        if streams:  # 1: one request at a time on every core (lowest latency); 0: OpenVINO's choice
+            config["NUM_STREAMS"] = streams
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        self.compiled = core.compile_model(m, "CPU", config)
         self.requests = requests or int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
 
     def _check_detector(self, model: Path, outputs: list) -> None:

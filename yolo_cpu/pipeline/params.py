@@ -202,7 +202,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "report": {"title": Key(str), "max_map_drop": Key(float, min=0)},
     "serve": {
         "p99_ms": Key(float, min=1, max=60000),
-        "configs": Key(list, item=str, pattern=r"r([1-9]|1[0-6])b([1-9]|[1-5][0-9]|6[0-4])", nonempty=True),
+        "configs": Key(list, item=str, pattern=r"r([1-9]|1[0-6])b([1-9]|[1-5][0-9]|6[0-4])(s([0-9]|[1-5][0-9]|6[0-4]))?",
+                       nonempty=True),
         "batch_wait_ms": Key(float, min=0, max=1000),
         "max_queued": Key(int, min=1),
         "images": Key(int, min=1),

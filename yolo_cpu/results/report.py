@@ -545,7 +545,11 @@ def _peak(s: dict[str, Any] | None) -> str:
     if not s:
         return "not measured"
     if not s.get("peak_rps"):
-        return f"none sustained (< {s['peak_hi_rps']:.1f})"
+        tried = [t for t in s.get("trials", []) if t.get("target_qps")]
+        low = min(tried, key=lambda t: t["target_qps"]) if tried else None
+        why = "its early-stopping bound" if low and not low.get("early_stopping_met") else "its p99"
+        at_low = f"; at {low['target_qps']:.1f}/s p99 {low['p99_ms']:.0f} ms, LoadGen failed {why}" if low else ""
+        return f"none sustained (< {s['peak_hi_rps']:.1f}{at_low})"
     return f"{s['peak_rps']:.1f} [{s['peak_lo_rps']:.1f}, {s['peak_hi_rps']:.1f}]"
 
 
@@ -590,11 +594,18 @@ def _capacity(m: dict[str, Any]) -> list[str]:
                 "sustained]; p99 with its distribution-free 95% interval:", "",
                 table(["config", "Offline (images/s)", "peak (requests/s) [bracket]", "p99 at peak (ms) [95%]",
                        "peak / Offline"], rows), ""]
-        paths = [("in-process (no Ray, no HTTP)", inproc), ("Ray Serve handle (no HTTP)", r.get("handle", {})),
-                 ("Ray Serve over HTTP", r["configs"][best].get("http", {}) if best is not None else {})]
+        compared = r.get("compared", best)
+        st = inproc.get("streams")
+        inproc_name = "in-process (no Ray, no HTTP" + (f"; {st} stream{'s' if st > 1 else ''})" if st else
+                                                       "; OpenVINO's streams)" if st == 0 else ")")
+        paths = [(inproc_name, inproc), ("Ray Serve handle (no HTTP)", r.get("handle", {})),
+                 ("Ray Serve over HTTP", r["configs"][compared].get("http", {}) if compared is not None else {})]
         prow = [[name, _fmt(d.get("single_stream", {}).get("p50_ms"), 1), _fmt(d.get("single_stream", {}).get("p90_ms"), 1),
                  _fmt(d.get("offline", {}).get("completed_qps"), 1), _peak(d.get("server"))] for name, d in paths]
-        out += ["Three paths side by side (the handle and HTTP paths at the chosen config):", "",
+        at = ("the chosen config" if compared == best else
+              f"{r['configs'][compared]['label']}, the config with the most Offline throughput"
+              if compared is not None else "no config: none was served")
+        out += [f"Three paths side by side (the handle and HTTP paths at {at}):", "",
                 table(["path", "SingleStream p50 (ms)", "SingleStream p90 (ms)", "Offline (images/s)",
                        "Server peak (requests/s) [bracket]"], prow), ""]
         split, in_split = r.get("http_cpu_split_ms"), inproc.get("cpu_split_ms")

@@ -37,9 +37,10 @@ RETRY_AFTER_S = 1
 class DetectorReplica:
     """One replica: the bundle's model at every batch size up to max_batch_size."""
 
-    def __init__(self, folder: str, settings: dict[str, Any]) -> None:
+    def __init__(self, folder: str, settings: dict[str, Any], threads: int = 0) -> None:
         self.settings = ServeSettings(**settings)
-        self.engine = ServeEngine(folder, self.settings.max_batch_size)
+        threads = min(threads, os.cpu_count() or 1)  # its share of the cluster's CPUs, within this node's
+        self.engine = ServeEngine(folder, self.settings.max_batch_size, streams=self.settings.streams, threads=threads)
         self.pool = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="decode")
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.served = 0
@@ -98,10 +99,11 @@ class DetectorReplica:
 
 
 def application(folder: str | Path, settings: ServeSettings, cpus_per_replica: float = 1):
-    """The bound Ray Serve application for a bundle folder at these settings."""
+    """The bound Ray Serve application for a bundle folder at these settings; each replica's model
+    runs on its share of the cores (several replicas on one machine do not oversubscribe it)."""
     return DetectorReplica.options(
         num_replicas=settings.replicas, max_ongoing_requests=settings.max_ongoing,
         max_queued_requests=settings.max_queued,
         backpressure_config=BackpressureConfig(status_code=503, retry_after_s=RETRY_AFTER_S),
         ray_actor_options={"num_cpus": cpus_per_replica},
-    ).bind(str(Path(folder).resolve()), settings.as_dict())
+    ).bind(str(Path(folder).resolve()), settings.as_dict(), max(1, int(cpus_per_replica)))

@@ -41,8 +41,9 @@ class Plan:
         """The plan of the params' serve: section (validated by the params schema)."""
         configs = []
         for c in p["configs"]:
-            replicas, batch = (int(x) for x in re.fullmatch(r"r(\d+)b(\d+)", c).groups())
-            configs.append(ServeSettings(replicas, batch, p["batch_wait_ms"], p["max_queued"]).check(f"serve.configs {c}"))
+            replicas, batch, streams = re.fullmatch(r"r(\d+)b(\d+)(?:s(\d+))?", c).groups()
+            configs.append(ServeSettings(int(replicas), int(batch), p["batch_wait_ms"], p["max_queued"],
+                                         int(streams or 1)).check(f"serve.configs {c}"))
         return cls(p99_ms=p["p99_ms"], configs=configs, trial_queries=p["trial_queries"],
                    trial_seconds=p["trial_seconds"], single_stream_queries=p["single_stream_queries"],
                    search_steps=p["search_steps"], repeats=p["repeats"], max_seconds=p["max_seconds"])
@@ -63,7 +64,8 @@ class Budget:
 
 def label(s: ServeSettings) -> str:
     batching = f"batch <= {s.max_batch_size}, wait {s.batch_wait_ms:g} ms" if s.max_batch_size > 1 else "no batching"
-    return f"{s.replicas} replica{'s' if s.replicas > 1 else ''}, {batching}"
+    streams = f"{s.streams} stream{'s' if s.streams > 1 else ''}" if s.streams else "OpenVINO's streams"
+    return f"{s.replicas} replica{'s' if s.replicas > 1 else ''}, {batching}, {streams}"
 
 
 def measured(sut: SystemUnderTest, samples: int, scenario: str, plan: Plan, qps: float | None = None,
@@ -160,10 +162,11 @@ def measure(folder: Path, samples: Sequence[bytes], plan: Plan, budget: Budget |
     n = len(samples)
     result: dict[str, Any] = {"p99_target_ms": plan.p99_ms, "samples": n}
     largest = max(c.max_batch_size for c in plan.configs)
-    engine = ServeEngine(folder, largest)
+    streams = plan.configs[0].streams  # in-process at the first config's streams (params: the baseline)
+    engine = ServeEngine(folder, largest, streams=streams)
     try:
         with closing_sut(InProcess(engine, samples, threads)) as sut:
-            result["in_process"] = path_figures(sut, n, plan, budget, "in-process")
+            result["in_process"] = {"streams": streams, **path_figures(sut, n, plan, budget, "in-process")}
             d0, n0 = engine.decode_cpu.seconds, engine.nms_cpu.seconds
             off = measured(sut, n, "Offline", plan) if budget.allows("in-process: CPU split") else None
             if off:
@@ -187,9 +190,11 @@ def measure(folder: Path, samples: Sequence[bytes], plan: Plan, budget: Budget |
                     entry["http"] = path_figures(sut, n, plan, budget, label(s), single_stream=False)
         result["configs"] = configs
         best = choose(configs)
-        result["best"] = best
-        if best is not None:
-            s = ServeSettings(**configs[best]["settings"])
+        # the paths compared at the chosen config; with none within the target, at the fastest Offline
+        compared = best if best is not None else fastest(configs)
+        result["best"], result["compared"] = best, compared
+        if compared is not None:
+            s = ServeSettings(**configs[compared]["settings"])
             port = free_port()
             with serving(folder, s, port=port) as handle:
                 for name, make in (("http", lambda: Http(f"http://127.0.0.1:{port}/detect", samples,
@@ -209,7 +214,7 @@ def measure(folder: Path, samples: Sequence[bytes], plan: Plan, budget: Budget |
                                     "replica_nms": round(1000 * (after["nms_cpu_s"] - before["nms_cpu_s"])
                                                          / off.queries, 2)}
                             if budget.allows("http: SingleStream"):
-                                configs[best]["http"]["single_stream"] = measured(
+                                configs[compared]["http"]["single_stream"] = measured(
                                     sut, n, "SingleStream", plan, queries=plan.single_stream_queries).as_dict()
                         else:
                             result["handle"] = path_figures(sut, n, plan, budget, "handle")
@@ -231,6 +236,12 @@ def warm(sut: SystemUnderTest, n: int, queries: int = 16) -> None:
 
     sut.issue([i % n for i in range(queries)], done)
     finished.wait(120)
+
+
+def fastest(configs: list[dict[str, Any]]) -> int | None:
+    """The config with the most Offline images/s over HTTP (None if none was measured)."""
+    ok = [(c["http"]["offline"]["completed_qps"], i) for i, c in enumerate(configs) if c.get("http", {}).get("offline")]
+    return max(ok)[1] if ok else None
 
 
 def choose(configs: list[dict[str, Any]]) -> int | None:

@@ -61,11 +61,15 @@ class CpuClock:
 class ServeEngine:
     """A bundle's model at batch sizes up to `max_batch_size`, taking decoded request images."""
 
-    def __init__(self, folder: str | Path, max_batch_size: int = 1, max_pixels: int = MAX_PIXELS) -> None:
+    def __init__(self, folder: str | Path, max_batch_size: int = 1, max_pixels: int = MAX_PIXELS, streams: int = 0,
+                 threads: int = 0) -> None:
         b = bundles.load(Path(folder))
         self.bundle, self.max_pixels = b, max_pixels
+        # one stream keeps a second request queued behind the running one, so its decode and NMS overlap
+        requests = streams + 1 if streams else 0
         self.detectors = {n: Detector(b.model, precision=b.precision, batch=n, conf=b.conf, iou=b.iou,
-                                      runtime=b.runtime) for n in batch_sizes(max_batch_size)}
+                                      runtime=b.runtime, streams=streams, threads=threads, requests=requests)
+                          for n in batch_sizes(max_batch_size)}
         first = self.detectors[1]
         self.names, self.imgsz, self.requests = first.names, first.imgsz, first.requests
         self.decode_cpu, self.nms_cpu = CpuClock(), CpuClock()
