@@ -2,6 +2,7 @@
 OpenVINO variant and batch size: end-to-end images/s with the preprocessing inside the compiled model
 and with numpy's, beside model-only images/s of the same compiled model, timed in alternating rounds;
 its detections checked against the evaluation path's."""
+
 from __future__ import annotations
 
 import statistics
@@ -42,8 +43,12 @@ def main() -> None:
     variants = [v for v in d["variants"] if VARIANTS[v].supported()]
     images = load_split(paths.EVAL_DIR, d["images"])
     headline: dict[str, Any] = {}
-    detail: dict[str, Any] = {"images": len(images), "rounds": d["rounds"], "batch_sizes": d["batch_sizes"],
-                              "unsupported_variants": [v for v in d["variants"] if v not in variants]}
+    detail: dict[str, Any] = {
+        "images": len(images),
+        "rounds": d["rounds"],
+        "batch_sizes": d["batch_sizes"],
+        "unsupported_variants": [v for v in d["variants"] if v not in variants],
+    }
     for v in variants:
         model = require_file(VARIANTS[v].model_path(name), f"model for {v}")
         precision = VARIANTS[v].hint_precision
@@ -52,9 +57,11 @@ def main() -> None:
             in_model = Detector(model, precision, batch=n, imgsz=size)
             numpy_pre = Detector(model, precision, batch=n, imgsz=size, in_model_preprocessing=False)
             ready = [in_model.model_input(b) for b in in_model.batches(images)]
-            ways = {"e2e": lambda: in_model.detect(images),
-                    "e2e_numpy_preprocessing": lambda: numpy_pre.detect(images),
-                    "model_only": lambda: model_only(in_model, ready)}
+            ways = {
+                "e2e": lambda: in_model.detect(images),
+                "e2e_numpy_preprocessing": lambda: numpy_pre.detect(images),
+                "model_only": lambda: model_only(in_model, ready),
+            }
             for fn in ways.values():  # warm-up
                 fn()
             seconds: dict[str, list[float]] = {k: [] for k in ways}
@@ -77,7 +84,8 @@ def main() -> None:
         detail[f"{v}_deploy_nms_ms_per_image"] = round(1000 * nms_seconds(best[1], images) / len(images), 3)
     # the phase split of end to end: decoding and letterboxing (per image, one thread), NMS (per variant)
     detail["decode_letterbox_ms_per_image"] = round(
-        1000 * timed(lambda: [letterbox(read_image(f), size) for f in images]) / len(images), 3)
+        1000 * timed(lambda: [letterbox(read_image(f), size) for f in images]) / len(images), 3
+    )
     write_results("bench_deploy", headline, detail, started)
 
 

@@ -1,6 +1,7 @@
 """bench-ort stage: ONNX Runtime latency percentiles and images/s per variant and batch size
 (variants timed side by side in interleaved slices), speed-ups over ort_fp32 with 95% intervals from
 the paired slices, load and first-inference times, end to end, whether the host was noisy."""
+
 from __future__ import annotations
 
 import time
@@ -44,8 +45,8 @@ def main() -> None:
         rts[v], loaded = load_timed(lambda v=v: VARIANTS[v].load(name, **opts), x)
         figures.update({f"{v}_{k}": val for k, val in loaded.items()})
 
-    slices: dict[int, dict[str, list[float]]] = {}      # batch -> variant -> per-slice p50 ms
-    ips: dict[int, dict[str, list[float]]] = {}         # batch -> variant -> per-slice images/s
+    slices: dict[int, dict[str, list[float]]] = {}  # batch -> variant -> per-slice p50 ms
+    ips: dict[int, dict[str, list[float]]] = {}  # batch -> variant -> per-slice images/s
     spreads: dict[str, float] = {}
     for n in sizes:
         runnable = {v: rt for v, rt in rts.items() if rt.fixed_batch in (None, n)}  # the release model: batch 1
@@ -64,11 +65,19 @@ def main() -> None:
     figures.update(flags | host)
 
     e2e = "ort_fp32" if "ort_fp32" in rts else variants[0]
-    figures.update(harness_and_end_to_end(rts[e2e], e2e, load_split(paths.EVAL_DIR, b["e2e_images"]), size,
-                                          figures.get(keys.b1_p50(variants[0]))))
-    write_series(paths.PLOTS / "bench_ort_ips", "batch", sizes,
-                 {v: [figures.get(keys.at_batch(v, n, "ips")) for n in sizes] for v in variants},
-                 "images/s", "ONNX Runtime: images/s by batch size")
+    figures.update(
+        harness_and_end_to_end(
+            rts[e2e], e2e, load_split(paths.EVAL_DIR, b["e2e_images"]), size, figures.get(keys.b1_p50(variants[0]))
+        )
+    )
+    write_series(
+        paths.PLOTS / "bench_ort_ips",
+        "batch",
+        sizes,
+        {v: [figures.get(keys.at_batch(v, n, "ips")) for n in sizes] for v in variants},
+        "images/s",
+        "ONNX Runtime: images/s by batch size",
+    )
     write_per_image_latency(paths.PLOTS / "bench_ort_p50_ms", sizes, variants, figures, "ONNX Runtime")
     write_results("bench_ort", figures, None, started)
 

@@ -4,6 +4,7 @@ and images/s with the THROUGHPUT hint (AsyncInferQueue), each in interleaved sli
 ov_fp32 with 95% intervals from the paired slices; whether the host was noisy meanwhile. ONNX Runtime's
 FP32 references (bench_ov.fp32_references) join the batch-1 LATENCY group, so the report's ratios
 over the best FP32 of any runtime pair up there."""
+
 from __future__ import annotations
 
 import time
@@ -44,8 +45,13 @@ def main() -> None:
         require_file(VARIANTS[v].model_path(name), f"model for {v}")
     budget.check(*budget.needs(p)["bench"])
     x = sample_batch(b["input"], max(sizes), size, paths.EVAL_DIR)
-    figures: dict[str, Any] = {"input": b["input"], "batch_sizes": sizes, "threads": o["threads"],
-                               "streams": o["streams"], "unsupported_variants": unsupported}
+    figures: dict[str, Any] = {
+        "input": b["input"],
+        "batch_sizes": sizes,
+        "threads": o["threads"],
+        "streams": o["streams"],
+        "unsupported_variants": unsupported,
+    }
 
     def load(v: str, hint: str, batch: int):
         return VARIANTS[v].load(name, hint=hint, threads=o["threads"], streams=o["streams"], batch=batch)
@@ -55,8 +61,8 @@ def main() -> None:
         figures.update({f"{v}_{k}": val for k, val in loaded.items()})
         figures[f"{v}_actual_precision"] = rt.settings()["actual_inference_precision_hint"]
 
-    latency: dict[int, dict[str, list[float]]] = {}      # batch -> variant -> per-slice p50 ms
-    throughput: dict[int, dict[str, list[float]]] = {}   # batch -> variant -> per-slice images/s
+    latency: dict[int, dict[str, list[float]]] = {}  # batch -> variant -> per-slice p50 ms
+    throughput: dict[int, dict[str, list[float]]] = {}  # batch -> variant -> per-slice images/s
     spreads: dict[str, float] = {}
     for n in sizes:
         if "LATENCY" in o["hints"]:
@@ -64,14 +70,16 @@ def main() -> None:
             rts = {v: load(v, "LATENCY", n) for v in variants}
             if n == 1:  # the FP32 references: each variant's ratio over the best FP32 pairs up in this group
                 rts |= {r: VARIANTS[r].load(name) for r in refs}
-            f, latency[n] = latency_round(rts, x[:n], b, f"latency_b{n}", None if n == 1 else [],
-                                          ips_figure="latency_hint_ips")
+            f, latency[n] = latency_round(
+                rts, x[:n], b, f"latency_b{n}", None if n == 1 else [], ips_figure="latency_hint_ips"
+            )
             del rts
             figures.update(f)
             spreads.update(ratio_spreads(f"latency_b{n}", latency[n]))
         if "THROUGHPUT" in o["hints"]:
-            f, throughput[n] = throughput_round({v: load(v, "THROUGHPUT", n) for v in variants}, x[:n], b,
-                                                o["throughput_slice_seconds"])
+            f, throughput[n] = throughput_round(
+                {v: load(v, "THROUGHPUT", n) for v in variants}, x[:n], b, o["throughput_slice_seconds"]
+            )
             figures.update(f)
             spreads.update(ratio_spreads(f"throughput_b{n}", throughput[n]))
     figures.update(best_figures(figures, variants, sizes, "ips" if throughput else "latency_hint_ips"))
@@ -86,11 +94,23 @@ def main() -> None:
     figures.update(flags | host)
 
     e2e = "ov_int8" if "ov_int8" in variants else variants[0]
-    figures.update(harness_and_end_to_end(load(e2e, "LATENCY", 1), e2e, load_split(paths.EVAL_DIR, b["e2e_images"]),
-                                          size, figures.get(keys.b1_p50(variants[0]))))
-    write_series(paths.PLOTS / "bench_ov_throughput", "batch", sizes,
-                 {v: [figures.get(keys.at_batch(v, n, "ips")) for n in sizes] for v in variants},
-                 "images/s (THROUGHPUT hint)", "OpenVINO: images/s by batch size (THROUGHPUT hint)")
+    figures.update(
+        harness_and_end_to_end(
+            load(e2e, "LATENCY", 1),
+            e2e,
+            load_split(paths.EVAL_DIR, b["e2e_images"]),
+            size,
+            figures.get(keys.b1_p50(variants[0])),
+        )
+    )
+    write_series(
+        paths.PLOTS / "bench_ov_throughput",
+        "batch",
+        sizes,
+        {v: [figures.get(keys.at_batch(v, n, "ips")) for n in sizes] for v in variants},
+        "images/s (THROUGHPUT hint)",
+        "OpenVINO: images/s by batch size (THROUGHPUT hint)",
+    )
     write_per_image_latency(paths.PLOTS / "bench_ov_latency", sizes, variants, figures, "OpenVINO (LATENCY hint)")
     write_results("bench_ov", figures, None, started)
 

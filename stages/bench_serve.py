@@ -2,6 +2,7 @@
 LoadGen (SingleStream, Offline, Server at a p99 target) in-process, through Ray Serve's handle and over
 HTTP, for each serving config; the best config within the target goes into the bundles (the bundle
 stage reads it). The samples are the evaluation images' file bytes, held in memory."""
+
 from __future__ import annotations
 
 import tempfile
@@ -27,7 +28,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         for variant, target in read_json(paths.DETAILS / "to_serve.json").items():
             print(f"bench-serve: {variant} ({', '.join(target['objectives'])})", flush=True)
-            folder = packing.serving_bundle(Path(tmp), p["model"]["name"], variant, target["runtime"], target["precision"])
+            folder = packing.serving_bundle(
+                Path(tmp), p["model"]["name"], variant, target["runtime"], target["precision"]
+            )
             variants[variant] = {**target, **capacity.measure(folder, samples, plan, budget)}
             headline.update(summary.figures(variant, variants[variant]))
     write_results("bench_serve", headline, {"variants": variants, "plan": p["serve"]}, started)

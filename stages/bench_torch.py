@@ -4,6 +4,7 @@ checking that PyTorch's outputs match ONNX Runtime's; the speed-ups over PyTorch
 from the paired slices. PyTorch runs the .pt's Ultralytics module when
 model.source is one, else the dynamic ONNX graph in torch ops. Without the export extra (torch), it
 records "not installed" instead of failing."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -28,9 +29,14 @@ OTHERS = ("ort_fp32", "ov_fp32")  # PyTorch's FP32 peers, as bench-ort and bench
 
 
 def plot(sizes: list[int], figures: dict[str, Any], title: str) -> None:
-    write_series(paths.PLOTS / "bench_torch_ips", "batch", sizes,
-                 {v: [figures.get(keys.at_batch(v, n, "ips")) for n in sizes] for v in ("torch_fp32", *OTHERS)},
-                 "images/s (FP32, synchronous)", title)
+    write_series(
+        paths.PLOTS / "bench_torch_ips",
+        "batch",
+        sizes,
+        {v: [figures.get(keys.at_batch(v, n, "ips")) for n in sizes] for v in ("torch_fp32", *OTHERS)},
+        "images/s (FP32, synchronous)",
+        title,
+    )
 
 
 def main() -> None:
@@ -40,8 +46,12 @@ def main() -> None:
     sizes = t["batch_sizes"]
     if importlib.util.find_spec("torch") is None:
         plot(sizes, {}, "PyTorch is not installed (./dev export-extra)")
-        write_results("bench_torch", {"torch_installed": False},
-                      {"note": "PyTorch is not installed: ./dev export-extra adds it (torch CPU build)"}, started)
+        write_results(
+            "bench_torch",
+            {"torch_installed": False},
+            {"note": "PyTorch is not installed: ./dev export-extra adds it (torch CPU build)"},
+            started,
+        )
         return
     from yolo_cpu.runtime.torch_runtime import TorchRuntime
 
@@ -52,18 +62,26 @@ def main() -> None:
     budget.check(*budget.needs(p)["bench_torch"])
     x = sample_batch(b["input"], max(sizes), size, paths.EVAL_DIR)
     threads = t["threads"]
-    rts = {"torch_fp32": TorchRuntime(model, threads=threads),
-           "ort_fp32": VARIANTS["ort_fp32"].load(name, intra_threads=threads),
-           "ov_fp32": VARIANTS["ov_fp32"].load(name, threads=threads)}
-    check = x[:min(2, len(x))]
+    rts = {
+        "torch_fp32": TorchRuntime(model, threads=threads),
+        "ort_fp32": VARIANTS["ort_fp32"].load(name, intra_threads=threads),
+        "ov_fp32": VARIANTS["ov_fp32"].load(name, threads=threads),
+    }
+    check = x[: min(2, len(x))]
     diff = float(np.abs(rts["torch_fp32"].infer(check) - rts["ort_fp32"].infer(check)).max())
     if not diff <= t["tolerance"]:
-        raise RuntimeError(f"PyTorch ({rts['torch_fp32'].source}, {model}) and ONNX Runtime disagree by {diff:.4g} "
-                           f"> bench_torch.tolerance {t['tolerance']}: the timings would not be of the same model")
+        raise RuntimeError(
+            f"PyTorch ({rts['torch_fp32'].source}, {model}) and ONNX Runtime disagree by {diff:.4g} "
+            f"> bench_torch.tolerance {t['tolerance']}: the timings would not be of the same model"
+        )
 
-    figures: dict[str, Any] = {"torch_installed": True, "batch_sizes": sizes, "input": b["input"],
-                               "max_abs_diff_vs_ort": round(diff, 6),
-                               **{f"{v}_settings": rt.settings() for v, rt in rts.items()}}
+    figures: dict[str, Any] = {
+        "torch_installed": True,
+        "batch_sizes": sizes,
+        "input": b["input"],
+        "max_abs_diff_vs_ort": round(diff, 6),
+        **{f"{v}_settings": rt.settings() for v, rt in rts.items()},
+    }
     medians: dict[int, dict[str, list[float]]] = {}
     ips: dict[int, dict[str, list[float]]] = {}
     for n in sizes:  # timed until each runtime's ratio to PyTorch is known within the target, or the cap

@@ -1,6 +1,7 @@
 """bundle stage: for each bundled recommendation (batch-1 latency, throughput), a self-contained
 folder under bundles/: the model files and a metadata.yaml in Ultralytics' layout plus how to run it,
 what it measured on this machine and how to serve it (bench-serve's best config within its p99 target)."""
+
 from __future__ import annotations
 
 import time

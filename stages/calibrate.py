@@ -1,6 +1,7 @@
 """calibrate stage: selects the calibration images and the held-out check images from the calibration
 split, decodes and letterboxes each once through the shared preprocessing, and writes them with a
 manifest to data/calibration/, which both quantize stages read."""
+
 from __future__ import annotations
 
 import hashlib
@@ -23,9 +24,18 @@ def main() -> None:
         tmp.mkdir(parents=True)
         m = cal.prepare(paths.CALIB_DIR, c["images"], c["check_images"], size, c["normalize"], tmp)
     names = "\n".join(m["calibration"] + ["--"] + m["held_out"]).encode()
-    write_results("calibrate", {"images": len(m["calibration"]), "check_images": len(m["held_out"]),
-                                "calibration_sha256": hashlib.sha256(names).hexdigest(),
-                                "images_asked": c["images"], "normalize": c["normalize"]}, None, started)
+    write_results(
+        "calibrate",
+        {
+            "images": len(m["calibration"]),
+            "check_images": len(m["held_out"]),
+            "calibration_sha256": hashlib.sha256(names).hexdigest(),
+            "images_asked": c["images"],
+            "normalize": c["normalize"],
+        },
+        None,
+        started,
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """check stage (always runs, first): validates every param, the memory they size, the user's model
 and dataset before any other stage runs, so a bad one fails here and DVC deletes no other stage's
 outputs. Its record (data/check.json) persists through a failed run: DVC keeps it in place."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """convert-IR stage: OpenVINO IR from the dynamic ONNX, verified against ONNX Runtime FP32."""
+
 from __future__ import annotations
 
 import time
@@ -51,15 +52,20 @@ def main() -> None:
         if worst > c["tolerance"]:
             raise UserError(f"IR differs from ONNX Runtime by {worst:.3g} > convert.tolerance {c['tolerance']}")
         ir_bytes = sum(f.stat().st_size for f in tmp_dir.iterdir())
-    write_results("convert_ir", {"max_abs_diff": worst, "detection_agreement_min": min(agree.values())}, {
-        "compress_to_fp16": c["compress_to_fp16"],
-        "dynamic_batch": dynamic_kept,
-        "convert_seconds": round(convert_s, 3),
-        "ir_bytes": ir_bytes,
-        "verify_precision": ov_rt.settings()["actual_inference_precision_hint"],
-        **{f"max_abs_diff_b{n}": d for n, d in diffs.items()},
-        **{f"detection_agreement_b{n}": a for n, a in agree.items()},
-    }, started)
+    write_results(
+        "convert_ir",
+        {"max_abs_diff": worst, "detection_agreement_min": min(agree.values())},
+        {
+            "compress_to_fp16": c["compress_to_fp16"],
+            "dynamic_batch": dynamic_kept,
+            "convert_seconds": round(convert_s, 3),
+            "ir_bytes": ir_bytes,
+            "verify_precision": ov_rt.settings()["actual_inference_precision_hint"],
+            **{f"max_abs_diff_b{n}": d for n, d in diffs.items()},
+            **{f"detection_agreement_b{n}": a for n, a in agree.items()},
+        },
+        started,
+    )
 
 
 if __name__ == "__main__":

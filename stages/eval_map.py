@@ -1,6 +1,7 @@
 """eval-map stage: COCO mAP of each variant on the evaluation split, all classes and a class subset,
 deltas against FP32 of the same runtime with 95% intervals from a paired bootstrap over images (overall
 and per class), evaluation images/s against model-only images/s, and an optional INT8 drop gate."""
+
 from __future__ import annotations
 
 import time
@@ -41,8 +42,9 @@ def main() -> None:
     budget.check(*budget.needs(p)["eval_map"])
     gt = read_json(require_file(paths.EVAL_GT, "evaluation ground truth"))
     classes = coco.Classes.from_gt(gt)  # COCO's 80 with ids 1-90, or a data YAML's own
-    subset = dataset.choose_subset(e["class_subset_size"], e["class_subset_seed"], e["class_subset_names"],
-                                   classes.names)
+    subset = dataset.choose_subset(
+        e["class_subset_size"], e["class_subset_seed"], e["class_subset_names"], classes.names
+    )
     subset_idx = [classes.names.index(c) for c in subset]
     images = dataset.load_split(paths.EVAL_DIR)
     unsupported = [v for v in e["variants"] if not VARIANTS[v].supported()]  # bf16 without CPU support
@@ -50,19 +52,27 @@ def main() -> None:
     for v in variants:
         require_file(VARIANTS[v].model_path(name), f"model for {v}")
     headline: dict[str, Any] = {}
-    detail: dict[str, Any] = {"images": len(images), "unsupported_variants": unsupported, "class_subset": subset,
-                              **{k: e[k] for k in ("conf", "iou", "max_det", "batch")}}
+    detail: dict[str, Any] = {
+        "images": len(images),
+        "unsupported_variants": unsupported,
+        "class_subset": subset,
+        **{k: e[k] for k in ("conf", "iou", "max_det", "batch")},
+    }
     source, shared = decode_once(images, e["decode_once"], size)
     detail.update(shared)
     # Model-only input: real images at the evaluation batch size, from the decode-once pass if it ran.
-    x = to_tensor(source.images[: e["batch"]]) if isinstance(source, Letterboxed) else \
-        preprocess(dataset.load_images(images[: e["batch"]])[0], size)[0]
+    x = (
+        to_tensor(source.images[: e["batch"]])
+        if isinstance(source, Letterboxed)
+        else preprocess(dataset.load_images(images[: e["batch"]])[0], size)[0]
+    )
     per_class: dict[str, dict[str, float]] = {}
     matches: dict[str, Matches] = {}
     for v in variants:
         # Synchronous batches: OpenVINO's LATENCY hint gives one request all cores.
-        opts = {"threads": e["threads"], "hint": "LATENCY"} if VARIANTS[v].is_openvino else \
-            {"intra_threads": e["threads"]}
+        opts = (
+            {"threads": e["threads"], "hint": "LATENCY"} if VARIANTS[v].is_openvino else {"intra_threads": e["threads"]}
+        )
         rt = VARIANTS[v].load(name, **opts)
         xv = x[: rt.fixed_batch] if rt.fixed_batch is not None else x
         dets, t, model_only = evaluate_paired(rt, source, e, xv, f"eval {v}", size, classes.ids)
@@ -72,8 +82,11 @@ def main() -> None:
         matches[v] = matches_of(ev)
         figures = {f"{v}_{k}": round(100 * full[k], 3) for k in MAP_KEYS}
         figures.update({f"{v}_subset_{k}": round(100 * sub[k], 3) for k in MAP_KEYS})
-        figures.update(speed_figures(v, t, shared["decode_once_seconds"] / len(variants),
-                                     summarize(model_only, len(xv))["throughput_ips"]))
+        figures.update(
+            speed_figures(
+                v, t, shared["decode_once_seconds"] / len(variants), summarize(model_only, len(xv))["throughput_ips"]
+            )
+        )
         for k, val in figures.items():
             (headline if k.removeprefix(f"{v}_") in HEADLINE else detail)[k] = val
         per_class[v] = {c: round(100 * ap, 3) for c, ap in full["per_class"].items()}
@@ -85,19 +98,34 @@ def main() -> None:
             deltas[v] = paired_delta(matches[base], matches[v], e["bootstrap_resamples"], e["bootstrap_seed"])
             headline.update(delta_keys(v, deltas[v]))
             detail[f"{v}_per_class_delta"] = per_class_rows(deltas[v], names_of(gt, list(deltas[v].per_class)))
-    detail.update(bootstrap=e["bootstrap_resamples"], bootstrap_seed=e["bootstrap_seed"],
-                  bootstrap_reference={v: BASELINE[v] for v in deltas},
-                  map_differences=pairwise_differences(matches, e["bootstrap_resamples"], e["bootstrap_seed"]))
+    detail.update(
+        bootstrap=e["bootstrap_resamples"],
+        bootstrap_seed=e["bootstrap_seed"],
+        bootstrap_reference={v: BASELINE[v] for v in deltas},
+        map_differences=pairwise_differences(matches, e["bootstrap_resamples"], e["bootstrap_seed"]),
+    )
     with atomic_path(paths.PLOTS / "per_class_ap") as tmp:  # one file per variant: one DVC plot panel each
         for v, pc in per_class.items():
             rows = {r["class"]: r for r in detail.get(f"{v}_per_class_delta", [])}
-            write_csv(tmp / f"{v}.csv", [{"class": c, "ap50_95": ap, **{k: rows.get(c, {}).get(k, "") for k in
-                                         ("delta", "delta_lo", "delta_hi", "instances")}}
-                                        for c, ap in pc.items()])
+            write_csv(
+                tmp / f"{v}.csv",
+                [
+                    {
+                        "class": c,
+                        "ap50_95": ap,
+                        **{k: rows.get(c, {}).get(k, "") for k in ("delta", "delta_lo", "delta_hi", "instances")},
+                    }
+                    for c, ap in pc.items()
+                ],
+            )
     if deltas:
-        delta_bars_png(paths.PLOTS / "per_class_ap.png", {v: detail[f"{v}_per_class_delta"] for v in deltas},
-                       WORST_CLASSES, "AP50-95 change against FP32 (points), 95% interval",
-                       f"Per-class AP change: the {WORST_CLASSES} worst classes per variant")
+        delta_bars_png(
+            paths.PLOTS / "per_class_ap.png",
+            {v: detail[f"{v}_per_class_delta"] for v in deltas},
+            WORST_CLASSES,
+            "AP50-95 change against FP32 (points), 95% interval",
+            f"Per-class AP change: the {WORST_CLASSES} worst classes per variant",
+        )
     write_results("eval_map", headline, detail, started)
     check_int8_drop(headline, e["max_int8_drop"])
 

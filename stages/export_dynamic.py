@@ -1,5 +1,6 @@
 """export-dynamic stage: an ONNX with a dynamic batch axis (and a YOLOv8/YOLO11 head's output layout
 rewritten exactly, see head_rewrite.py), verified against the fixed model."""
+
 from __future__ import annotations
 
 import tempfile
@@ -47,8 +48,10 @@ def main() -> None:
 
             checkpoint = recorded_checkpoint(p["model"]["source"])
             if checkpoint is None:
-                raise ExportError(f"export.method = ultralytics needs model.source to be an Ultralytics .pt "
-                                  f"checkpoint, got {p['model']['source']!r}; use export.method: rewrite for an ONNX")
+                raise ExportError(
+                    f"export.method = ultralytics needs model.source to be an Ultralytics .pt "
+                    f"checkpoint, got {p['model']['source']!r}; use export.method: rewrite for an ONNX"
+                )
             export_onnx(checkpoint, tmp, p["model"]["imgsz"], dynamic=True, work=Path(work))
             info = RewriteInfo(True, 0, *_opset_nodes(src))
             dyn = onnx.load(str(tmp))
@@ -59,26 +62,32 @@ def main() -> None:
         stamp_onnx(tmp, from_onnx(src))  # names, imgsz, layout as the download stage stamped them
         imgs, _, _ = dataset.load_images(dataset.load_split(paths.EVAL_DIR, max(e["verify_batches"])))
         batch, _ = preprocess(imgs, p["model"]["imgsz"])
-        diffs = max_abs_diff_batched(OrtRuntime(fixed_path).infer, OrtRuntime(tmp).infer, batch,
-                                     e["verify_batches"])
+        diffs = max_abs_diff_batched(OrtRuntime(fixed_path).infer, OrtRuntime(tmp).infer, batch, e["verify_batches"])
         worst = max(diffs.values())
         if worst > e["tolerance"]:
-            raise ExportError(f"dynamic model differs from {fixed_path} by {worst:.3g} > export.tolerance "
-                              f"{e['tolerance']} (per batch: {diffs})")
+            raise ExportError(
+                f"dynamic model differs from {fixed_path} by {worst:.3g} > export.tolerance "
+                f"{e['tolerance']} (per batch: {diffs})"
+            )
         bytes_fixed = fixed_path.stat().st_size
-    write_results("export_dynamic", {"max_abs_diff": worst}, {
-        "method": e["method"],
-        "source_model": str(p["model"]["source"] if e["method"] == "ultralytics" else src),
-        "opset": info.opset,
-        "already_dynamic": info.already_dynamic,
-        "reshapes_rewritten": info.reshapes_rewritten,
-        "head_concats_split": head_rewrites,
-        "nodes_fixed": info.nodes,
-        "nodes_dynamic": len(onnx.load(str(out), load_external_data=False).graph.node),
-        "bytes_fixed": bytes_fixed,
-        "bytes_dynamic": out.stat().st_size,
-        **{f"max_abs_diff_b{n}": d for n, d in diffs.items()},
-    }, started)
+    write_results(
+        "export_dynamic",
+        {"max_abs_diff": worst},
+        {
+            "method": e["method"],
+            "source_model": str(p["model"]["source"] if e["method"] == "ultralytics" else src),
+            "opset": info.opset,
+            "already_dynamic": info.already_dynamic,
+            "reshapes_rewritten": info.reshapes_rewritten,
+            "head_concats_split": head_rewrites,
+            "nodes_fixed": info.nodes,
+            "nodes_dynamic": len(onnx.load(str(out), load_external_data=False).graph.node),
+            "bytes_fixed": bytes_fixed,
+            "bytes_dynamic": out.stat().st_size,
+            **{f"max_abs_diff_b{n}": d for n, d in diffs.items()},
+        },
+        started,
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ fingerprint is details/fingerprint.json. When it changes, DVC reruns the timing 
 run-cache entry can only come from the same fingerprint, so timings measured on another machine or
 library set are never restored. The optional export extra's versions go to a file of their own, which
 only bench-torch depends on: installing it reruns bench-torch and leaves the machine id alone."""
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@ a URL's bytes (fetched once into downloads/, checked against model.sha256), is r
 sha256, and a data YAML with a listing hash (every image and label file's path, size and mtime), so replacing a file at the same path reruns download and what follows; when nothing
 changed, the file is byte-identical and nothing reruns. A .pt model's record is also written alone
 (null for an ONNX source), for bench-torch, which runs the .pt itself but reads no dataset."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """memory stage: resident memory per variant (before import, after import, load, warm-up, peak),
 each measured in a fresh interpreter."""
+
 from __future__ import annotations
 
 import time
@@ -29,9 +30,13 @@ def main() -> None:
         detail.update({f"{v}_{k}": val for k, val in r.items() if k not in ("rss_peak_mb", "heavy_modules_loaded")})
         rows.append({"variant": v, **{k: r[k] for k in PHASES}, "model_mb": round(r["model_bytes"] / 2**20, 2)})
     write_csv(paths.PLOTS / "memory.csv", rows)
-    bar_png(paths.PLOTS / "memory.png", [r["variant"] for r in rows],
-            {ph.removeprefix("rss_").removesuffix("_mb"): [r[ph] for r in rows] for ph in PHASES},
-            "resident memory (MiB)", "Resident memory per variant by phase (a fresh process each)")
+    bar_png(
+        paths.PLOTS / "memory.png",
+        [r["variant"] for r in rows],
+        {ph.removeprefix("rss_").removesuffix("_mb"): [r[ph] for r in rows] for ph in PHASES},
+        "resident memory (MiB)",
+        "Resident memory per variant by phase (a fresh process each)",
+    )
     write_results("memory", headline, detail, started)
 
 

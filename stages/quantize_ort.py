@@ -1,5 +1,6 @@
 """quantize-ort stage: an INT8 ONNX that ONNX Runtime runs fast (variant ort_int8), checked against
 the FP32 ONNX on held-out calibration images."""
+
 from __future__ import annotations
 
 import time
@@ -44,38 +45,59 @@ def main() -> None:
         if o["method"] == "nncf":
             q.quantize_nncf(fp32, tmp / out.name, inputs, head)
         else:
-            kept = q.quantize_qdq(fp32, tmp / out.name, inputs, o["method"], patterns, o["min_sqnr_db"],
-                                  o["float_stem"], o["sqnr_images"], o["align_concat"])
+            kept = q.quantize_qdq(
+                fp32,
+                tmp / out.name,
+                inputs,
+                o["method"],
+                patterns,
+                o["min_sqnr_db"],
+                o["float_stem"],
+                o["sqnr_images"],
+                o["align_concat"],
+            )
             float_nodes, sqnr, aligned = kept["float_nodes"], kept["sqnr_db"], kept["aligned_concat_tensors"]
             head_nodes = kept["head_nodes"]  # counted on the pre-processed graph the quantizer saw
         seconds = time.perf_counter() - t0
         stamp_onnx(tmp / out.name, from_onnx(fp32))
-        print(f"ignored scope (detect head): {head_nodes} ONNX Runtime nodes; kept float for precision or "
-              f"speed: {len(float_nodes)} nodes")
+        print(
+            f"ignored scope (detect head): {head_nodes} ONNX Runtime nodes; kept float for precision or "
+            f"speed: {len(float_nodes)} nodes"
+        )
         agree = cal.agreement(OrtRuntime(fp32), OrtRuntime(tmp / out.name), calib)
         quantized = q.count_quantize_linear(tmp / out.name)
         int8_bytes = (tmp / out.name).stat().st_size
 
     floated = {n.rsplit("/", 1)[0] for n in float_nodes}
-    write_csv(paths.PLOTS / "ort_silu_sqnr.csv",
-              [{"layer": t.rsplit("/", 1)[0], "sqnr_db": v, "kept_float": t.rsplit("/", 1)[0] in floated}
-               for t, v in sqnr.items()], fieldnames=["layer", "sqnr_db", "kept_float"])
-    write_results("quantize_ort", {
-        "quantize_linear_nodes": quantized,
-        "float_nodes": len(float_nodes),
-        "silu_layers_below_min_sqnr": sum(v < o["min_sqnr_db"] for v in sqnr.values()),
-        "agreement_vs_fp32": round(agree, 4),
-    }, {
-        "calibration_images_used": len(inputs),
-        "check_images": len(calib.held_out_files),
-        "head_nodes": head_nodes,
-        "aligned_concat_tensors": aligned,
-        "float_layers": sorted({n.rsplit("/", 2)[0] for n in float_nodes if n.endswith("Conv")}),
-        "silu_sqnr_db_min": min(sqnr.values()) if sqnr else None,
-        "quantize_seconds": round(seconds, 2),
-        "bytes_fp32_onnx": fp32.stat().st_size,
-        "bytes_int8_onnx": int8_bytes,
-    }, started)
+    write_csv(
+        paths.PLOTS / "ort_silu_sqnr.csv",
+        [
+            {"layer": t.rsplit("/", 1)[0], "sqnr_db": v, "kept_float": t.rsplit("/", 1)[0] in floated}
+            for t, v in sqnr.items()
+        ],
+        fieldnames=["layer", "sqnr_db", "kept_float"],
+    )
+    write_results(
+        "quantize_ort",
+        {
+            "quantize_linear_nodes": quantized,
+            "float_nodes": len(float_nodes),
+            "silu_layers_below_min_sqnr": sum(v < o["min_sqnr_db"] for v in sqnr.values()),
+            "agreement_vs_fp32": round(agree, 4),
+        },
+        {
+            "calibration_images_used": len(inputs),
+            "check_images": len(calib.held_out_files),
+            "head_nodes": head_nodes,
+            "aligned_concat_tensors": aligned,
+            "float_layers": sorted({n.rsplit("/", 2)[0] for n in float_nodes if n.endswith("Conv")}),
+            "silu_sqnr_db_min": min(sqnr.values()) if sqnr else None,
+            "quantize_seconds": round(seconds, 2),
+            "bytes_fp32_onnx": fp32.stat().st_size,
+            "bytes_int8_onnx": int8_bytes,
+        },
+        started,
+    )
 
 
 if __name__ == "__main__":

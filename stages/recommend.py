@@ -2,6 +2,7 @@
 mAP budget, its trade-offs, what to deploy) and every variant's ratio over the best FP32
 (metrics/recommend.json), from the results files alone; details/to_serve.json names the bundled
 variants with their runtime and precision, all bench-serve depends on."""
+
 from __future__ import annotations
 
 from yolo_cpu import paths
@@ -17,8 +18,9 @@ from yolo_cpu.results.report import SOURCES
 def main() -> None:
     budget = params.load("report")["report"]["max_map_drop"]
     summary = answer({s: read_results(s) for s in SOURCES}, budget)
-    write_results("recommend", as_metrics(summary["objectives"], summary["over_best_fp32"], summary["deployments"]),
-                  summary)
+    write_results(
+        "recommend", as_metrics(summary["objectives"], summary["over_best_fp32"], summary["deployments"]), summary
+    )
     write_json(paths.DETAILS / "to_serve.json", to_serve(summary))
 
 

@@ -1,5 +1,6 @@
 """report stage: metrics/report.md and its figures (mAP against latency, capacity against offered
 rate), from the results files alone: every stage's, the recommendation's and bench-serve's."""
+
 from __future__ import annotations
 
 from yolo_cpu import keys, paths
@@ -19,11 +20,18 @@ def main() -> None:
     results["recommendation"], results["bench_serve"] = read_results("recommend"), read_results("bench_serve")
     rec = results["recommendation"]["objectives"]
     points = map_vs_latency(results)
-    fp32 = [results["eval_map"][keys.map50_95(v)] for v in set(BASELINE.values())
-            if keys.map50_95(v) in results["eval_map"]]
+    fp32 = [
+        results["eval_map"][keys.map50_95(v)] for v in set(BASELINE.values()) if keys.map50_95(v) in results["eval_map"]
+    ]
     if points and fp32:
-        tradeoff_png(paths.PLOTS / "map_vs_latency.png", points, map_drops(results), max(fp32), r["max_map_drop"],
-                     rec.get("latency_p50", {}).get("variant"))
+        tradeoff_png(
+            paths.PLOTS / "map_vs_latency.png",
+            points,
+            map_drops(results),
+            max(fp32),
+            r["max_map_drop"],
+            rec.get("latency_p50", {}).get("variant"),
+        )
     capacity_png(paths.PLOTS / "capacity.png", results["bench_serve"])
     write_text(paths.METRICS / "report.md", build(results, r["title"]))
 

@@ -2,6 +2,7 @@
 operations per second per precision (f32, bf16 where the CPU has it, INT8), measured with OpenVINO
 on one large convolution. The report puts each variant's achieved operations per second against
 the peak for its precision."""
+
 from __future__ import annotations
 
 import time
@@ -19,17 +20,27 @@ def main() -> None:
     p = params.load("model", "roofline")
     name, r = p["model"]["name"], p["roofline"]
     ops = count_macs(require_file(paths.fixed_onnx(name), "the model's ONNX"))
-    figures = {"model_gflops": ops["gflops"], "model_layers_counted": ops["layers"],
-               "model_macs_by_op": ops["by_op"], "imgsz": p["model"]["imgsz"], **r}
+    figures = {
+        "model_gflops": ops["gflops"],
+        "model_layers_counted": ops["layers"],
+        "model_macs_by_op": ops["by_op"],
+        "imgsz": p["model"]["imgsz"],
+        **r,
+    }
     for precision in PRECISIONS:
         if precision == "bf16" and not ov_supports_bf16():
             figures["peak_bf16_note"] = "this CPU has no bf16"
             continue
         m = measure_peak(precision, r["channels"], r["size"], r["seconds"])
         print(f"peak {precision}: {m['gops']} G operations/s (convolution ran in {m['conv_runs_in']})")
-        figures.update({f"peak_{precision}_gops": m["gops"], f"peak_{precision}_ips": m["ips"],
-                        f"peak_{precision}_rounds_gops": m["rounds_gops"],
-                        f"peak_{precision}_conv_runs_in": m["conv_runs_in"]})
+        figures.update(
+            {
+                f"peak_{precision}_gops": m["gops"],
+                f"peak_{precision}_ips": m["ips"],
+                f"peak_{precision}_rounds_gops": m["rounds_gops"],
+                f"peak_{precision}_conv_runs_in": m["conv_runs_in"],
+            }
+        )
     figures["peak_macs_per_inference"] = m["macs"]
     write_results("roofline", figures, None, started)
 

@@ -1,5 +1,6 @@
 """Shared fixtures: the offline mirror (tests skip with a reason when it is absent) and a temporary
 git+DVC copy of the project that runs the real pipeline once on tiny params."""
+
 from __future__ import annotations
 
 import os
@@ -14,10 +15,22 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("YOLO_ASSETS_MIRROR") or ROOT.parent / "shared" / "assets").resolve()
 HAS_MIRROR = (MIRROR / "SHA256SUMS").is_file() and (MIRROR / "models" / "yolov5n.onnx").is_file()
-needs_mirror = pytest.mark.skipif(not HAS_MIRROR, reason=f"offline asset mirror not found at {MIRROR} "
-                                  "(set YOLO_ASSETS_MIRROR to a folder laid out like ../shared/assets)")
+needs_mirror = pytest.mark.skipif(
+    not HAS_MIRROR,
+    reason=f"offline asset mirror not found at {MIRROR} "
+    "(set YOLO_ASSETS_MIRROR to a folder laid out like ../shared/assets)",
+)
 
-PROJECT_FILES = ("stages", "yolo_cpu", "dvc.yaml", "params.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore")
+PROJECT_FILES = (
+    "stages",
+    "yolo_cpu",
+    "dvc.yaml",
+    "params.yaml",
+    ".dvc/config",
+    ".dvc/.gitignore",
+    ".dvcignore",
+    ".gitignore",
+)
 
 # Tiny params: the real pipeline on a few images and few timed runs.
 TINY = {
@@ -26,8 +39,7 @@ TINY = {
     # the `pipeline` fixture runs the default accuracy control and full bias correction; elsewhere the fast one
     # (NNCF's default) saves seconds per run
     "quantize_ov": {"scope": "decode", "rank_images": 4, "fast_bias_correction": True},
-    "bench": {"warmup": 1, "slice_runs": 1, "min_slices": 3, "max_seconds": 0, "batch_sizes": [1, 2],
-              "e2e_images": 2},
+    "bench": {"warmup": 1, "slice_runs": 1, "min_slices": 3, "max_seconds": 0, "batch_sizes": [1, 2], "e2e_images": 2},
     "bench_ov": {"throughput_slice_seconds": 0.05},
     "bench_deploy": {"batch_sizes": [2], "rounds": 1, "images": 6, "variants": ["ov_fp32", "ov_int8_bf16"]},
     "bench_torch": {"batch_sizes": [1]},
@@ -37,8 +49,16 @@ TINY = {
     "export": {"verify_batches": [1, 2]},
     "convert": {"verify_batches": [1, 2]},
     # one serving config, short trials: the stage runs every path end to end; capacity itself is test_serve's
-    "serve": {"configs": ["r1b2"], "images": 8, "trial_queries": 40, "trial_seconds": 0.5, "single_stream_queries": 8,
-              "search_steps": 1, "repeats": 1, "max_seconds": 60},
+    "serve": {
+        "configs": ["r1b2"],
+        "images": 8,
+        "trial_queries": 40,
+        "trial_seconds": 0.5,
+        "single_stream_queries": 8,
+        "search_steps": 1,
+        "repeats": 1,
+        "max_seconds": 60,
+    },
 }
 
 
@@ -46,8 +66,7 @@ def tool_env() -> dict[str, str]:
     """Environment for subprocesses: this interpreter's bin first, mirror set, telemetry off."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.update(DVC_NO_ANALYTICS="1", YOLO_OFFLINE="1",
-               YOLO_ASSETS_MIRROR=str(MIRROR), PYTHONPATH="")
+    env.update(DVC_NO_ANALYTICS="1", YOLO_OFFLINE="1", YOLO_ASSETS_MIRROR=str(MIRROR), PYTHONPATH="")
     return env
 
 
@@ -55,8 +74,9 @@ def sh(args: list[str], cwd: Path, check: bool = True, env: dict | None = None) 
     """Run a command in `cwd` with tool_env() (plus `env`); with check, fail showing its output."""
     proc = subprocess.run(args, cwd=cwd, env={**tool_env(), **(env or {})}, capture_output=True, text=True)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
-                             f"{proc.stderr[-3000:]}")
+        raise AssertionError(
+            f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     return proc
 
 
@@ -95,8 +115,10 @@ def pipeline(tmp_path_factory) -> Path:
     (NNCF's accuracy control) and bias correction; returns the repo path."""
     if not HAS_MIRROR:
         pytest.skip(f"offline asset mirror not found at {MIRROR}")
-    repo = make_repo(tmp_path_factory.mktemp("pipeline") / "repo",
-                     {"quantize_ov": {"scope": "accuracy_control", "fast_bias_correction": False}})
+    repo = make_repo(
+        tmp_path_factory.mktemp("pipeline") / "repo",
+        {"quantize_ov": {"scope": "accuracy_control", "fast_bias_correction": False}},
+    )
     sh(["dvc", "repro"], repo)
     sh(["git", "add", "-A"], repo)
     sh(["git", "commit", "-qm", "repro"], repo)
@@ -145,6 +167,9 @@ def write_sums(mirror: Path) -> None:
     """(Re)write SHA256SUMS for every file in a mirror."""
     from yolo_cpu.io import sha256_file
 
-    lines = [f"{sha256_file(p)}  {p.relative_to(mirror)}" for p in sorted(mirror.rglob("*"))
-             if p.is_file() and p.name != "SHA256SUMS"]
+    lines = [
+        f"{sha256_file(p)}  {p.relative_to(mirror)}"
+        for p in sorted(mirror.rglob("*"))
+        if p.is_file() and p.name != "SHA256SUMS"
+    ]
     (mirror / "SHA256SUMS").write_text("\n".join(lines) + "\n")

@@ -1,6 +1,7 @@
 """Real custom-class inputs built from the mirror for tests: a YOLO model sliced by ONNX graph surgery to
 keep a few COCO classes, and an Ultralytics data YAML over the mirror's images with labels remapped to
 those classes (everything else dropped)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,8 +30,9 @@ def slice_classes(src: Path, dest: Path, keep: tuple[str, ...] = THREE) -> Path:
     for node in model.graph.node:  # the old output becomes an inner value
         node.output[:] = [raw if o == out.name else o for o in node.output]
     model.graph.initializer.append(numpy_helper.from_array(np.array(idx, np.int64), "keep_classes"))
-    model.graph.node.append(helper.make_node("Gather", [raw, "keep_classes"], [out.name], axis=axis,
-                                             name="keep_classes_gather"))
+    model.graph.node.append(
+        helper.make_node("Gather", [raw, "keep_classes"], [out.name], axis=axis, name="keep_classes_gather")
+    )
     out.type.tensor_type.shape.dim[axis].dim_value = len(idx)
     names = {i: n for i, n in enumerate(keep)}
     for p in model.metadata_props:
@@ -63,8 +65,10 @@ def remapped_dataset(mirror: Path, root: Path, keep: tuple[str, ...] = THREE) ->
 
 def coco_yaml(mirror: Path, dest: Path) -> Path:
     """COCO val2017 of the mirror as an Ultralytics data YAML (its layout already is one)."""
-    dest.write_text(yaml.safe_dump({"path": str(mirror / "coco"), "val": "images/val2017",
-                                    "names": dict(enumerate(coco.NAMES))}, sort_keys=False))
+    dest.write_text(
+        yaml.safe_dump(
+            {"path": str(mirror / "coco"), "val": "images/val2017", "names": dict(enumerate(coco.NAMES))},
+            sort_keys=False,
+        )
+    )
     return dest
-
-

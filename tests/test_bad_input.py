@@ -1,5 +1,6 @@
 """Bad input never changes a result silently, never hangs without a word, and no param can get a
 stage killed for memory: each case on real inputs (a mirror copy, the real model)."""
+
 import hashlib
 import socket
 import subprocess
@@ -94,11 +95,14 @@ def test_a_missing_label_of_an_image_no_split_draws_is_still_an_error(mirror, tm
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("key,value,stage", [
-    ("eval_timing", {"batch": 100000}, "eval_map"),
-    ("bench", {"batch_sizes": [1, 100000]}, "bench_ort"),
-    ("export", {"verify_batches": [1, 100000]}, "export_dynamic"),
-])
+@pytest.mark.parametrize(
+    "key,value,stage",
+    [
+        ("eval_timing", {"batch": 100000}, "eval_map"),
+        ("bench", {"batch_sizes": [1, 100000]}, "bench_ort"),
+        ("export", {"verify_batches": [1, 100000]}, "export_dynamic"),
+    ],
+)
 def test_a_batch_that_cannot_fit_is_refused_before_any_allocation(pipeline, key, value, stage):
     set_params(pipeline, {key: value})
     try:
@@ -144,8 +148,10 @@ def stalled_server():
 def test_stalled_network_says_where_and_why_then_fails_by_the_deadline(tmp_path):
     """No mirror folder, and a network that accepts but never answers (a local proxy that stalls):
     one line at once says where the stage fetches from and why, and a clear error comes by the deadline."""
-    repo = make_repo(tmp_path / "repo", {"assets": {"mirror": str(tmp_path / "no-mirror"), "timeout_s": 20,
-                                                    "retries": 3, "deadline_s": 4}})
+    repo = make_repo(
+        tmp_path / "repo",
+        {"assets": {"mirror": str(tmp_path / "no-mirror"), "timeout_s": 20, "retries": 3, "deadline_s": 4}},
+    )
     with stalled_server() as port:
         proxy = f"http://127.0.0.1:{port}"
         env = {"YOLO_ASSETS_MIRROR": "", "https_proxy": proxy, "http_proxy": proxy, "no_proxy": ""}
@@ -153,8 +159,10 @@ def test_stalled_network_says_where_and_why_then_fails_by_the_deadline(tmp_path)
         proc = sh(["python", "-m", "stages.download"], repo, check=False, env=env)
         took = time.perf_counter() - t0
     first = proc.stdout.splitlines()[0]
-    assert first == (f"download: the mirror folder {tmp_path / 'no-mirror'} (assets.mirror) does not exist: "
-                     "fetching from the public URLs instead")
+    assert first == (
+        f"download: the mirror folder {tmp_path / 'no-mirror'} (assets.mirror) does not exist: "
+        "fetching from the public URLs instead"
+    )
     assert proc.returncode == 1 and "download failed: https://github.com/ultralytics/yolov5" in proc.stderr
     assert "assets.deadline_s=4 s" in proc.stderr and "waiting for an answer" in proc.stderr
     assert took < 15, f"took {took:.1f} s with a 4 s deadline"
@@ -169,8 +177,11 @@ def test_a_model_that_is_not_a_yolo_detector_is_refused_by_download(mirror, tmp_
     write_sums(mirror)
     repo = make_repo(tmp_path / "repo")
     proc = repro_download(repo, mirror)
-    assert proc.returncode != 0 and "models/yolov5n.onnx: input 'images' is [1, 3, 320, 320]; expected " \
-        "[N, 3, 640, 640] (model.imgsz=640)" in proc.stderr
+    assert (
+        proc.returncode != 0
+        and "models/yolov5n.onnx: input 'images' is [1, 3, 320, 320]; expected [N, 3, 640, 640] (model.imgsz=640)"
+        in proc.stderr
+    )
     assert_untouched(repo)
     (mirror / "models/yolov5n.onnx").write_text("this is a text file, not a model\n")
     write_sums(mirror)
@@ -209,8 +220,9 @@ def test_unwritable_output_folder_is_named(pipeline):
     assert f"cannot write models/yolov5n_dynamic.onnx: the folder {models} is not writable" in proc.stderr
 
 
-@pytest.mark.parametrize("stage, output", [("export_dynamic", "models/yolov5n_dynamic.onnx"),
-                                           ("convert_ir", "models/ov_fp32")])
+@pytest.mark.parametrize(
+    "stage, output", [("export_dynamic", "models/yolov5n_dynamic.onnx"), ("convert_ir", "models/ov_fp32")]
+)
 def test_an_immutable_output_file_or_folder_is_one_error_line_and_kept(pipeline, stage, output):
     """chattr +i on the output itself (a file, or a model folder replaced whole): the stage does its work,
     then cannot put the result in place; one `error:` line names the output, and the old one is intact."""
@@ -232,8 +244,13 @@ def test_an_immutable_output_file_or_folder_is_one_error_line_and_kept(pipeline,
 
 
 def test_dev_refuses_a_python_that_does_not_exist():
-    proc = subprocess.run(["./dev", "repro"], cwd=ROOT, capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "PYTHON": "/no/such/python"})
+    proc = subprocess.run(
+        ["./dev", "repro"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHON": "/no/such/python"},
+    )
     assert proc.returncode == 1 and "PYTHON=/no/such/python is not an executable Python" in proc.stderr
 
 
@@ -252,9 +269,12 @@ def test_stale_temp_files_of_a_killed_run_are_removed(mirror, tmp_path):
 
 def _hashes(repo: Path) -> dict[str, str]:
     """Every output file of a finished run (metrics, details, plots, models, data), by sha256."""
-    return {str(f.relative_to(repo)): hashlib.sha256(f.read_bytes()).hexdigest()
-            for d in ("metrics", "details", "plots", "models", "data", "bundles") for f in sorted((repo / d).rglob("*"))
-            if f.is_file() and f.name != "check.json"}
+    return {
+        str(f.relative_to(repo)): hashlib.sha256(f.read_bytes()).hexdigest()
+        for d in ("metrics", "details", "plots", "models", "data", "bundles")
+        for f in sorted((repo / d).rglob("*"))
+        if f.is_file() and f.name != "check.json"
+    }
 
 
 def test_every_stage_runs_after_the_check_stage():
@@ -282,7 +302,8 @@ def test_every_stage_runs_after_the_check_stage():
 
     assert [s for s in stages if s != "check" and "check" not in ancestors(s)] == []
     assert stages["check"]["always_changed"] and stages["check"]["outs"] == [
-        {"data/check.json": {"cache": False, "persist": True}}]
+        {"data/check.json": {"cache": False, "persist": True}}
+    ]
 
 
 def test_a_bad_param_section_or_model_fails_at_check_and_every_output_stays(pipeline, tmp_path):
@@ -298,9 +319,11 @@ def test_a_bad_param_section_or_model_fails_at_check_and_every_output_stays(pipe
     params_text = (repo / "params.yaml").read_text()
     corrupt = tmp_path / "mine.onnx"
     corrupt.write_bytes((MIRROR / "models/yolov5n.onnx").read_bytes()[:100_000])
-    for change, said in (({"bench_ort": {"intra_threads": -1}}, "params.yaml: bench_ort.intra_threads = -1: must be"),
-                         ({"model": {"source": str(corrupt)}}, f"{corrupt} is not a valid ONNX model"),
-                         (None, "unknown section 'bench-ort' (did you mean 'bench_ort'?)")):
+    for change, said in (
+        ({"bench_ort": {"intra_threads": -1}}, "params.yaml: bench_ort.intra_threads = -1: must be"),
+        ({"model": {"source": str(corrupt)}}, f"{corrupt} is not a valid ONNX model"),
+        (None, "unknown section 'bench-ort' (did you mean 'bench_ort'?)"),
+    ):
         if change is None:
             (repo / "params.yaml").write_text(params_text + "bench-ort:\n  intra_threads: 1\n")
         else:

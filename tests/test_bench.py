@@ -1,4 +1,5 @@
 """Timing statistics and the harness, and the bench-ort / bench-ov / memory stage results."""
+
 import csv
 
 import numpy as np
@@ -26,7 +27,7 @@ def test_interleaved_discards_warmup_and_alternates():
     fns = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
     times = timing.interleaved(fns, warmup=3, runs=10, rounds=5)
     assert len(times["a"]) == 10 and len(times["b"]) == 10
-    assert calls[:6] == ["a"] * 3 + ["b"] * 3          # warm-up, not timed
+    assert calls[:6] == ["a"] * 3 + ["b"] * 3  # warm-up, not timed
     # then rounds of 2 timed calls each, alternating, each round led by one untimed call
     assert calls[6:12] == ["a", "a", "a", "b", "b", "b"] and len(calls) == 6 + 5 * 6
     slow = timing.interleaved({"s": lambda: None}, warmup=0, runs=2, min_seconds=0.001, rounds=1)
@@ -63,10 +64,16 @@ def test_bench_ort_results(pipeline):
     assert m["ort_int8_best_ips"] == m[f"ort_int8_b{best}_ips"]
     assert isinstance(m["noisy_run"], bool) and 0 <= m["host_steal_pct"] <= 100
     assert m["e2e_variant"] == "ort_fp32" and m["e2e_images"] == 2
-    assert m["e2e_total_ms"] == pytest.approx(sum(m[f"e2e_{k}_ms"] for k in
-                                                  ("decode", "preprocess", "infer", "postprocess")), abs=0.01)
+    assert m["e2e_total_ms"] == pytest.approx(
+        sum(m[f"e2e_{k}_ms"] for k in ("decode", "preprocess", "infer", "postprocess")), abs=0.01
+    )
     ips = rows(pipeline / "plots/bench_ort_ips.csv")  # wide: one column per variant
-    assert [r["batch"] for r in ips] == ["1", "2"] and list(ips[0]) == ["batch", "ort_fp32_fixed", "ort_fp32", "ort_int8"]
+    assert [r["batch"] for r in ips] == ["1", "2"] and list(ips[0]) == [
+        "batch",
+        "ort_fp32_fixed",
+        "ort_fp32",
+        "ort_int8",
+    ]
     assert float(ips[1]["ort_int8"]) == m["ort_int8_b2_ips"] and ips[1]["ort_fp32_fixed"] == ""
     assert (pipeline / "plots/bench_ort_ips.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -98,8 +105,9 @@ def test_bench_ov_results(pipeline):
 def test_memory_results(pipeline):
     m = read_results("memory", pipeline)
     for v in ("ort_fp32", "ort_int8", "ov_fp32", "ov_int8"):
-        start, imp, load, warm, peak = (m[f"{v}_rss_{k}_mb"] for k in
-                                        ("start", "after_import", "after_load", "after_warmup", "peak"))
+        start, imp, load, warm, peak = (
+            m[f"{v}_rss_{k}_mb"] for k in ("start", "after_import", "after_load", "after_warmup", "peak")
+        )
         assert 0 < start < imp < load and peak >= max(start, imp, load, warm)
         assert m[f"{v}_model_bytes"] > 1e6
     assert m["ort_int8_model_bytes"] < m["ort_fp32_model_bytes"] and m["ov_int8_model_bytes"] < m["ov_fp32_model_bytes"]
@@ -111,7 +119,9 @@ def _spin_elsewhere(seconds: float):
     import subprocess
     import sys
 
-    return subprocess.Popen([sys.executable, "-c", f"import time\nt = time.time()\nwhile time.time() - t < {seconds}: pass"])
+    return subprocess.Popen(
+        [sys.executable, "-c", f"import time\nt = time.time()\nwhile time.time() - t < {seconds}: pass"]
+    )
 
 
 def test_other_processes_cpu_is_measured_apart_from_this_one_s():

@@ -1,6 +1,7 @@
 """`yolo-cpu detect` on the pipeline's bundles and models, run as a user runs it: the installed console
 script, in a folder with no data/ around. Oracles: the Detector in-process on the same images, and the
 evaluation ground truth's class names."""
+
 import json
 import shutil
 import subprocess
@@ -22,8 +23,9 @@ IMAGES = sorted((MIRROR / "coco" / "images" / "val2017").glob("*.jpg"))[:3]
 
 
 def detect(*args, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([YOLO_CPU, "detect", *map(str, args)], capture_output=True, text=True, env=tool_env(),
-                          cwd=cwd, timeout=300)
+    return subprocess.run(
+        [YOLO_CPU, "detect", *map(str, args)], capture_output=True, text=True, env=tool_env(), cwd=cwd, timeout=300
+    )
 
 
 def gt_names(repo: Path) -> list[str]:
@@ -35,8 +37,13 @@ def bundle_of(repo: Path, objective: str) -> Path:
 
 
 def test_every_model_the_pipeline_writes_carries_names_imgsz_and_layout(pipeline):
-    for rel in ("models/yolov5n.onnx", "models/yolov5n_dynamic.onnx", "models/ov_fp32/yolov5n.xml",
-                "models/ov_int8/yolov5n.xml", "models/ort_int8/yolov5n.onnx"):
+    for rel in (
+        "models/yolov5n.onnx",
+        "models/yolov5n_dynamic.onnx",
+        "models/ov_fp32/yolov5n.xml",
+        "models/ov_int8/yolov5n.xml",
+        "models/ort_int8/yolov5n.onnx",
+    ):
         m = metadata.read(pipeline / rel)
         assert (m.names, m.imgsz, m.layout, m.task) == (tuple(gt_names(pipeline)), 640, "v5", "detect"), rel
 
@@ -54,7 +61,8 @@ def test_each_recommendation_has_a_bundle_that_says_how_to_run_it(pipeline):
         assert list(meta["names"].values()) == gt_names(pipeline) and meta["imgsz"] == [640, 640]
         assert meta["measured"]["machine"] == machine and meta["measured"]["map50_95"] == ev[f"{variant}_map50_95"]
         assert meta["measured"]["e2e_ips"] == read_results("bench_deploy", pipeline).get(
-            f"{variant}_deploy_b{d['batch']}_e2e_ips")
+            f"{variant}_deploy_b{d['batch']}_e2e_ips"
+        )
         assert rec[f"{objective}_batch"] == d["batch"]
     report = (pipeline / "metrics" / "report.md").read_text()
     assert "### Ready to deploy" in report and rec["deployments"]["throughput"]["command"] in report
@@ -65,11 +73,14 @@ def test_the_cli_exits_cleanly_every_time(pipeline, tmp_path):
     ops at batch 8, the FP32 IR, the dynamic ONNX on both runtimes. Each exits 0 with one line per image
     and the ground truth's names. (Before Detector.close(), about 1 run in 6 aborted at exit, code 134.)"""
     bf16 = "bf16" if ov_supports_bf16() else "f32"
-    runs = [[bundle_of(pipeline, "throughput")], [bundle_of(pipeline, "latency_p50")],
-            [pipeline / "models/ov_int8/yolov5n.xml", "--precision", bf16, "--batch", 8],
-            [pipeline / "models/ov_fp32/yolov5n.xml", "--batch", 1],
-            [pipeline / "models/yolov5n_dynamic.onnx", "--precision", bf16, "--batch", 8],
-            [pipeline / "models/yolov5n_dynamic.onnx", "--runtime", "onnxruntime", "--batch", 2]]
+    runs = [
+        [bundle_of(pipeline, "throughput")],
+        [bundle_of(pipeline, "latency_p50")],
+        [pipeline / "models/ov_int8/yolov5n.xml", "--precision", bf16, "--batch", 8],
+        [pipeline / "models/ov_fp32/yolov5n.xml", "--batch", 1],
+        [pipeline / "models/yolov5n_dynamic.onnx", "--precision", bf16, "--batch", 8],
+        [pipeline / "models/yolov5n_dynamic.onnx", "--runtime", "onnxruntime", "--batch", 2],
+    ]
     names, codes = set(gt_names(pipeline)), []
     for i in range(20):
         model, *flags = runs[i % len(runs)]
@@ -97,8 +108,12 @@ def test_inputs_are_files_folders_and_globs_and_bad_ones_are_one_error_line(pipe
 
     bad = folder / "broken.jpg"
     bad.write_bytes(IMAGES[0].read_bytes()[:300])
-    for args, named in (([folder / "missing.jpg"], "missing.jpg"), ([bad, IMAGES[0]], "broken.jpg"),
-                        ([str(tmp_path / "*.png")], "*.png"), ([tmp_path / "empty"], "empty")):
+    for args, named in (
+        ([folder / "missing.jpg"], "missing.jpg"),
+        ([bad, IMAGES[0]], "broken.jpg"),
+        ([str(tmp_path / "*.png")], "*.png"),
+        ([tmp_path / "empty"], "empty"),
+    ):
         if named == "empty":
             (tmp_path / "empty").mkdir()
         proc = detect(model, *args, cwd=tmp_path)
@@ -123,8 +138,9 @@ def test_inputs_are_files_folders_and_globs_and_bad_ones_are_one_error_line(pipe
 def test_help_shows_defaults_and_every_subcommand():
     top = subprocess.run([YOLO_CPU, "--help"], capture_output=True, text=True, check=True).stdout
     assert all(c in top for c in ("detect", "diff", "machines"))
-    det = " ".join(subprocess.run([YOLO_CPU, "detect", "--help"], capture_output=True, text=True,
-                                  check=True).stdout.split())
+    det = " ".join(
+        subprocess.run([YOLO_CPU, "detect", "--help"], capture_output=True, text=True, check=True).stdout.split()
+    )
     assert "else 0.25" in det and "--skip-bad" in det and "(default: None)" not in det
 
 
@@ -137,18 +153,25 @@ def test_a_deploy_only_install_runs_a_copied_bundle(pipeline, tmp_path):
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "-q", f"{ROOT}[deploy]"],
-                         capture_output=True, text=True)
+    pip = subprocess.run(
+        [str(venv / "bin/python"), "-m", "pip", "install", "-q", f"{ROOT}[deploy]"], capture_output=True, text=True
+    )
     assert pip.returncode == 0, pip.stderr[-3000:]
-    installed = subprocess.run([str(venv / "bin/python"), "-m", "pip", "list", "--format=json"],
-                               capture_output=True, text=True, check=True).stdout
+    installed = subprocess.run(
+        [str(venv / "bin/python"), "-m", "pip", "list", "--format=json"], capture_output=True, text=True, check=True
+    ).stdout
     names = {p["name"].lower() for p in json.loads(installed)}
     assert "yolo-cpu" in names and not names & {"dvc", "nncf", "pycocotools", "torch", "ultralytics", "onnx"}
     bundle = shutil.copytree(bundle_of(pipeline, "throughput"), tmp_path / "server" / "model_openvino_model")
     env = {k: v for k, v in tool_env().items() if k not in ("VIRTUAL_ENV",)}
     env["PATH"] = f"{venv / 'bin'}:/usr/bin:/bin"
-    proc = subprocess.run([str(venv / "bin/yolo-cpu"), "detect", str(bundle), *map(str, IMAGES)],
-                          capture_output=True, text=True, env=env, cwd=tmp_path / "server")
+    proc = subprocess.run(
+        [str(venv / "bin/yolo-cpu"), "detect", str(bundle), *map(str, IMAGES)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path / "server",
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == detect(bundle, *IMAGES, cwd=tmp_path).stdout
     assert json.loads(proc.stdout.splitlines()[0])["detections"][0]["name"] in gt_names(pipeline)

@@ -1,6 +1,7 @@
 """The deployment path: JPEG files in, detections out. Oracles: the evaluation path's detections on the
 same images (shared preprocess, batch 1, postprocess) and numpy's preprocessing against the one inside
 the compiled model."""
+
 import numpy as np
 import onnx
 import pytest

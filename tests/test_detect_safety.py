@@ -2,6 +2,7 @@
 (the installed console script) on the mirror's real YOLOv8n (made dynamic) and real COCO images.
 Oracles: the inputs' bytes before and after, the same command at batch 1, the Detector's list API,
 and libjpeg's own warnings for the JPEG check."""
+
 import json
 import os
 import signal
@@ -33,14 +34,18 @@ def model(tmp_path_factory) -> Path:
 
 
 def detect(*args, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([YOLO_CPU, "detect", *map(str, args)], capture_output=True, text=True, env=tool_env(),
-                          cwd=cwd, timeout=300)
+    return subprocess.run(
+        [YOLO_CPU, "detect", *map(str, args)], capture_output=True, text=True, env=tool_env(), cwd=cwd, timeout=300
+    )
 
 
 def photos(root: Path) -> dict[Path, bytes]:
     """photos/a.jpg, photos/cam1/frame.jpg, photos/cam2/frame.jpg (real, different images): path -> bytes."""
-    files = {root / "photos" / "a.jpg": IMAGES[0], root / "photos" / "cam1" / "frame.jpg": IMAGES[1],
-             root / "photos" / "cam2" / "frame.jpg": IMAGES[2]}
+    files = {
+        root / "photos" / "a.jpg": IMAGES[0],
+        root / "photos" / "cam1" / "frame.jpg": IMAGES[1],
+        root / "photos" / "cam2" / "frame.jpg": IMAGES[2],
+    }
     for dest, src in files.items():
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(src.read_bytes())
@@ -58,8 +63,12 @@ def test_save_never_writes_over_an_input_wherever_it_points(model, tmp_path):
     (tmp_path / "link").symlink_to(tmp_path / "photos")
     (tmp_path / "hard").mkdir()
     os.link(tmp_path / "photos" / "a.jpg", tmp_path / "hard" / "a.jpg")
-    for save, said in (("photos", "would write over the input"), ("link", "would write over the input"),
-                       ("photos/a.jpg", "is a file, not a folder"), ("hard", "would write over the input")):
+    for save, said in (
+        ("photos", "would write over the input"),
+        ("link", "would write over the input"),
+        ("photos/a.jpg", "is a file, not a folder"),
+        ("hard", "would write over the input"),
+    ):
         proc = detect(model, "photos/a.jpg", "photos/cam1/frame.jpg", "--save", save, cwd=tmp_path)
         assert proc.returncode == 1 and proc.stdout == "", save
         assert proc.stderr.count("\n") == 1 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
@@ -92,13 +101,25 @@ def test_save_gives_each_input_its_own_file_and_never_replaces_one_unasked(model
 
 
 def test_every_number_the_cli_takes_is_range_checked(model, tmp_path):
-    for flag, value in (("--conf", "-1"), ("--conf", "2"), ("--iou", "7"), ("--batch", "0"), ("--batch", "1.5"),
-                        ("--conf", "nan")):
+    for flag, value in (
+        ("--conf", "-1"),
+        ("--conf", "2"),
+        ("--iou", "7"),
+        ("--batch", "0"),
+        ("--batch", "1.5"),
+        ("--conf", "nan"),
+    ):
         proc = detect(model, IMAGES[0], flag, value, cwd=tmp_path)
         assert proc.returncode == 2 and proc.stdout == "" and f"argument {flag}" in proc.stderr, (flag, value)
         assert value in proc.stderr and "Traceback" not in proc.stderr
-    proc = subprocess.run([YOLO_CPU, "benchmark-app", "--rounds", "0"], capture_output=True, text=True,
-                          env=tool_env(), cwd=tmp_path, timeout=60)
+    proc = subprocess.run(
+        [YOLO_CPU, "benchmark-app", "--rounds", "0"],
+        capture_output=True,
+        text=True,
+        env=tool_env(),
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "argument --rounds" in proc.stderr
     for bad in ({"conf": 2.0}, {"iou": -0.1}, {"batch": 0}, {"max_det": 0}):
         with pytest.raises(SettingError, match=next(iter(bad))):
@@ -114,8 +135,11 @@ def test_a_batch_larger_than_the_inputs_runs_at_their_count_and_one_beyond_memor
     got = [json.loads(x)["detections"] for x in huge.stdout.splitlines()]
     ref = [json.loads(x)["detections"] for x in one.stdout.splitlines()]
     assert [[d["class"] for d in g] for g in got] == [[d["class"] for d in r] for r in ref]
-    assert np.allclose([[list(d["box"].values()) for d in g] for g in got][0],
-                       [[list(d["box"].values()) for d in r] for r in ref][0], atol=0.5)
+    assert np.allclose(
+        [[list(d["box"].values()) for d in g] for g in got][0],
+        [[list(d["box"].values()) for d in r] for r in ref][0],
+        atol=0.5,
+    )
     with pytest.raises(MemoryBudgetError, match=r"batch 1000000 with .* needs about \d+\.\d GiB, more than the"):
         Detector(model, batch=1_000_000)
 
@@ -142,8 +166,14 @@ def test_ctrl_c_keeps_the_lines_already_printed_and_says_how_many(model, tmp_pat
     one-line note with the count, no traceback."""
     paths = [IMAGES[i % len(IMAGES)] for i in range(400)]
     with open(tmp_path / "stderr", "w+") as err_file:
-        proc = subprocess.Popen([YOLO_CPU, "detect", str(model), *map(str, paths)], stdout=subprocess.PIPE,
-                                stderr=err_file, text=True, env=tool_env(), cwd=tmp_path)
+        proc = subprocess.Popen(
+            [YOLO_CPU, "detect", str(model), *map(str, paths)],
+            stdout=subprocess.PIPE,
+            stderr=err_file,
+            text=True,
+            env=tool_env(),
+            cwd=tmp_path,
+        )
         try:
             first = proc.stdout.readline()
             proc.send_signal(signal.SIGINT)
@@ -154,21 +184,25 @@ def test_ctrl_c_keeps_the_lines_already_printed_and_says_how_many(model, tmp_pat
         err = (tmp_path / "stderr").read_text()
     lines = [x for x in [first, *rest.splitlines()] if x.strip()]
     assert proc.returncode == 130, err
-    assert [json.loads(x)["image"] for x in lines] == [str(p) for p in paths[:len(lines)]]
-    assert len(lines) < len(paths) and err.strip() == f"interrupted: {len(lines)} of {len(paths)} images done " \
-                                                       "(their lines are above)"
+    assert [json.loads(x)["image"] for x in lines] == [str(p) for p in paths[: len(lines)]]
+    assert (
+        len(lines) < len(paths)
+        and err.strip() == f"interrupted: {len(lines)} of {len(paths)} images done (their lines are above)"
+    )
 
 
 def _libjpeg_warns(files: list[Path]) -> list[bool]:
     """Whether libjpeg (through OpenCV) prints a warning, or OpenCV fails, decoding each file: stderr
     read in a subprocess of its own, one file at a time."""
-    code = ("import os, sys, tempfile, cv2, numpy as np\n"
-            "for f in sys.argv[1:]:\n"
-            "    with tempfile.TemporaryFile() as t:\n"
-            "        saved = os.dup(2); os.dup2(t.fileno(), 2)\n"
-            "        img = cv2.imdecode(np.fromfile(f, np.uint8), cv2.IMREAD_COLOR)\n"
-            "        os.dup2(saved, 2); os.close(saved); t.seek(0)\n"
-            "        print(int(bool(t.read().strip()) or img is None))\n")
+    code = (
+        "import os, sys, tempfile, cv2, numpy as np\n"
+        "for f in sys.argv[1:]:\n"
+        "    with tempfile.TemporaryFile() as t:\n"
+        "        saved = os.dup(2); os.dup2(t.fileno(), 2)\n"
+        "        img = cv2.imdecode(np.fromfile(f, np.uint8), cv2.IMREAD_COLOR)\n"
+        "        os.dup2(saved, 2); os.close(saved); t.seek(0)\n"
+        "        print(int(bool(t.read().strip()) or img is None))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code, *map(str, files)], capture_output=True, text=True, check=True)
     return [x == "1" for x in out.stdout.split()]
 
@@ -181,10 +215,12 @@ def test_the_jpeg_check_agrees_with_libjpeg_s_own_warnings(tmp_path):
     for i, src in enumerate(IMAGES[:40]):
         data = src.read_bytes()
         tail = int(rng.integers(50, len(data) // 2))
-        for kind, body in (("whole", data),
-                           ("tail", data[:-tail] + rng.integers(0, 256, tail, dtype=np.uint8).tobytes()),
-                           ("cut", data[: int(rng.integers(1000, len(data) - 2))]),
-                           ("after_end", data + rng.integers(0, 256, 300, dtype=np.uint8).tobytes())):
+        for kind, body in (
+            ("whole", data),
+            ("tail", data[:-tail] + rng.integers(0, 256, tail, dtype=np.uint8).tobytes()),
+            ("cut", data[: int(rng.integers(1000, len(data) - 2))]),
+            ("after_end", data + rng.integers(0, 256, 300, dtype=np.uint8).tobytes()),
+        ):
             files.append(tmp_path / f"{i}_{kind}.jpg")
             files[-1].write_bytes(body)
     warns = _libjpeg_warns(files)

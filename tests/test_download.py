@@ -1,4 +1,5 @@
 """`dvc repro download` in a temporary git+DVC repo, with good and bad inputs."""
+
 import json
 
 import pytest

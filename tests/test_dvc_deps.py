@@ -1,6 +1,7 @@
 """Every stage declares the library modules its numbers come from, so `dvc repro` reruns it when
 one of them changes (a missing dep lets DVC keep, or restore from its run-cache, stale metrics).
 dvc.yaml's code deps are generated from the import graph (yolo_cpu.pipeline.deps, ./dev deps)."""
+
 from __future__ import annotations
 
 import ast
@@ -42,8 +43,12 @@ def test_rewrite_adds_a_new_import_and_drops_a_removed_one(tmp_path):
     (tmp_path / "stages/s.py").write_text("from yolo_cpu.a import two\n")
     text = "stages:\n  s:\n    cmd: python -m stages.s\n    deps:\n      - yolo_cpu/a/gone.py\n      - data/x\n"
     out = rewrite(text, tmp_path)
-    assert out.splitlines()[4:] == ["      - stages/s.py", "      - yolo_cpu/a/one.py", "      - yolo_cpu/a/two.py",
-                                    "      - data/x"]
+    assert out.splitlines()[4:] == [
+        "      - stages/s.py",
+        "      - yolo_cpu/a/one.py",
+        "      - yolo_cpu/a/two.py",
+        "      - data/x",
+    ]
     assert code_deps("s", tmp_path) == ["stages/s.py", "yolo_cpu/a/one.py", "yolo_cpu/a/two.py"]
 
 
@@ -58,6 +63,11 @@ def test_stage_module_and_metrics_file_share_its_name(name, stage):
 def test_no_library_module_imports_a_stage():
     for path in (ROOT / "yolo_cpu").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
-                     else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
             assert not any(n == "stages" or n.startswith("stages.") for n in names), path

@@ -1,5 +1,6 @@
 """COCO mAP with pycocotools: known answers, official vs label-built ground truth, the class subset,
 a real small run, and corrupt images."""
+
 import json
 
 import pytest
@@ -40,8 +41,10 @@ def label_gt(official):
 
 
 def as_detections(gt, score=1.0):
-    return [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": score}
-            for a in gt["annotations"]]
+    return [
+        {"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": score}
+        for a in gt["annotations"]
+    ]
 
 
 def test_perfect_predictions_score_one(label_gt):
@@ -109,7 +112,15 @@ def test_decoded_once_equals_decoding_per_batch(tmp_path):
         letterbox_split(paths, 640)
 
     # In chunks with model-only windows between them (eval-map's paired timing): same detections.
-    e = {"model_only_windows": 4, "model_only_images": 16, "batch": 4, "conf": 0.001, "iou": 0.65, "max_det": 300, "prefetch": True}
+    e = {
+        "model_only_windows": 4,
+        "model_only_images": 16,
+        "batch": 4,
+        "conf": 0.001,
+        "iou": 0.65,
+        "max_det": 300,
+        "prefetch": True,
+    }
     x = to_tensor(lbx.images[:4])
     got, t, model_only = evaluate_paired(rt, lbx, e, x, "eval", 640, None)
     assert got == ref and t.images == 11 and t.wall > 0
@@ -133,13 +144,15 @@ def gt_anns(repo):
 def test_eval_stage_small_real_run(pipeline):
     m = read_results("eval_map", pipeline)
     assert m["images"] == 12 and m["decode_once_used"] is True
-    variants = ["ort_fp32", "ort_int8", "ov_fp32", "ov_int8"] + \
-        ([] if m["unsupported_variants"] else ["ov_bf16", "ov_int8_bf16"])
+    variants = ["ort_fp32", "ort_int8", "ov_fp32", "ov_int8"] + (
+        [] if m["unsupported_variants"] else ["ov_bf16", "ov_int8_bf16"]
+    )
     for v in variants:
         assert 10 < m[f"{v}_map50_95"] < 70 and m[f"{v}_map50"] >= m[f"{v}_map50_95"]
         assert 0 <= m[f"{v}_subset_map50_95"] <= 100
         assert m[f"{v}_eval_vs_model_only"] == pytest.approx(
-            m[f"{v}_images_per_s"] / m[f"{v}_model_only_images_per_s"], abs=2e-3)
+            m[f"{v}_images_per_s"] / m[f"{v}_model_only_images_per_s"], abs=2e-3
+        )
         preds = json.loads((pipeline / f"data/predictions/{v}.json").read_text())
         assert preds and set(preds[0]) == {"image_id", "category_id", "bbox", "score"}
     assert abs(m["ort_fp32_map50_95"] - m["ov_fp32_map50_95"]) < 0.5
@@ -149,7 +162,9 @@ def test_eval_stage_small_real_run(pipeline):
         assert m[f"{v}_delta_map50_95_lo"] <= m[f"{v}_delta_map50_95"] + 2e-3
         assert m[f"{v}_delta_map50_95"] - 2e-3 <= m[f"{v}_delta_map50_95_hi"]
         rows = m[f"{v}_per_class_delta"]
-        assert rows == sorted(rows, key=lambda r: r["delta"]) and sum(r["instances"] for r in rows) == len(gt_anns(pipeline))
+        assert rows == sorted(rows, key=lambda r: r["delta"]) and sum(r["instances"] for r in rows) == len(
+            gt_anns(pipeline)
+        )
     assert m["bootstrap_reference"]["ov_int8"] == "ov_fp32" and m["bootstrap"] == 1000
     # the subset figure is pycocotools on the subset's classes of the saved predictions
     gt = json.loads((pipeline / "data/eval/instances.json").read_text())

@@ -1,4 +1,5 @@
 """export-dynamic (graph rewrite and Ultralytics paths) and convert-IR, on the real yolov5n."""
+
 import importlib.util
 import json
 
@@ -76,9 +77,12 @@ def test_yolov8_head_rewrite_gives_the_same_outputs_without_its_per_level_concat
 def test_batch_that_cannot_be_dynamic_names_the_node():
     shape = helper.make_tensor("shape", TensorProto.INT64, [2], [2, 2])
     graph = helper.make_graph(
-        [helper.make_node("Reshape", ["x", "shape"], ["y"], name="flatten_batch_into_rows")], "g",
+        [helper.make_node("Reshape", ["x", "shape"], ["y"], name="flatten_batch_into_rows")],
+        "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 2])], [shape])
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 2])],
+        [shape],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     with pytest.raises(ExportError, match="Reshape node 'flatten_batch_into_rows' hard-codes a leading dimension of 2"):
         make_batch_dynamic(model)
@@ -118,8 +122,10 @@ def test_export_stage_on_corrupt_model_leaves_no_output(downloaded):
         model.write_bytes(good)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("ultralytics") is None,
-                    reason="export extra not installed (./dev export-extra installs torch + ultralytics)")
+@pytest.mark.skipif(
+    importlib.util.find_spec("ultralytics") is None,
+    reason="export extra not installed (./dev export-extra installs torch + ultralytics)",
+)
 def test_pt_checkpoint_door_gives_the_onnx_door_s_exact_outputs(tmp_path, real_batch):
     """model.source: a trained .pt. Built here from the mirror's trained YOLOv8n ONNX (its weights
     copied into Ultralytics' YOLOv8n module), so the ONNX Ultralytics exports from it must give the
@@ -150,5 +156,7 @@ def test_pt_checkpoint_door_gives_the_onnx_door_s_exact_outputs(tmp_path, real_b
     sh(["python", "-m", "stages.convert_ir"], repo)
     sh(["python", "-m", "stages.bench_torch"], repo)
     b = read_results("bench_torch", repo)
-    assert b["torch_fp32_settings"]["module"] == "Ultralytics module of the .pt" and b["torch_fp32_settings"]["model"] == str(pt)
+    assert b["torch_fp32_settings"]["module"] == "Ultralytics module of the .pt" and b["torch_fp32_settings"][
+        "model"
+    ] == str(pt)
     assert b["max_abs_diff_vs_ort"] <= 0.01 and "torch_fp32_b1_ips" in b

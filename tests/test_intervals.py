@@ -1,5 +1,6 @@
 """Intervals from paired timing slices and from the bootstrap, their coverage on data with a known
 answer, the slicing loop's stopping rule, and the CPU identity behind the machine id."""
+
 import math
 from pathlib import Path
 
@@ -84,25 +85,41 @@ def test_sliced_stops_at_the_target_or_the_cap_and_pairs_slices():
             if scale == 1.0:  # the baseline runs first in half the rounds: a new host phase each round
                 state["phase"] = float(np.exp(rng.normal(0, 0.3)))
             return 10.0 * scale * state["phase"] * float(np.exp(rng.normal(0, 0.01)))
+
         return f
 
-    run = timing.sliced({"base": slice_fn(1.0), "fast": slice_fn(0.5)}, float, min_slices=4,
-                        pairs=[("fast", "base")], target=0.03, max_seconds=30)
+    run = timing.sliced(
+        {"base": slice_fn(1.0), "fast": slice_fn(0.5)},
+        float,
+        min_slices=4,
+        pairs=[("fast", "base")],
+        target=0.03,
+        max_seconds=30,
+    )
     assert run.stopped_by == "precision" and run.halfwidths["fast/base"] <= 0.03
     assert len(run.slices["base"]) == len(run.slices["fast"]) >= 4
-    capped = timing.sliced({"base": lambda: float(rng.uniform(1, 3)), "fast": lambda: float(rng.uniform(1, 3))},
-                           float, min_slices=3, pairs=[("fast", "base")], target=0.001, max_seconds=0.0)
+    capped = timing.sliced(
+        {"base": lambda: float(rng.uniform(1, 3)), "fast": lambda: float(rng.uniform(1, 3))},
+        float,
+        min_slices=3,
+        pairs=[("fast", "base")],
+        target=0.001,
+        max_seconds=0.0,
+    )
     assert capped.stopped_by == "time cap" and len(capped.slices["fast"]) == 3
     order = []
     timing.sliced({k: (lambda k=k: order.append(k)) for k in "abc"}, float, min_slices=3)
     assert order == list("abcbcacab")  # every variant in every round, the first one rotating
 
 
-@pytest.mark.parametrize("name,vendor,family,model,uarch", [
-    ("cpuinfo_amd_epyc_family25_model17.txt", "AMD", 25, 17, "Zen 4"),
-    ("cpuinfo_amd_epyc_family26_model2.txt", "AMD", 26, 2, "Zen 5"),
-    ("cpuinfo_intel_xeon_family6_model167.txt", "Intel", 6, 167, "Sapphire Rapids or newer, by ISA"),
-])
+@pytest.mark.parametrize(
+    "name,vendor,family,model,uarch",
+    [
+        ("cpuinfo_amd_epyc_family25_model17.txt", "AMD", 25, 17, "Zen 4"),
+        ("cpuinfo_amd_epyc_family26_model2.txt", "AMD", 26, 2, "Zen 5"),
+        ("cpuinfo_intel_xeon_family6_model167.txt", "Intel", 6, 167, "Sapphire Rapids or newer, by ISA"),
+    ],
+)
 def test_microarchitecture_from_saved_cpuinfo(name, vendor, family, model, uarch):
     c = cpu.parse_cpuinfo((DATA / name).read_text())
     assert (c.vendor, c.family, c.model, c.microarch) == (vendor, family, model, uarch)

@@ -1,6 +1,7 @@
 """The paired bootstrap of mAP deltas on real detections (yolov5n on mirror images, official-subset
 images with label ground truth): its re-accumulation equals pycocotools, identical predictions give
 a zero interval, and a planted degradation of one class is found and named."""
+
 import json
 
 import numpy as np
@@ -26,6 +27,8 @@ pytestmark = needs_mirror
 
 def match(gt, dets):
     return matches_of(evaluated(gt, dets))
+
+
 IMAGES = 80
 
 
@@ -38,8 +41,7 @@ def gt_and_dets():
         items.append((im["id"], im["file_name"], im["width"], im["height"], labels))
     gt = coco.gt_from_labels(items)
     paths = [MIRROR / "coco/images/val2017" / it[1] for it in items]
-    dets, _ = predict(OrtRuntime(MIRROR / "models/yolov5n.onnx"), paths,
-                      category_ids=coco.Classes.from_gt(gt).ids)
+    dets, _ = predict(OrtRuntime(MIRROR / "models/yolov5n.onnx"), paths, category_ids=coco.Classes.from_gt(gt).ids)
     return gt, dets
 
 
@@ -60,8 +62,11 @@ def test_a_resample_without_some_images_equals_pycocotools_on_the_rest(gt_and_de
     m = match(gt, dets)
     keep = np.random.default_rng(0).random(len(m.images)) < 0.6
     kept = {i for i, k in zip(m.images, keep) if k}
-    sub_gt = {**gt, "images": [im for im in gt["images"] if im["id"] in kept],
-              "annotations": [a for a in gt["annotations"] if a["image_id"] in kept]}
+    sub_gt = {
+        **gt,
+        "images": [im for im in gt["images"] if im["id"] in kept],
+        "annotations": [a for a in gt["annotations"] if a["image_id"] in kept],
+    }
     ref = coco_map(sub_gt, [d for d in dets if d["image_id"] in kept])["map50_95"]
     per = per_class_ap(m, keep[None, :].astype(float))
     assert float(np.nanmean([a[0] for a in per.values()])) == pytest.approx(ref, abs=1e-12)

@@ -1,4 +1,5 @@
 """Which layers ONNX Runtime INT8 keeps float: SQNR of SiLU under uint8 input quantization."""
+
 import csv
 
 import numpy as np
@@ -105,8 +106,9 @@ def test_align_concat_gives_each_quantized_concat_one_scale_and_zero_point(tmp_p
     params = {}
     for align in (False, True):
         out = tmp_path / f"int8_{align}.onnx"
-        kept = quantize_ort.quantize_qdq(src, out, inputs, "qdq_minmax", cal.head_patterns(names, True), 30.0, True,
-                                         8, align_concat=align)
+        kept = quantize_ort.quantize_qdq(
+            src, out, inputs, "qdq_minmax", cal.head_patterns(names, True), 30.0, True, 8, align_concat=align
+        )
         params[align] = concat_params(out)
         assert (kept["aligned_concat_tensors"] > 0) == align
     assert len(params[True]) >= 10 and params[True].keys() == params[False].keys()

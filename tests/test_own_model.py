@@ -1,6 +1,7 @@
 """Your own model and data: YOLOv8 end to end, a real 3-class detector and dataset cut from the COCO ones
 (oracle: the 80-class model's mAP restricted to those classes), COCO through two doors, and the errors
 for a model and dataset that do not fit or a malformed data YAML."""
+
 import importlib.util
 import json
 import os
@@ -29,7 +30,10 @@ V8 = MIRROR / "models" / "yolov8n.onnx"
 # The extra pipelines time one batch size.
 ONE_BATCH = {"bench": {"batch_sizes": [1]}, "bench_deploy": {"batch_sizes": [1]}, "bench_torch": {"batch_sizes": [1]}}
 # The YOLOv8 run times INT8 on the deployment path and in memory; every variant in bench-ov and eval-map.
-V8_TIMED = {"bench_deploy": {"batch_sizes": [1], "variants": ["ov_int8"]}, "memory": {"variants": ["ort_int8", "ov_int8"]}}
+V8_TIMED = {
+    "bench_deploy": {"batch_sizes": [1], "variants": ["ov_int8"]},
+    "memory": {"variants": ["ort_int8", "ov_int8"]},
+}
 # The 3-class run needs FP32 for the oracle and INT8 on both runtimes, not every precision.
 FEWER_VARIANTS = {"eval": {"variants": ["ort_fp32", "ort_int8", "ov_fp32", "ov_int8"]}}
 EVAL_VARIANTS = ["ort_fp32", "ort_int8", "ov_fp32", "ov_bf16", "ov_int8", "ov_int8_bf16"]
@@ -44,16 +48,17 @@ def three_class(tmp_path_factory):
     """(data YAML, {layout model name: 3-class model}) built from the mirror."""
     tmp = tmp_path_factory.mktemp("three_class")
     data = remapped_dataset(MIRROR, tmp / "dataset")
-    models = {f: slice_classes(MIRROR / "models" / f"{f}.onnx", tmp / f"{f}_3cls.onnx")
-              for f in ("yolov5n", "yolov8n")}
+    models = {f: slice_classes(MIRROR / "models" / f"{f}.onnx", tmp / f"{f}_3cls.onnx") for f in ("yolov5n", "yolov8n")}
     return data, models
 
 
 @pytest.fixture(scope="module")
 def v8_pipeline(tmp_path_factory):
     """The whole pipeline on the mirror's YOLOv8n ONNX and COCO, tiny params."""
-    repo = make_repo(tmp_path_factory.mktemp("v8") / "repo",
-                     {"model": {"name": "yolov8n", "source": str(V8), "imgsz": 640}, **ONE_BATCH, **V8_TIMED})
+    repo = make_repo(
+        tmp_path_factory.mktemp("v8") / "repo",
+        {"model": {"name": "yolov8n", "source": str(V8), "imgsz": 640}, **ONE_BATCH, **V8_TIMED},
+    )
     sh(["dvc", "repro"], repo)
     return repo
 
@@ -63,9 +68,14 @@ def three_class_pipeline(tmp_path_factory, three_class):
     """The pipeline up to eval-map (every stage it needs: download, export, convert, both quantizations)
     on the 3-class YOLOv8n and the 3-class data YAML; the timing stages run on the other pipelines."""
     data, models = three_class
-    repo = make_repo(tmp_path_factory.mktemp("v8_3cls") / "repo",
-                     {"model": {"name": "v8n_3cls", "source": str(models["yolov8n"]), "imgsz": 640},
-                      "data": {"dataset": str(data)}, **FEWER_VARIANTS})
+    repo = make_repo(
+        tmp_path_factory.mktemp("v8_3cls") / "repo",
+        {
+            "model": {"name": "v8n_3cls", "source": str(models["yolov8n"]), "imgsz": 640},
+            "data": {"dataset": str(data)},
+            **FEWER_VARIANTS,
+        },
+    )
     sh(["dvc", "repro", "eval-map"], repo)
     return repo
 
@@ -96,7 +106,8 @@ def test_yolov8_end_to_end_int8_on_both_runtimes(v8_pipeline):
 
 @pytest.mark.slow
 def test_three_class_model_and_dataset_end_to_end_equal_the_80_class_model_on_those_classes(
-        three_class_pipeline, v8_pipeline):
+    three_class_pipeline, v8_pipeline
+):
     repo = three_class_pipeline
     d = read_results("download", repo)
     assert d["classes"] == 3 and d["class_names"] == list(THREE) and d["calibration_from"] == "val"
@@ -126,10 +137,16 @@ def test_sliced_model_equals_the_80_class_model_exactly_without_the_max_det_cap(
         h, w = cv2.imread(str(p)).shape[:2]
         items.append((int(p.stem), p.name, w, h, coco.parse_labels(labels_dir / f"{p.stem}.txt", 3)))
     gt3 = coco.gt_from_labels(items, coco.Classes.custom(THREE))
-    gt80 = coco.gt_from_labels([(i, n, w, h, coco.parse_labels(MIRROR / "coco/labels/val2017" / f"{i:012d}.txt"))
-                                for i, n, w, h, _ in items])
-    d80, _ = predict(OrtRuntime(MIRROR / "models" / f"{layout_model}.onnx"), images, batch=1, max_det=100000,
-                     category_ids=coco.CATEGORY_IDS)
+    gt80 = coco.gt_from_labels(
+        [(i, n, w, h, coco.parse_labels(MIRROR / "coco/labels/val2017" / f"{i:012d}.txt")) for i, n, w, h, _ in items]
+    )
+    d80, _ = predict(
+        OrtRuntime(MIRROR / "models" / f"{layout_model}.onnx"),
+        images,
+        batch=1,
+        max_det=100000,
+        category_ids=coco.CATEGORY_IDS,
+    )
     d3, _ = predict(OrtRuntime(models[layout_model]), images, batch=1, max_det=100000)
     assert d3 and {d["category_id"] for d in d3} <= {0, 1, 2}
     full = coco_map(gt80, d80, [coco.NAMES.index(c) for c in THREE])
@@ -142,8 +159,13 @@ def test_sliced_model_equals_the_80_class_model_exactly_without_the_max_det_cap(
 def test_coco_through_a_data_yaml_gives_the_same_map_as_the_default_door(pipeline, tmp_path):
     repo = tmp_path / "repo"
     shutil.copytree(pipeline, repo, symlinks=True)
-    set_params(repo, {"data": {"dataset": str(coco_yaml(MIRROR, tmp_path / "coco.yaml"))},
-                      "eval": {"variants": ["ort_fp32", "ov_fp32"]}})
+    set_params(
+        repo,
+        {
+            "data": {"dataset": str(coco_yaml(MIRROR, tmp_path / "coco.yaml"))},
+            "eval": {"variants": ["ort_fp32", "ov_fp32"]},
+        },
+    )
     sh(["python", "-m", "stages.download"], repo)
     sh(["python", "-m", "stages.eval_map"], repo)
     yaml_door, default_door = read_results("eval_map", repo), read_results("eval_map", pipeline)
@@ -176,8 +198,18 @@ def _yaml(tmp_path, body: dict):
     return f
 
 
-@pytest.mark.parametrize("case", ["no_val", "label_class_beyond_names", "label_out_of_format", "val_not_found",
-                                  "path_at_the_root", "val_at_the_root", "too_many_images"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "no_val",
+        "label_class_beyond_names",
+        "label_out_of_format",
+        "val_not_found",
+        "path_at_the_root",
+        "val_at_the_root",
+        "too_many_images",
+    ],
+)
 def test_malformed_data_yaml_is_an_error_naming_the_file(three_class, tmp_path, case):
     data, models = three_class
     root = data.parent
@@ -206,12 +238,19 @@ def test_malformed_data_yaml_is_an_error_naming_the_file(three_class, tmp_path, 
         label = sorted((broken / "labels" / "val").glob("*.txt"))[0]
         line = "5 0.5 0.5 0.1 0.1" if case == "label_class_beyond_names" else "0 0.5 0.5 0.1"
         label.write_text(line + "\n")
-        want = f"{label}:1: {line!r}: " + ("class 5 is outside the 3 class names (0-2)"
-                                            if case == "label_class_beyond_names" else "expected 'class xc yc w h'")
+        want = f"{label}:1: {line!r}: " + (
+            "class 5 is outside the 3 class names (0-2)"
+            if case == "label_class_beyond_names"
+            else "expected 'class xc yc w h'"
+        )
     f = _yaml(tmp_path, body)
-    repo = make_repo(tmp_path / "repo", {"model": {"name": "m3", "source": str(models["yolov8n"]), "imgsz": 640},
-                                         "data": {"dataset": str(f), "eval_images": 1000, "calib_images": 16,
-                                                  "max_listed_images": limit}})
+    repo = make_repo(
+        tmp_path / "repo",
+        {
+            "model": {"name": "m3", "source": str(models["yolov8n"]), "imgsz": 640},
+            "data": {"dataset": str(f), "eval_images": 1000, "calib_images": 16, "max_listed_images": limit},
+        },
+    )
     err = stage_error(repo)
     assert want in err and (case in ("label_class_beyond_names", "label_out_of_format") or str(f) in err)
 
@@ -219,17 +258,22 @@ def test_malformed_data_yaml_is_an_error_naming_the_file(three_class, tmp_path, 
 @pytest.mark.slow
 def test_images_without_label_files_are_counted_as_no_objects(three_class_pipeline):
     repo = three_class_pipeline
-    originals = [line.split("\t") for split in ("eval", "calib")
-                 for line in (repo / "data" / split / "originals.tsv").read_text().splitlines()]
-    assert len(originals) == len(list((repo / "data/eval/images").iterdir())) + \
-        len(list((repo / "data/calib/images").iterdir()))
+    originals = [
+        line.split("\t")
+        for split in ("eval", "calib")
+        for line in (repo / "data" / split / "originals.tsv").read_text().splitlines()
+    ]
+    assert len(originals) == len(list((repo / "data/eval/images").iterdir())) + len(
+        list((repo / "data/calib/images").iterdir())
+    )
     unlabelled = sum(not label_path(Path(original)).exists() for _, original in originals)
     assert read_results("download", repo)["images_without_labels"] == unlabelled > 0
 
 
 @pytest.mark.slow
 def test_a_label_or_model_replaced_at_the_same_path_reruns_download_and_nothing_else_changes(
-        three_class_pipeline, three_class):
+    three_class_pipeline, three_class
+):
     """The inputs stage records the user's files: editing one at the same path makes download stale;
     rerunning inputs with nothing changed leaves every stage up to date."""
     repo = three_class_pipeline
@@ -291,31 +335,44 @@ def test_a_segmentation_or_pose_model_is_refused_saying_what_it_is(tmp_path):
         m = onnx.load(str(V8))
         onnx.helper.set_model_props(m, {p.key: p.value for p in m.metadata_props} | {"task": task})
         onnx.save(m, str(tmp_path / f"{task}.onnx"))
-        refused_everywhere(tmp_path / f"{task}.onnx", rf"{task}.onnx: its metadata says task '{task}' "
-                                                      rf"\({re.escape(said)}\); this tool runs object detectors")
+        refused_everywhere(
+            tmp_path / f"{task}.onnx",
+            rf"{task}.onnx: its metadata says task '{task}' "
+            rf"\({re.escape(said)}\); this tool runs object detectors",
+        )
     m = onnx.shape_inference.infer_shapes(onnx.load(str(V8)))
     feature = next(v for v in m.graph.value_info if len(v.type.tensor_type.shape.dim) == 4)
     m.graph.output.append(feature)
     onnx.helper.set_model_props(m, {p.key: p.value for p in m.metadata_props if p.key != "task"})
     onnx.save(m, str(tmp_path / "protos.onnx"))
-    refused_everywhere(tmp_path / "protos.onnx", rf"its second output '{re.escape(feature.name)}' \[1, \d+, \d+, \d+\] "
-                                                 "is a segmentation model's mask prototypes")
+    refused_everywhere(
+        tmp_path / "protos.onnx",
+        rf"its second output '{re.escape(feature.name)}' \[1, \d+, \d+, \d+\] "
+        "is a segmentation model's mask prototypes",
+    )
     m = onnx.load(str(V8))  # output0 [1, 84, 8400] widened to [1, 116, 8400], the names kept
     out = m.graph.output[0]
     m.graph.node.append(onnx.helper.make_node("Slice", [out.name, "s0", "s1", "ax"], ["extra"]))
     m.graph.node.append(onnx.helper.make_node("Concat", [out.name, "extra"], ["wide"], axis=1))
-    m.graph.initializer.extend([onnx.numpy_helper.from_array(np.array([v], np.int64), n)
-                                for n, v in (("s0", 4), ("s1", 36), ("ax", 1))])
+    m.graph.initializer.extend(
+        [onnx.numpy_helper.from_array(np.array([v], np.int64), n) for n, v in (("s0", 4), ("s1", 36), ("ax", 1))]
+    )
     m.graph.output[0].CopyFrom(onnx.helper.make_tensor_value_info("wide", onnx.TensorProto.FLOAT, [1, 116, 8400]))
     onnx.save(m, str(tmp_path / "wide.onnx"))
-    refused_everywhere(tmp_path / "wide.onnx", r"output 'wide' is \[1, 116, 8400\], 116 channels, but its metadata "
-                                               r"names 80 classes, for which a YOLOv8/YOLO11 detector has 84")
+    refused_everywhere(
+        tmp_path / "wide.onnx",
+        r"output 'wide' is \[1, 116, 8400\], 116 channels, but its metadata "
+        r"names 80 classes, for which a YOLOv8/YOLO11 detector has 84",
+    )
 
 
-@pytest.mark.skipif(importlib.util.find_spec("ultralytics") is None,
-                    reason="export extra not installed (./dev export-extra installs torch + ultralytics)")
-@pytest.mark.parametrize("arch, task", [("yolov8n-seg.yaml", "segment"), ("yolov8n-pose.yaml", "pose"),
-                                        ("yolov8n-cls.yaml", "classify")])
+@pytest.mark.skipif(
+    importlib.util.find_spec("ultralytics") is None,
+    reason="export extra not installed (./dev export-extra installs torch + ultralytics)",
+)
+@pytest.mark.parametrize(
+    "arch, task", [("yolov8n-seg.yaml", "segment"), ("yolov8n-pose.yaml", "pose"), ("yolov8n-cls.yaml", "classify")]
+)
 def test_ultralytics_segmentation_pose_and_classifier_exports_are_refused(arch, task, tmp_path):
     """Ultralytics' own exports of those architectures (untrained: only the outputs and metadata matter),
     by their metadata; and with the metadata stripped, by their outputs (mask prototypes, a classifier's
@@ -328,12 +385,16 @@ def test_ultralytics_segmentation_pose_and_classifier_exports_are_refused(arch, 
         m = onnx.load(str(tmp_path / "m.onnx"))
         del m.metadata_props[:]
         onnx.save(m, str(tmp_path / "bare.onnx"))
-        refused_everywhere(tmp_path / "bare.onnx", "mask prototypes" if task == "segment" else
-                           r"is \[1, 1000\] \(a classifier's scores\)")
+        refused_everywhere(
+            tmp_path / "bare.onnx",
+            "mask prototypes" if task == "segment" else r"is \[1, 1000\] \(a classifier's scores\)",
+        )
 
 
-@pytest.mark.skipif(importlib.util.find_spec("ultralytics") is None,
-                    reason="export extra not installed (./dev export-extra installs torch + ultralytics)")
+@pytest.mark.skipif(
+    importlib.util.find_spec("ultralytics") is None,
+    reason="export extra not installed (./dev export-extra installs torch + ultralytics)",
+)
 @pytest.mark.parametrize("arch,dynamic", [("yolov8n.yaml", False), ("yolo11n.yaml", False), ("yolo11n.yaml", True)])
 def test_head_scope_fits_yolov8_and_yolo11_exports_static_and_dynamic(arch, dynamic, tmp_path):
     """Ultralytics' own exports of the architectures (untrained weights: only node names and shapes
@@ -443,8 +504,12 @@ def test_a_model_url_is_downloaded_checked_against_its_pin_and_recorded(tmp_path
     d = read_results("download", repo)
     assert d["model_source_sha256"] == real
     assert d["model_fetched_from"] == "url" and d["model_source"] == url and d["model_layout"].startswith("YOLOv8")
-    assert json.loads((repo / "data/inputs.json").read_text())["model"] == {"kind": "url", "url": url,
-                                                                             "sha256": real, "pin": real}
+    assert json.loads((repo / "data/inputs.json").read_text())["model"] == {
+        "kind": "url",
+        "url": url,
+        "sha256": real,
+        "pin": real,
+    }
 
 
 @pytest.mark.slow
@@ -478,9 +543,15 @@ def test_ultralytics_loads_the_bundle_and_finds_the_same_objects(v8_pipeline, tm
             return 0
         box = lambda ds: np.array([[d["box"][k] for k in ("x1", "y1", "x2", "y2")] for d in ds], np.float32)
         iou = box_iou(box(a), box(b))
-        return sum(any(iou[i, j] >= 0.9 and a[i]["class"] == b[j]["class"] and
-                       abs(a[i]["confidence"] - b[j]["confidence"]) < 0.05 for j in range(len(b)))
-                   for i in range(len(a)))
+        return sum(
+            any(
+                iou[i, j] >= 0.9
+                and a[i]["class"] == b[j]["class"]
+                and abs(a[i]["confidence"] - b[j]["confidence"]) < 0.05
+                for j in range(len(b))
+            )
+            for i in range(len(a))
+        )
 
     repo = v8_pipeline
     images = sorted((MIRROR / "coco" / "images" / "val2017").glob("*.jpg"))[:8]
@@ -490,12 +561,21 @@ def test_ultralytics_loads_the_bundle_and_finds_the_same_objects(v8_pipeline, tm
         # Ultralytics reads an OpenVINO folder by its name and an ONNX model by its file (metadata inside)
         theirs_model = bundle if openvino else next(bundle.glob("*.onnx"))
         precision = ["--precision", "bf16" if ov_supports_bf16() else "f32"] if openvino else []
-        proc = subprocess.run([str(Path(sys.executable).parent / "yolo-cpu"), "detect", str(bundle),
-                               *map(str, images), *precision],
-                              capture_output=True, text=True, env=tool_env(), cwd=tmp_path, check=True)
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "yolo-cpu"), "detect", str(bundle), *map(str, images), *precision],
+            capture_output=True,
+            text=True,
+            env=tool_env(),
+            cwd=tmp_path,
+            check=True,
+        )
         ours = [json.loads(x)["detections"] for x in proc.stdout.splitlines()]
-        theirs = [r.summary() for r in YOLO(str(theirs_model), task="detect").predict(
-            [str(p) for p in images], conf=0.25, iou=0.45, imgsz=640, verbose=False)]
+        theirs = [
+            r.summary()
+            for r in YOLO(str(theirs_model), task="detect").predict(
+                [str(p) for p in images], conf=0.25, iou=0.45, imgsz=640, verbose=False
+            )
+        ]
         assert sum(map(len, ours)) > 20 and set(ours[0][0]) == set(theirs[0][0]), bundle
         n_ours, n_theirs = sum(map(len, ours)), sum(map(len, theirs))
         assert sum(matched(o, t) for o, t in zip(ours, theirs)) >= 0.95 * n_ours, bundle
@@ -524,8 +604,13 @@ def test_a_bad_label_or_image_of_a_data_yaml_fails_at_check_and_download_s_outpu
     shutil.copytree(data.parent / "labels", root / "labels")
     body = yaml.safe_load(data.read_text()) | {"path": str(root)}
     (tmp_path / "data.yaml").write_text(yaml.safe_dump(body))
-    repo = make_repo(tmp_path / "repo", {"model": {"name": "m3", "source": str(models["yolov8n"]), "imgsz": 640},
-                                         "data": {"dataset": str(tmp_path / "data.yaml")}})
+    repo = make_repo(
+        tmp_path / "repo",
+        {
+            "model": {"name": "m3", "source": str(models["yolov8n"]), "imgsz": 640},
+            "data": {"dataset": str(tmp_path / "data.yaml")},
+        },
+    )
     sh(["dvc", "repro", "download"], repo)
     kept = _tree_hash(repo / "data" / "eval", repo / "data" / "calib", repo / "models")
     image = Path((repo / "data/eval/originals.tsv").read_text().splitlines()[0].split("\t")[1])

@@ -1,4 +1,5 @@
 """params.yaml validation: every stage's section is checked before any work."""
+
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,9 @@ def test_a_pinned_model_file_is_checked_before_use(tmp_path):
     record = describe("mine", str(pt))
     assert verified_checkpoint(str(pt), record) == pt
     pt.write_bytes(b"replaced after the inputs stage ran")
-    with pytest.raises(UserError, match=rf"{pt} has sha256 [0-9a-f]{{64}}, not the {record['sha256']} the inputs "
-                                        "stage recorded"):
+    with pytest.raises(
+        UserError,
+        match=rf"{pt} has sha256 [0-9a-f]{{64}}, not the {record['sha256']} the inputs "
+        "stage recorded",
+    ):
         verified_checkpoint(str(pt), record)

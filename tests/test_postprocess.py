@@ -1,4 +1,5 @@
 """Decoding of both YOLO layouts and exact greedy NMS."""
+
 import numpy as np
 import pytest
 
@@ -31,8 +32,10 @@ def random_boxes(rng, n, spread=200.0):
     return np.concatenate([xy, xy + wh], 1).astype(np.float32)
 
 
-@pytest.mark.parametrize("seed,n,thr,max_det,block", [(0, 50, 0.5, 300, 128), (1, 700, 0.45, 300, 128),
-                                                      (2, 900, 0.65, 40, 64), (3, 400, 0.3, 300, 7)])
+@pytest.mark.parametrize(
+    "seed,n,thr,max_det,block",
+    [(0, 50, 0.5, 300, 128), (1, 700, 0.45, 300, 128), (2, 900, 0.65, 40, 64), (3, 400, 0.3, 300, 7)],
+)
 def test_nms_equals_brute_force(seed, n, thr, max_det, block):
     rng = np.random.default_rng(seed)
     boxes = random_boxes(rng, n)
@@ -62,10 +65,14 @@ def v5_tensor(rows):
 
 
 def test_decode_v5_known_answer():
-    t = v5_tensor([(100, 100, 20, 40, 0.9, 2, 0.8),     # kept: car, score 0.72
-                   (101, 100, 20, 40, 0.8, 2, 0.8),     # duplicate of the first (same class): suppressed
-                   (101, 100, 20, 40, 0.9, 5, 0.9),     # same place, other class: kept (class-aware)
-                   (300, 300, 10, 10, 0.2, 0, 0.9)])    # 0.18 < conf: dropped
+    t = v5_tensor(
+        [
+            (100, 100, 20, 40, 0.9, 2, 0.8),  # kept: car, score 0.72
+            (101, 100, 20, 40, 0.8, 2, 0.8),  # duplicate of the first (same class): suppressed
+            (101, 100, 20, 40, 0.9, 5, 0.9),  # same place, other class: kept (class-aware)
+            (300, 300, 10, 10, 0.2, 0, 0.9),
+        ]
+    )  # 0.18 < conf: dropped
     (d,) = postprocess(t, None, conf=0.25, iou=0.45)
     assert d.classes.tolist() == [5, 2]
     np.testing.assert_allclose(d.scores, [0.81, 0.72], rtol=1e-6)

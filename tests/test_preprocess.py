@@ -1,4 +1,5 @@
 """The shared letterbox preprocessing: geometry, channel order, inverse mapping."""
+
 import numpy as np
 import pytest
 
@@ -15,12 +16,12 @@ from yolo_cpu.runtime.preprocess import (
 @pytest.mark.parametrize(
     "h,w,gain,new_w,new_h,top,left",
     [
-        (480, 640, 1.0, 640, 480, 80, 0),          # landscape COCO size: pad 80 top and bottom
-        (640, 480, 1.0, 480, 640, 0, 80),          # portrait
-        (427, 640, 1.0, 640, 427, 106, 0),         # odd padding 213: 106 top, 107 bottom (YOLOv5 rounding)
-        (375, 500, 1.28, 640, 480, 80, 0),         # upscale
-        (333, 517, 640 / 517, 640, 412, 114, 0),   # odd sizes: 333*1.2379=412.2 -> 412, pad 228 -> 114/114
-        (1280, 960, 0.5, 480, 640, 0, 80),         # downscale portrait
+        (480, 640, 1.0, 640, 480, 80, 0),  # landscape COCO size: pad 80 top and bottom
+        (640, 480, 1.0, 480, 640, 0, 80),  # portrait
+        (427, 640, 1.0, 640, 427, 106, 0),  # odd padding 213: 106 top, 107 bottom (YOLOv5 rounding)
+        (375, 500, 1.28, 640, 480, 80, 0),  # upscale
+        (333, 517, 640 / 517, 640, 412, 114, 0),  # odd sizes: 333*1.2379=412.2 -> 412, pad 228 -> 114/114
+        (1280, 960, 0.5, 480, 640, 0, 80),  # downscale portrait
     ],
 )
 def test_letterbox_geometry(h, w, gain, new_w, new_h, top, left):
@@ -63,6 +64,7 @@ def test_to_tensor_equals_the_plain_numpy_formula():
     with pytest.raises(ValueError, match="out must be"):
         to_tensor(imgs, out=np.empty((2, 3, 64, 64), np.float32))
     assert to_tensor([], out=buf).shape[0] == 0 and to_tensor([]).shape[0] == 0
+
 
 def to_letterbox_coords(xyxy: np.ndarray, lb) -> np.ndarray:
     """The forward map (original pixels -> network-input pixels), written here as the oracle that

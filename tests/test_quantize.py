@@ -1,5 +1,6 @@
 """quantize-ov and quantize-ort on the real yolov5n with real calibration images (from the tiny
 pipeline run), and the calibration pieces they share."""
+
 import json
 
 import numpy as np
@@ -72,8 +73,10 @@ def test_int8_models_made_and_agree_with_fp32(pipeline):
     imgs = sorted((pipeline / "data/eval/images").glob("*.jpg"))[:6]
     x, lbs = preprocess([read_image(p) for p in imgs])
     models = pipeline / "models"
-    pairs = [(OvRuntime(models / "ov_fp32/yolov5n.xml", precision="f32"), OvRuntime(models / "ov_int8/yolov5n.xml")),
-             (OrtRuntime(models / "yolov5n_dynamic.onnx"), OrtRuntime(models / "ort_int8/yolov5n.onnx"))]
+    pairs = [
+        (OvRuntime(models / "ov_fp32/yolov5n.xml", precision="f32"), OvRuntime(models / "ov_int8/yolov5n.xml")),
+        (OrtRuntime(models / "yolov5n_dynamic.onnx"), OrtRuntime(models / "ort_int8/yolov5n.onnx")),
+    ]
     for fp32, int8 in pairs:
         assert match_rate(postprocess(fp32.infer(x), lbs), postprocess(int8.infer(x), lbs)) >= 0.7
 
@@ -140,8 +143,11 @@ def no_fake_quantize_feeds(model, layers: list[str], float_weights: bool = True)
             sources = [i.get_source_output().get_node() for i in op.inputs()]
             if any(s.get_type_name() == "FakeQuantize" for s in sources):
                 return False
-            if float_weights and op.get_type_name() == "Convolution" and not (sources[1].get_type_name() == "Constant"
-                                                            and sources[1].get_element_type().is_real()):
+            if (
+                float_weights
+                and op.get_type_name() == "Convolution"
+                and not (sources[1].get_type_name() == "Constant" and sources[1].get_element_type().is_real())
+            ):
                 return False
     return True
 
@@ -166,14 +172,18 @@ def test_accuracy_control_reverts_ops_on_a_planted_loss_and_ends_within_its_budg
     assert quantize_ov.count_fake_quantize(model) < quantize_ov.count_fake_quantize(all_int8)
     drop = held.map50_95(fp32) - held.map50_95(model)
     assert drop == pytest.approx(d["heldout_drop_points"], abs=2e-3)
-    assert (d["budget_met"] and drop <= 0.5) or (not d["budget_met"] and any(
-        "could not achieve" in x for x in d["nncf_log"]))
+    assert (d["budget_met"] and drop <= 0.5) or (
+        not d["budget_met"] and any("could not achieve" in x for x in d["nncf_log"])
+    )
 
 
 def test_histogram_calibration_that_cannot_fit_in_memory_is_refused_up_front():
     quantize_ort.check_memory("qdq_minmax", 100000)  # min/max keeps no activations
-    with pytest.raises(cal.QuantizeError, match=r"quantize_ort.method=qdq_entropy keeps all activations in memory.*"
-                                                r"quantize_ort.calibration_images=100000"):
+    with pytest.raises(
+        cal.QuantizeError,
+        match=r"quantize_ort.method=qdq_entropy keeps all activations in memory.*"
+        r"quantize_ort.calibration_images=100000",
+    ):
         quantize_ort.check_memory("qdq_entropy", 100000)
 
 

@@ -1,5 +1,6 @@
 """Queued experiments run in a copy of the project under .dvc/tmp/exps/<tmp>/: a relative
 assets.mirror must still find the mirror there (resolved from the project's own folder), offline."""
+
 import json
 import os
 import time
@@ -22,8 +23,11 @@ def test_two_queued_experiments_find_a_relative_mirror_offline(tmp_path):
     sh(["git", "commit", "-qam", "relative mirror"], repo)
     env = {"YOLO_ASSETS_MIRROR": ""}  # the param alone says where the mirror is
     for seed in (1, 2):
-        sh(["dvc", "exp", "run", "--queue", "download", "-S", f"data.split_seed={seed}", "-n", f"seed{seed}"],
-           repo, env=env)
+        sh(
+            ["dvc", "exp", "run", "--queue", "download", "-S", f"data.split_seed={seed}", "-n", f"seed{seed}"],
+            repo,
+            env=env,
+        )
     sh(["dvc", "queue", "start", "-j", "1"], repo, env=env)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -33,7 +37,11 @@ def test_two_queued_experiments_find_a_relative_mirror_offline(tmp_path):
         time.sleep(0.5)
     assert status.count("Success") == 2, status
     shown = json.loads(sh(["dvc", "exp", "show", "--json"], repo, env=env).stdout)
-    runs = {r["name"]: r["data"]["metrics"]["metrics/download.json"]["data"]
-            for e in shown for ex in (e.get("experiments") or []) for r in ex["revs"]}
+    runs = {
+        r["name"]: r["data"]["metrics"]["metrics/download.json"]["data"]
+        for e in shown
+        for ex in (e.get("experiments") or [])
+        for r in ex["revs"]
+    }
     assert set(runs) == {"seed1", "seed2"}
     assert runs["seed1"]["eval_split_sha256"] != runs["seed2"]["eval_split_sha256"]

@@ -1,4 +1,5 @@
 """The per-machine recommendation: the best variant per objective within the mAP budget."""
+
 import re
 
 import numpy as np
@@ -21,19 +22,46 @@ def with_best(bench: dict) -> dict:
 def results(int8_map: float = 25.0) -> dict:
     """Two runtimes, FP32 25.3 mAP; ov_int8 fastest and smallest, ov_bf16 best at batch 2 only."""
     return {
-        "bench_ort": with_best({"batch_sizes": [1, 2], "ort_fp32_b1_p50_ms": 20.0, "ort_fp32_b1_p99_ms": 30.0,
-                                "ort_fp32_b1_ips": 50.0, "ort_fp32_b2_ips": 52.0,
-                                "ort_fp32_fixed_b1_p50_ms": 5.0, "ort_fp32_fixed_b1_ips": 200.0}),  # not evaluated
-        "bench_ov": with_best({"batch_sizes": [1, 2], "ov_fp32_b1_p50_ms": 21.0, "ov_fp32_b1_p99_ms": 22.0,
-                               "ov_int8_b1_p50_ms": 10.0, "ov_int8_b1_p99_ms": 25.0,
-                               "ov_bf16_b1_p50_ms": 11.0, "ov_bf16_b1_p99_ms": 12.0,
-                               "ov_fp32_b1_ips": 49.0, "ov_fp32_b2_ips": 48.0,
-                               "ov_int8_b1_ips": 95.0, "ov_int8_b2_ips": 96.0,
-                               "ov_bf16_b1_ips": 90.0, "ov_bf16_b2_ips": 101.0}),
-        "memory": {"ort_fp32_rss_peak_mb": 120.0, "ov_fp32_rss_peak_mb": 180.0, "ov_int8_rss_peak_mb": 110.0,
-                   "ov_bf16_rss_peak_mb": 175.0},
-        "eval_map": {"ort_fp32_map50_95": 25.3, "ov_fp32_map50_95": 25.3, "ov_bf16_map50_95": 25.29,
-                     "ov_int8_map50_95": int8_map},
+        "bench_ort": with_best(
+            {
+                "batch_sizes": [1, 2],
+                "ort_fp32_b1_p50_ms": 20.0,
+                "ort_fp32_b1_p99_ms": 30.0,
+                "ort_fp32_b1_ips": 50.0,
+                "ort_fp32_b2_ips": 52.0,
+                "ort_fp32_fixed_b1_p50_ms": 5.0,
+                "ort_fp32_fixed_b1_ips": 200.0,
+            }
+        ),  # not evaluated
+        "bench_ov": with_best(
+            {
+                "batch_sizes": [1, 2],
+                "ov_fp32_b1_p50_ms": 21.0,
+                "ov_fp32_b1_p99_ms": 22.0,
+                "ov_int8_b1_p50_ms": 10.0,
+                "ov_int8_b1_p99_ms": 25.0,
+                "ov_bf16_b1_p50_ms": 11.0,
+                "ov_bf16_b1_p99_ms": 12.0,
+                "ov_fp32_b1_ips": 49.0,
+                "ov_fp32_b2_ips": 48.0,
+                "ov_int8_b1_ips": 95.0,
+                "ov_int8_b2_ips": 96.0,
+                "ov_bf16_b1_ips": 90.0,
+                "ov_bf16_b2_ips": 101.0,
+            }
+        ),
+        "memory": {
+            "ort_fp32_rss_peak_mb": 120.0,
+            "ov_fp32_rss_peak_mb": 180.0,
+            "ov_int8_rss_peak_mb": 110.0,
+            "ov_bf16_rss_peak_mb": 175.0,
+        },
+        "eval_map": {
+            "ort_fp32_map50_95": 25.3,
+            "ov_fp32_map50_95": 25.3,
+            "ov_bf16_map50_95": 25.29,
+            "ov_int8_map50_95": int8_map,
+        },
     }
 
 
@@ -41,7 +69,11 @@ def test_best_variant_per_objective_within_the_budget():
     m = results(int8_map=25.1)  # ov_int8 loses 0.2: within 0.3
     rec = recommend(m, 0.3)
     assert {k: r["variant"] for k, r in rec.items()} == {
-        "latency_p50": "ov_int8", "latency_p99": "ov_bf16", "throughput": "ov_bf16", "memory": "ov_int8"}
+        "latency_p50": "ov_int8",
+        "latency_p99": "ov_bf16",
+        "throughput": "ov_bf16",
+        "memory": "ov_int8",
+    }
     assert rec["throughput"]["figure"] == 101.0 and rec["latency_p50"]["map_drop"] == pytest.approx(0.2)
     assert map_drops(m) == {"ort_fp32": 0.0, "ov_fp32": 0.0, "ov_bf16": 0.01, "ov_int8": 0.2}
 
@@ -71,16 +103,23 @@ def test_recommendation_stage_output_agrees_with_the_measurements(pipeline):
         src = next(f for f in (own[v], own[ref]) if f"{v}_b1_slices_p50_ms" in f and f"{ref}_b1_slices_p50_ms" in f)
         expect = log_ratio_interval(src[f"{ref}_b1_slices_p50_ms"], src[f"{v}_b1_slices_p50_ms"], True)[0]
         assert rec["latency_p50_x_best_fp32"] == pytest.approx(expect, abs=1e-3)
-    assert rec["latency_p50_x_best_fp32_lo"] is None or \
-        rec["latency_p50_x_best_fp32_lo"] <= rec["latency_p50_x_best_fp32"] <= rec["latency_p50_x_best_fp32_hi"]
+    assert (
+        rec["latency_p50_x_best_fp32_lo"] is None
+        or rec["latency_p50_x_best_fp32_lo"] <= rec["latency_p50_x_best_fp32"] <= rec["latency_p50_x_best_fp32_hi"]
+    )
     assert rec["latency_p50_map_drop"] == pytest.approx(-ev.get(f"{v}_delta_map50_95", 0.0), abs=2e-3)
     assert "## Recommendation for this machine" in (pipeline / "metrics/report.md").read_text()
 
 
 def with_slices(m: dict, int8: list[float], bf16: list[float]) -> dict:
     """Batch-1 latency slices of ov_int8 and ov_bf16, timed together (one group: paired)."""
-    m["bench_ov"].update({"ov_int8_b1_slices_p50_ms": int8, "ov_bf16_b1_slices_p50_ms": bf16,
-                          "ov_fp32_b1_slices_p50_ms": [21.0, 21.5, 20.8, 21.2]})
+    m["bench_ov"].update(
+        {
+            "ov_int8_b1_slices_p50_ms": int8,
+            "ov_bf16_b1_slices_p50_ms": bf16,
+            "ov_fp32_b1_slices_p50_ms": [21.0, 21.5, 20.8, 21.2],
+        }
+    )
     m["bench_ov"]["ov_int8_b1_p50_ms"] = float(sorted(int8)[len(int8) // 2])
     m["bench_ov"]["ov_bf16_b1_p50_ms"] = float(sorted(bf16)[len(bf16) // 2])
     return m
@@ -144,11 +183,14 @@ def test_the_committed_figures_pick_int8_under_the_1_point_budget_and_bf16_under
         t = tight["tradeoffs"][objective]
         assert VARIANTS[t["fastest"]].precision == "int8" and t["advantage_lo"] > 1
         ev = m["eval_map"]
-        assert t["more_points"] == pytest.approx(ev[keys.map50_95("ov_bf16")] - ev[keys.map50_95(t["fastest"])],
-                                                 abs=2e-3)
+        assert t["more_points"] == pytest.approx(
+            ev[keys.map50_95("ov_bf16")] - ev[keys.map50_95(t["fastest"])], abs=2e-3
+        )
         assert f"`{t['fastest']}` would " in t["sentence"] and "more points of mAP50-95" in t["sentence"]
-        assert wide["tradeoffs"][objective]["fastest"] == wide["objectives"][objective]["variant"] or \
-            wide["tradeoffs"][objective]["advantage"] is not None
+        assert (
+            wide["tradeoffs"][objective]["fastest"] == wide["objectives"][objective]["variant"]
+            or wide["tradeoffs"][objective]["advantage"] is not None
+        )
 
 
 def test_a_cpu_without_bf16_gets_int8_within_the_budget_and_is_told_why():
@@ -161,7 +203,10 @@ def test_a_cpu_without_bf16_gets_int8_within_the_budget_and_is_told_why():
         m[s]["unsupported_variants"] = ["ov_bf16", "ov_int8_bf16"]
     wide, tight = answer(m, 1.0), answer(m, 0.3)
     assert wide["objectives"]["latency_p50"]["variant"] == "ov_int8"
-    assert "recommended where the drop is within the budget" in wide["unsupported_note"] and "ov_int8" in wide["unsupported_note"]
+    assert (
+        "recommended where the drop is within the budget" in wide["unsupported_note"]
+        and "ov_int8" in wide["unsupported_note"]
+    )
     assert tight["objectives"]["latency_p50"]["variant"] in ("ov_fp32", "ort_fp32", "ort_fp32_fixed")
     assert "no INT8 variant is within the budget, so the answer is FP32" in tight["unsupported_note"]
 
@@ -174,8 +219,15 @@ def test_the_cannot_be_judged_sentence_appears_exactly_when_the_half_width_excee
     for drop in (0.0, 0.3, 1.2):
         for half in (0.05, 0.2, 0.35, 0.6, 1.1):
             for budget in (0.1, 0.3, 0.5, 1.0):
-                m = {"eval_map": {"images": 500, "ov_fp32_map50_95": 30.0, "ov_int8_map50_95": 30.0 - drop,
-                                  "ov_int8_delta_map50_95_lo": -drop - half, "ov_int8_delta_map50_95_hi": -drop + half}}
+                m = {
+                    "eval_map": {
+                        "images": 500,
+                        "ov_fp32_map50_95": 30.0,
+                        "ov_int8_map50_95": 30.0 - drop,
+                        "ov_int8_delta_map50_95_lo": -drop - half,
+                        "ov_int8_delta_map50_95_hi": -drop + half,
+                    }
+                }
                 sentence = judge_sentence(judgeable(m, budget), budget)
                 assert (sentence is not None) == (half > budget), (drop, half, budget)
                 if sentence:

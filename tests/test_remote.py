@@ -1,6 +1,7 @@
 """Several machines through one DVC remote: what one clone pushes, another pulls, and `dvc repro` there
 reruns only the machine-dependent stages (YOLO_SIMULATE_MACHINE makes this machine count as another:
 it is part of the fingerprint, and is used for nothing else)."""
+
 import json
 import shutil
 
@@ -11,10 +12,29 @@ from yolo_cpu.results.machines import cross_machine, snapshot, write_cross_machi
 from yolo_cpu.pipeline.stage import read_results
 
 pytestmark = needs_mirror
-MACHINE_DEPENDENT = {"bench-ort", "bench-ov", "bench-deploy", "bench-torch", "memory", "roofline", "eval-map",
-                     "recommend", "bench-serve", "report"}
-STAGES = ["inputs", "download", "export-dynamic", "convert-IR", "calibrate", "quantize-ov", "quantize-ort", "fingerprint",
-          *sorted(MACHINE_DEPENDENT)]
+MACHINE_DEPENDENT = {
+    "bench-ort",
+    "bench-ov",
+    "bench-deploy",
+    "bench-torch",
+    "memory",
+    "roofline",
+    "eval-map",
+    "recommend",
+    "bench-serve",
+    "report",
+}
+STAGES = [
+    "inputs",
+    "download",
+    "export-dynamic",
+    "convert-IR",
+    "calibrate",
+    "quantize-ov",
+    "quantize-ort",
+    "fingerprint",
+    *sorted(MACHINE_DEPENDENT),
+]
 
 
 def ran(output: str) -> set[str]:
@@ -41,8 +61,12 @@ def test_pull_on_another_machine_skips_what_is_the_same_and_reruns_its_timings(p
     sh(["git", "clone", "-q", str(pipeline), str(b)], tmp_path)
     sh(["dvc", "remote", "modify", "--local", "shared", "url", str(remote)], b)
     sh(["dvc", "pull", "--run-cache"], b)
-    for out in ("models/yolov5n_dynamic.onnx", "models/ov_int8/yolov5n.xml", "models/ort_int8/yolov5n.onnx",
-                "data/eval/instances.json"):
+    for out in (
+        "models/yolov5n_dynamic.onnx",
+        "models/ov_int8/yolov5n.xml",
+        "models/ort_int8/yolov5n.onnx",
+        "data/eval/instances.json",
+    ):
         assert (b / out).read_bytes() == (pipeline / out).read_bytes()
 
     other = {"YOLO_SIMULATE_MACHINE": "machine-b"}
@@ -59,7 +83,7 @@ def test_pull_on_another_machine_skips_what_is_the_same_and_reruns_its_timings(p
     # The pull-request diff on machine B against machine A's committed metrics: timings not compared.
     other = sh(["yolo-cpu", "diff", "HEAD"], b).stdout
     assert "Different machines (base: " in other and "absolute timings are left out" in other
-    details = other[other.index("<details>"):]
+    details = other[other.index("<details>") :]
     assert "p50 latency at batch" not in details and "images/s at its best" not in details
     assert "peak resident memory" not in details
     assert "| ort_int8 | batch-1 latency |" in other  # ratios over the best FP32 are still compared
@@ -96,8 +120,9 @@ def test_machine_run_is_repro_then_snapshot_then_table(pipeline):
         mid = read_results("bench_ov", pipeline)["machine"]["id"]
         folder = pipeline / "results" / mid / "yolov5n"
         assert f"snapshot written to results/{mid}/yolov5n" in out
-        assert read_results_of(folder, "eval_map") == {k: v for k, v in read_results("eval_map", pipeline).items()
-                                                        if k != "env"}
+        assert read_results_of(folder, "eval_map") == {
+            k: v for k, v in read_results("eval_map", pipeline).items() if k != "env"
+        }
         assert f"| {mid} |" in (pipeline / "results" / "machines.md").read_text()
     finally:
         shutil.rmtree(pipeline / "results", ignore_errors=True)

@@ -1,4 +1,5 @@
 """The results report is built from the results files alone."""
+
 from conftest import needs_mirror
 
 from yolo_cpu.results.report import QUOTED, build, map_vs_latency
@@ -7,17 +8,38 @@ from yolo_cpu.pipeline.stage import read_results
 
 def test_build_from_synthetic_results():
     m = {
-        "bench_ort": {"intra_threads": 2, "batch_sizes": [1, 2], "ort_fp32_b1_p50_ms": 40.0, "ort_fp32_b1_p90_ms": 41.0,
-                      "ort_fp32_b1_p99_ms": 42.0, "ort_fp32_b1_mean_ms": 40.5, "ort_fp32_b1_ips": 24.7,
-                      "ort_fp32_fixed_b2_supported": False, "ort_fp32_fixed_b1_p50_ms": 39.0,
-                      "ort_fp32_fixed_b1_p90_ms": 39.5, "ort_fp32_fixed_b1_p99_ms": 40.0,
-                      "ort_fp32_fixed_b1_mean_ms": 39.2, "ort_fp32_fixed_b1_ips": 25.5,
-                      "ort_fp32_b2_p50_ms": 70.0, "ort_fp32_b2_ips": 28.0},
-        "bench_ov": {}, "memory": {},
-        "eval_map": {"images": 500, "conf": 0.001, "iou": 0.65, "max_det": 300, "class_subset": ["dog", "cat"],
-                     "ort_fp32_map50_95": 25.3, "ort_fp32_map50": 40.1, "ort_fp32_subset_map50_95": 20.0,
-                     "ort_fp32_images_per_s": 30.0, "ort_fp32_model_only_images_per_s": 36.0,
-                     "ort_fp32_eval_vs_model_only": 0.833},
+        "bench_ort": {
+            "intra_threads": 2,
+            "batch_sizes": [1, 2],
+            "ort_fp32_b1_p50_ms": 40.0,
+            "ort_fp32_b1_p90_ms": 41.0,
+            "ort_fp32_b1_p99_ms": 42.0,
+            "ort_fp32_b1_mean_ms": 40.5,
+            "ort_fp32_b1_ips": 24.7,
+            "ort_fp32_fixed_b2_supported": False,
+            "ort_fp32_fixed_b1_p50_ms": 39.0,
+            "ort_fp32_fixed_b1_p90_ms": 39.5,
+            "ort_fp32_fixed_b1_p99_ms": 40.0,
+            "ort_fp32_fixed_b1_mean_ms": 39.2,
+            "ort_fp32_fixed_b1_ips": 25.5,
+            "ort_fp32_b2_p50_ms": 70.0,
+            "ort_fp32_b2_ips": 28.0,
+        },
+        "bench_ov": {},
+        "memory": {},
+        "eval_map": {
+            "images": 500,
+            "conf": 0.001,
+            "iou": 0.65,
+            "max_det": 300,
+            "class_subset": ["dog", "cat"],
+            "ort_fp32_map50_95": 25.3,
+            "ort_fp32_map50": 40.1,
+            "ort_fp32_subset_map50_95": 20.0,
+            "ort_fp32_images_per_s": 30.0,
+            "ort_fp32_model_only_images_per_s": 36.0,
+            "ort_fp32_eval_vs_model_only": 0.833,
+        },
     }
     md = build(m, "T")
     assert "| ort_fp32 | 40.00 | 41.00 | 42.00 | 40.50 |" in md
@@ -31,9 +53,17 @@ def test_build_from_synthetic_results():
 
 
 def test_openvino_table_has_a_column_per_measured_variant():
-    ov = {"batch_sizes": [1], "ov_fp32_b1_ips": 60.0, "ov_int8_bf16_b1_ips": 120.0, "ov_fp32_best_ips": 60.0,
-          "ov_int8_bf16_best_ips": 120.0, "ov_int8_bf16_speedup_ips_b1": 2.0, "ov_int8_bf16_speedup_ips_b1_lo": 1.93,
-          "ov_int8_bf16_speedup_ips_b1_hi": 2.07, "ov_int8_bf16_speedup_b1_p50": 1.9}
+    ov = {
+        "batch_sizes": [1],
+        "ov_fp32_b1_ips": 60.0,
+        "ov_int8_bf16_b1_ips": 120.0,
+        "ov_fp32_best_ips": 60.0,
+        "ov_int8_bf16_best_ips": 120.0,
+        "ov_int8_bf16_speedup_ips_b1": 2.0,
+        "ov_int8_bf16_speedup_ips_b1_lo": 1.93,
+        "ov_int8_bf16_speedup_ips_b1_hi": 2.07,
+        "ov_int8_bf16_speedup_b1_p50": 1.9,
+    }
     md = build({"bench_ort": {}, "bench_ov": ov, "memory": {}, "eval_map": {}}, "T")
     assert "## OpenVINO ov_fp32 / ov_int8_bf16" in md and "ov_int8_bf16 1.90x," not in md
     assert "ov_int8_bf16 1.90x." in md  # no interval recorded: the figure alone
@@ -45,10 +75,18 @@ def test_openvino_table_has_a_column_per_measured_variant():
 def test_report_stage_output(pipeline):
     md = (pipeline / "metrics/report.md").read_text()
     ev = read_results("eval_map", pipeline)
-    for section in ("## Environment", "## Recommendation for this machine", "## How the timings were taken",
-                    "## Model-only latency", "## Dynamic batching",
-                    "## OpenVINO ov_fp32 / ov_bf16 / ov_int8 / ov_int8_bf16", "## ONNX Runtime FP32 / INT8",
-                    "## Memory", "## mAP before and after INT8", "## Quoted"):
+    for section in (
+        "## Environment",
+        "## Recommendation for this machine",
+        "## How the timings were taken",
+        "## Model-only latency",
+        "## Dynamic batching",
+        "## OpenVINO ov_fp32 / ov_bf16 / ov_int8 / ov_int8_bf16",
+        "## ONNX Runtime FP32 / INT8",
+        "## Memory",
+        "## mAP before and after INT8",
+        "## Quoted",
+    ):
         assert section in md
     assert f"| ov_int8 | {ev['ov_int8_map50_95']:.2f} |" in md
     assert f"| ov_int8_bf16 | {ev['ov_int8_bf16_map50_95']:.2f} |" in md
@@ -93,8 +131,11 @@ def test_pareto_front_of_the_real_run_equals_brute_force_and_the_chart_is_drawn(
     assert len(points) >= 5
 
     def brute(pts: dict) -> set:
-        return {v for v, (x, y) in pts.items()
-                if not any(x2 <= x and y2 >= y and (x2, y2) != (x, y) for w, (x2, y2) in pts.items() if w != v)}
+        return {
+            v
+            for v, (x, y) in pts.items()
+            if not any(x2 <= x and y2 >= y and (x2, y2) != (x, y) for w, (x2, y2) in pts.items() if w != v)
+        }
 
     assert set(pareto_front(points)) == brute(points)
     fastest = min(points, key=lambda v: points[v][0])

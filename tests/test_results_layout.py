@@ -1,5 +1,6 @@
 """Headline metrics stay short and flat (what `dvc metrics diff` and a pull request show), detail
 goes to details/, and user errors are told apart from bugs."""
+
 import json
 from pathlib import Path
 

@@ -1,6 +1,7 @@
 """The roofline: operations counted from the ONNX graph (a hand count, and Ultralytics' published
 GFLOPs), the peak per precision measured on a real OpenVINO convolution, and shares that refuse to
 exceed the peak."""
+
 import numpy as np
 import onnx
 import pytest
@@ -16,10 +17,17 @@ def test_one_convolution_counted_by_hand(tmp_path):
     a depthwise conv (groups = channels) counts one input channel per output."""
     w = numpy_helper.from_array(np.zeros((16, 3, 3, 3), np.float32), "w")
     dw = numpy_helper.from_array(np.zeros((16, 1, 3, 3), np.float32), "dw")
-    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], strides=[2, 2], pads=[1, 1, 1, 1], name="c"),
-             helper.make_node("Conv", ["y", "dw"], ["z"], pads=[1, 1, 1, 1], group=16, name="d")]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 64, 64])],
-                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)], [w, dw])
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["y"], strides=[2, 2], pads=[1, 1, 1, 1], name="c"),
+        helper.make_node("Conv", ["y", "dw"], ["z"], pads=[1, 1, 1, 1], group=16, name="d"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 64, 64])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)],
+        [w, dw],
+    )
     path = tmp_path / "conv.onnx"
     onnx.save(helper.make_model(graph), str(path))
     c = count_macs(path)
@@ -53,7 +61,10 @@ def test_roofline_stage_and_report(pipeline):
     r = read_results("roofline", pipeline)
     assert r["model_gflops"] == count_macs(pipeline / "models/yolov5n.onnx")["gflops"]
     # two paths to one count: the dynamic-batch export counts per image what the fixed model does
-    assert count_macs(pipeline / "models/yolov5n_dynamic.onnx")["macs"] == count_macs(pipeline / "models/yolov5n.onnx")["macs"]
+    assert (
+        count_macs(pipeline / "models/yolov5n_dynamic.onnx")["macs"]
+        == count_macs(pipeline / "models/yolov5n.onnx")["macs"]
+    )
     assert r["peak_f32_gops"] > 0 and r["peak_int8_gops"] > 0
     md = (pipeline / "metrics/report.md").read_text()
     assert "## Distance from this CPU's limit" in md

@@ -1,4 +1,5 @@
 """The real yolov5n and yolov8n from the mirror through ONNX Runtime and OpenVINO on real COCO images."""
+
 import numpy as np
 import pytest
 from conftest import MIRROR, needs_mirror
@@ -9,8 +10,15 @@ from yolo_cpu.runtime.preprocess import preprocess, read_image
 from yolo_cpu.runtime.runtimes import FixedBatchError, ModelLoadError, OrtRuntime, OvRuntime
 
 pytestmark = needs_mirror
-IMAGES = ["000000000285", "000000000785", "000000000802", "000000001503", "000000001993", "000000002153",
-          "000000002473"]  # clear, large objects: yolov5n finds most of them at conf 0.25
+IMAGES = [
+    "000000000285",
+    "000000000785",
+    "000000000802",
+    "000000001503",
+    "000000001993",
+    "000000002153",
+    "000000002473",
+]  # clear, large objects: yolov5n finds most of them at conf 0.25
 V5 = MIRROR / "models" / "yolov5n.onnx"
 V8 = MIRROR / "models" / "yolov8n_dynamic_quantized.onnx"
 

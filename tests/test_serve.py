@@ -2,6 +2,7 @@
 Oracles: `yolo-cpu detect`'s records for the same images (batching must not change results), the
 count of answers to a burst, LoadGen's verdicts on either side of a measured capacity, and the true
 quantile of seeded synthetic latencies. One local Ray (num_cpus=2) for the module, stopped at its end."""
+
 import asyncio
 import json
 import os
@@ -59,8 +60,15 @@ def bundle(pipeline) -> Path:
 @pytest.fixture(scope="module")
 def detect_records(bundle, tmp_path_factory) -> dict[str, list]:
     """`yolo-cpu detect`'s records for IMAGES, by file name."""
-    out = subprocess.run([YOLO_CPU, "detect", str(bundle), *map(str, IMAGES)], capture_output=True, text=True,
-                         env=tool_env(), cwd=tmp_path_factory.mktemp("detect"), timeout=300, check=True).stdout
+    out = subprocess.run(
+        [YOLO_CPU, "detect", str(bundle), *map(str, IMAGES)],
+        capture_output=True,
+        text=True,
+        env=tool_env(),
+        cwd=tmp_path_factory.mktemp("detect"),
+        timeout=300,
+        check=True,
+    ).stdout
     return {Path(r["image"]).name: r["detections"] for r in map(json.loads, out.splitlines())}
 
 
@@ -89,9 +97,15 @@ def test_yolo_cpu_serve_from_another_folder_answers_and_ctrl_c_drains_and_exits_
     meta["serve"] = {**meta.get("serve", {}), "max_batch_size": 3}  # the bundle's serve: section is read
     (copied / "metadata.yaml").write_text(yaml.safe_dump(meta))
     port = free_port()
-    proc = subprocess.Popen([YOLO_CPU, "serve", str(copied), "--port", str(port), "--max-queued", "8"],
-                            cwd=tmp_path, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)  # its own process group: Ray's processes stop with it
+    proc = subprocess.Popen(
+        [YOLO_CPU, "serve", str(copied), "--port", str(port), "--max-queued", "8"],
+        cwd=tmp_path,
+        env=tool_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )  # its own process group: Ray's processes stop with it
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -118,8 +132,13 @@ def test_yolo_cpu_serve_from_another_folder_answers_and_ctrl_c_drains_and_exits_
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.communicate()
-    bad = subprocess.run([YOLO_CPU, "serve", str(tmp_path), "--port", str(port)], capture_output=True, text=True,
-                         env=tool_env(), timeout=60)
+    bad = subprocess.run(
+        [YOLO_CPU, "serve", str(tmp_path), "--port", str(port)],
+        capture_output=True,
+        text=True,
+        env=tool_env(),
+        timeout=60,
+    )
     assert bad.returncode == 1 and "not a bundle folder" in bad.stderr
 
 
@@ -127,8 +146,16 @@ def test_loadgen_sustains_a_rate_well_below_capacity_fails_one_far_above_and_the
     """In-process (no Ray): LoadGen's Server scenario at a third of the Offline rate meets a 300 ms p99,
     at three times it does not, and the bisection's peak falls in between."""
     samples = [p.read_bytes() for p in IMAGES]
-    plan = Plan(p99_ms=300, configs=[], trial_queries=470, trial_seconds=1, single_stream_queries=10,
-                search_steps=2, repeats=1, max_seconds=120)
+    plan = Plan(
+        p99_ms=300,
+        configs=[],
+        trial_queries=470,
+        trial_seconds=1,
+        single_stream_queries=10,
+        search_steps=2,
+        repeats=1,
+        max_seconds=120,
+    )
     engine = ServeEngine(bundle, 1)
     try:
         sut = InProcess(engine, samples, 2)
@@ -139,8 +166,9 @@ def test_loadgen_sustains_a_rate_well_below_capacity_fails_one_far_above_and_the
         high_plan = Plan(**{**plan.__dict__, "trial_queries": 200})
         high = measured(sut, len(samples), "Server", high_plan, offline.completed_qps * 3)
         assert not high.meets and high.p99_ms > 300, high.as_dict()
-        peak = find_peak(lambda q: measured(sut, len(samples), "Server", plan, q), offline.completed_qps,
-                         plan, Budget(120), "test")
+        peak = find_peak(
+            lambda q: measured(sut, len(samples), "Server", plan, q), offline.completed_qps, plan, Budget(120), "test"
+        )
         assert peak["peak_hi_rps"] <= offline.completed_qps
         if peak["peak_rps"] is not None:  # sustained somewhere: below the far-above rate, within the bracket
             assert peak["peak_lo_rps"] < peak["peak_hi_rps"] and peak["peak_rps"] < offline.completed_qps * 3
@@ -193,15 +221,21 @@ def test_every_batching_config_serves_the_detections_detect_prints(bundle, detec
 
     async def send_all(url):
         async with aiohttp.ClientSession() as s:
+
             async def one(p):
                 async with s.post(f"{url}?name={p.name}", data=p.read_bytes()) as r:
                     assert r.status == 200, await r.text()
                     return await r.json()
+
             return await asyncio.gather(*(one(p) for p in IMAGES))
 
     # every batch size, stream setting and replica count of the default serve.configs
-    for s in (ServeSettings(max_batch_size=1), ServeSettings(max_batch_size=2, batch_wait_ms=20),
-              ServeSettings(max_batch_size=4, batch_wait_ms=20), ServeSettings(replicas=2, streams=0)):
+    for s in (
+        ServeSettings(max_batch_size=1),
+        ServeSettings(max_batch_size=2, batch_wait_ms=20),
+        ServeSettings(max_batch_size=4, batch_wait_ms=20),
+        ServeSettings(replicas=2, streams=0),
+    ):
         port = free_port()
         with serving(bundle, s, port=port):
             url = f"http://127.0.0.1:{port}"
@@ -225,10 +259,12 @@ def test_a_burst_beyond_the_queue_gets_503_with_retry_after_never_a_hang(bundle,
 
         async def flood():
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as s:
+
                 async def one():
                     async with s.post(f"{url}/detect", data=data) as r:
                         await r.read()
                         return r.status, r.headers.get("Retry-After")
+
                 return await asyncio.gather(*(one() for _ in range(burst)))
 
         answers = asyncio.run(flood())
@@ -245,8 +281,12 @@ def test_bodies_that_are_no_image_get_400_naming_why_and_the_server_goes_on(bund
 
     good = IMAGES[1].read_bytes()
     ok, big = cv2.imencode(".jpg", np.zeros((10000, 10000, 3), np.uint8))
-    cases = {"corrupt JPEG": (good[: len(good) // 2], "corrupt JPEG"), "empty": (b"", "empty body"),
-             "text": (b"just some text\n" * 10, "not an image"), "10000x10000": (big.tobytes(), "10000x10000")}
+    cases = {
+        "corrupt JPEG": (good[: len(good) // 2], "corrupt JPEG"),
+        "empty": (b"", "empty body"),
+        "text": (b"just some text\n" * 10, "not an image"),
+        "10000x10000": (big.tobytes(), "10000x10000"),
+    }
     port = free_port()
     with serving(bundle, ServeSettings(max_batch_size=2), port=port):
         url = f"http://127.0.0.1:{port}/detect"

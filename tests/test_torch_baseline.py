@@ -1,5 +1,6 @@
 """The PyTorch baseline (bench-torch): the ONNX graph run in torch ops against ONNX Runtime and against
 Ultralytics' own module, clear errors, and the stage with and without PyTorch installed."""
+
 import importlib.util
 import json
 
@@ -15,8 +16,12 @@ from yolo_cpu.results.report import build
 from yolo_cpu.runtime.runtimes import OrtRuntime
 from yolo_cpu.pipeline.stage import read_results
 
-pytestmark = [needs_mirror, pytest.mark.skipif(importlib.util.find_spec("torch") is None,
-                                               reason="export extra not installed (./dev export-extra adds torch)")]
+pytestmark = [
+    needs_mirror,
+    pytest.mark.skipif(
+        importlib.util.find_spec("torch") is None, reason="export extra not installed (./dev export-extra adds torch)"
+    ),
+]
 V5, V8 = MIRROR / "models" / "yolov5n.onnx", MIRROR / "models" / "yolov8n.onnx"
 
 
@@ -55,9 +60,12 @@ def test_ultralytics_module_and_onnx_graph_are_two_paths_to_one_answer(tmp_path,
 def test_an_op_outside_the_yolo_set_is_an_error_naming_it_and_the_file(tmp_path):
     from yolo_cpu.runtime.torch_runtime import TorchRuntime
 
-    graph = helper.make_graph([helper.make_node("Erf", ["x"], ["y"])], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])])
+    graph = helper.make_graph(
+        [helper.make_node("Erf", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])],
+    )
     path = tmp_path / "erf.onnx"
     onnx.save(helper.make_model(graph), str(path))
     with pytest.raises(UserError, match=r"erf\.onnx.*\['Erf'\]"):
@@ -65,8 +73,13 @@ def test_an_op_outside_the_yolo_set_is_an_error_naming_it_and_the_file(tmp_path)
     # a known op in a form the runner does not cover: refused when loading, naming the file and node
     resize = helper.make_node("Resize", ["x", "", "scales"], ["y"], name="up", mode="linear")
     scales = helper.make_tensor("scales", TensorProto.FLOAT, [4], [1, 1, 2, 2])
-    graph = helper.make_graph([resize], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 16, 16])], [scales])
+    graph = helper.make_graph(
+        [resize],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [scales],
+    )
     path = tmp_path / "linear.onnx"
     onnx.save(helper.make_model(graph), str(path))
     with pytest.raises(UserError, match=r"linear\.onnx: Resize node up uses a form"):
@@ -90,8 +103,10 @@ def test_bench_torch_times_pytorch_beside_both_runtimes(pipeline):
 
 def test_without_pytorch_the_stage_records_not_installed(pipeline):
     """The export extra is optional: without torch the stage writes its outputs and says so."""
-    run = ("import runpy, sys; sys.modules['torch'] = None; "  # find_spec('torch') is then None
-           "runpy.run_module('stages.bench_torch', run_name='__main__')")
+    run = (
+        "import runpy, sys; sys.modules['torch'] = None; "  # find_spec('torch') is then None
+        "runpy.run_module('stages.bench_torch', run_name='__main__')"
+    )
     try:
         sh(["python", "-c", run], pipeline)
         metrics = json.loads((pipeline / "metrics/bench_torch.json").read_text())

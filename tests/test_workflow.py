@@ -1,5 +1,6 @@
 """DVC workflows on the tiny pipeline: no-op repro, what a param change reruns, metrics diff,
 experiments, plots. Every test leaves the shared `pipeline` repo as it found it."""
+
 import contextlib
 import json
 import re
@@ -7,8 +8,27 @@ import re
 from conftest import ROOT, needs_mirror, set_params, sh
 
 pytestmark = needs_mirror
-ALL = ["check", "inputs", "download", "export-dynamic", "convert-IR", "calibrate", "quantize-ov", "quantize-ort", "fingerprint", "roofline", "bench-ort",
-       "bench-ov", "bench-deploy", "memory", "eval-map", "recommend", "bench-serve", "report", "bundle"]
+ALL = [
+    "check",
+    "inputs",
+    "download",
+    "export-dynamic",
+    "convert-IR",
+    "calibrate",
+    "quantize-ov",
+    "quantize-ort",
+    "fingerprint",
+    "roofline",
+    "bench-ort",
+    "bench-ov",
+    "bench-deploy",
+    "memory",
+    "eval-map",
+    "recommend",
+    "bench-serve",
+    "report",
+    "bundle",
+]
 OV_CONSUMERS = {"bench-ov", "bench-deploy", "memory", "eval-map", "recommend", "bench-serve", "report", "bundle"}
 ORT_CONSUMERS = {"bench-ort", "memory", "eval-map", "recommend", "bench-serve", "report", "bundle"}
 
@@ -23,7 +43,11 @@ def restored(repo):
         sh(["dvc", "checkout", "--force", "-q"], repo)
 
 
-ALWAYS = {"check", "inputs", "fingerprint"}  # always_changed by design; their outputs change only when what they record does
+ALWAYS = {
+    "check",
+    "inputs",
+    "fingerprint",
+}  # always_changed by design; their outputs change only when what they record does
 
 
 def changed_stages(repo) -> set[str]:
@@ -113,8 +137,9 @@ def test_a_bench_param_sweep_reruns_only_that_benchmark_and_every_diff_shows_it(
         show = sh(["dvc", "exp", "show", "--md", "--no-pager"], pipeline).stdout
         assert "one-thread" in show and "bench_ort.intra_threads" in show
         # the README's one-screen recipe, run as documented: at most 15 columns, the swept param and the answer
-        keep = re.search(r"^dvc exp show --md --drop '\.\*' --keep '([^']+)'", (ROOT / "README.md").read_text(),
-                         re.M).group(1)
+        keep = re.search(
+            r"^dvc exp show --md --drop '\.\*' --keep '([^']+)'", (ROOT / "README.md").read_text(), re.M
+        ).group(1)
         recipe = sh(["dvc", "exp", "show", "--md", "--no-pager", "--drop", ".*", "--keep", keep], pipeline).stdout
         header = [c.strip() for c in recipe.splitlines()[0].strip("|").split("|")]
         assert len(header) <= 15 and len(header) < len(show.splitlines()[0].split("|")) // 4, header
@@ -137,7 +162,7 @@ def test_a_bench_param_sweep_reruns_only_that_benchmark_and_every_diff_shows_it(
             assert f"| ov_int8 | {ev['ov_int8_map50_95']:.3f}".rstrip("0").rstrip(".") in md  # mAP table, unchanged
             assert re.search(r"\| bench_ort.intra_threads \| 2 \| 1 \|", md), md
             assert "| ort_int8 | batch-1 latency |" in md and "### Recommendation" in md
-            details = md[md.index("<details>"):]  # tables in words: the stage, then the figure
+            details = md[md.index("<details>") :]  # tables in words: the stage, then the figure
             assert "| bench-ort | ort_fp32: p50 latency at batch 1 (ms) |" in details
             # each absolute timing says whether it moved beyond the noise, from both runs' slices
             row = next(r for r in details.splitlines() if "| ort_fp32: p50 latency at batch 1 (ms) |" in r)
@@ -165,8 +190,9 @@ def test_plots_draw_one_series_per_variant(pipeline):
 
     assert series("bench_ort_images_per_s", "field") == {"ort_fp32_fixed", "ort_fp32", "ort_int8"}
     assert series("bench_ov_throughput", "field") == {"ov_fp32", "ov_bf16", "ov_int8", "ov_int8_bf16"}
-    assert series("per_class_ap", "filename") == {f"{v}.csv" for v in ("ort_fp32", "ort_int8", "ov_fp32",
-                                                                         "ov_bf16", "ov_int8", "ov_int8_bf16")}
+    assert series("per_class_ap", "filename") == {
+        f"{v}.csv" for v in ("ort_fp32", "ort_int8", "ov_fp32", "ov_bf16", "ov_int8", "ov_int8_bf16")
+    }
     assert series("memory_peak", "variant") >= {"ort_fp32", "ov_int8"}
 
 
@@ -177,14 +203,18 @@ def test_pull_request_diff_compares_no_map_when_the_model_or_the_images_differ(p
     from yolo_cpu.results.prdiff import changed_rows, headline, input_changes
 
     def as_diff(files: dict, change=None) -> dict:
-        out = {f: {k: {"old": v, "new": v, "diff": 0} for k, v in d.items() if not isinstance(v, dict)}
-               for f, d in files.items()}
+        out = {
+            f: {k: {"old": v, "new": v, "diff": 0} for k, v in d.items() if not isinstance(v, dict)}
+            for f, d in files.items()
+        }
         for f, k, new in change or []:
             out[f][k] = {"old": out[f][k]["old"], "new": new}
         return out
 
-    files = {f"metrics/{s}.json": json.loads((pipeline / f"metrics/{s}.json").read_text())
-             for s in ("eval_map", "download", "bench_ov")}
+    files = {
+        f"metrics/{s}.json": json.loads((pipeline / f"metrics/{s}.json").read_text())
+        for s in ("eval_map", "download", "bench_ov")
+    }
     ev = files["metrics/eval_map.json"]
     same = headline(as_diff(files), {"params.yaml": {"model.name": {"old": "yolov5n", "new": "yolov5n"}}})
     assert f"| ov_int8 | {ev['ov_int8_map50_95']:g}" in "\n".join(same) and "Not compared" not in "\n".join(same)

@@ -1,5 +1,6 @@
 """yolo_cpu: make YOLO detectors fast on CPUs and prove it (the DVC stages in stages/ call it), then
 deploy the answer: bundles, `Detector`, `yolo-cpu detect` (the deploy extra is enough for those)."""
+
 import os
 
 # Network noise off before anything is imported: DVC analytics and Ultralytics' online checks.

@@ -1,5 +1,6 @@
 """User errors: bad input or params. A stage prints these as one line and exits 1; any other
 exception is a bug in our code and keeps its traceback."""
+
 from __future__ import annotations
 
 

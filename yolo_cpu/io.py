@@ -1,4 +1,5 @@
 """Atomic file output and checksums: a crash never leaves a half-written model or metrics file."""
+
 from __future__ import annotations
 
 import contextlib
@@ -45,7 +46,9 @@ def atomic_path(dest: str | Path, suffix: str = "") -> Iterator[Path]:
         remove_stale_temps(dest)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix + ".tmp", dir=dest.parent)
     except PermissionError as e:
-        raise UserError(f"cannot write {dest}: the folder {dest.parent.resolve()} is not writable ({e.strerror})") from e
+        raise UserError(
+            f"cannot write {dest}: the folder {dest.parent.resolve()} is not writable ({e.strerror})"
+        ) from e
     except OSError as e:
         if e.errno != errno.EROFS:
             raise
@@ -62,8 +65,10 @@ def atomic_path(dest: str | Path, suffix: str = "") -> Iterator[Path]:
         except OSError as e:
             if e.errno not in (errno.EPERM, errno.EACCES, errno.EROFS):
                 raise
-            raise UserError(f"cannot replace {dest}: {e.strerror}. Is it immutable (lsattr; chattr -i), on a "
-                            "read-only mount, or owned by another user? It was left as it was") from e
+            raise UserError(
+                f"cannot replace {dest}: {e.strerror}. Is it immutable (lsattr; chattr -i), on a "
+                "read-only mount, or owned by another user? It was left as it was"
+            ) from e
     finally:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)

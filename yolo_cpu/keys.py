@@ -2,17 +2,32 @@
 the recommendation, the pull-request comment and the machines table read through them. One figure
 has one key shape in every file; `HEADLINE` says which keys a stage's tracked metrics file keeps
 (the few a reviewer reads); `describe` turns a key into words for tables."""
+
 from __future__ import annotations
 
 import re
 
 # The tracked metrics files: a stage's name, its module (stages/<file>.py) and its metrics file share it.
-STAGE_FILES = {"download": "download", "export-dynamic": "export_dynamic", "convert-IR": "convert_ir",
-               "calibrate": "calibrate", "quantize-ov": "quantize_ov", "quantize-ort": "quantize_ort",
-               "fingerprint": "fingerprint", "bench-ort": "bench_ort", "bench-ov": "bench_ov",
-               "bench-deploy": "bench_deploy", "bench-torch": "bench_torch", "memory": "memory",
-               "eval-map": "eval_map", "roofline": "roofline", "recommend": "recommend",
-               "bench-serve": "bench_serve", "report": "report", "bundle": "bundle"}
+STAGE_FILES = {
+    "download": "download",
+    "export-dynamic": "export_dynamic",
+    "convert-IR": "convert_ir",
+    "calibrate": "calibrate",
+    "quantize-ov": "quantize_ov",
+    "quantize-ort": "quantize_ort",
+    "fingerprint": "fingerprint",
+    "bench-ort": "bench_ort",
+    "bench-ov": "bench_ov",
+    "bench-deploy": "bench_deploy",
+    "bench-torch": "bench_torch",
+    "memory": "memory",
+    "eval-map": "eval_map",
+    "roofline": "roofline",
+    "recommend": "recommend",
+    "bench-serve": "bench_serve",
+    "report": "report",
+    "bundle": "bundle",
+}
 OBJECTIVES = ("latency_p50", "latency_p99", "throughput", "memory")
 HEADLINE_OBJECTIVES = ("latency_p50", "throughput")  # ratios over the best FP32 in the headline
 
@@ -77,26 +92,29 @@ def interval(key: str) -> tuple[str, str]:
 
 _V = r"(?:ort_fp32_fixed|ort_fp32|ort_int8|ov_fp32|ov_bf16|ov_int8_bf16|ov_int8|torch_fp32)"
 _OBJ = "(?:" + "|".join(HEADLINE_OBJECTIVES) + ")"
-HEADLINE: dict[str, re.Pattern[str]] = {stage: re.compile(p) for stage, p in {
-    "download": r"eval_split_sha256|dataset|model",
-    "export_dynamic": r"max_abs_diff",
-    "convert_ir": r"detection_agreement_min",
-    "calibrate": r"calibration_sha256",
-    "quantize_ov": r"agreement_vs_fp32|float_layer_count|heldout_drop_points",
-    "quantize_ort": r"agreement_vs_fp32",
-    "fingerprint": r"machine_id|cpu|software_id",
-    "bench_ort": rf"{_V}_(?:b1_p50_ms|best_ips)|noisy_run",
-    "bench_ov": r"(?:ov_fp32|ov_bf16|ov_int8_bf16|ov_int8)_(?:b1_p50_ms|best_ips)|noisy_run",  # not its references
-    "bench_torch": r"torch_installed|torch_fp32_(?:b1_p50_ms|best_ips)",
-    "bench_deploy": rf"{_V}_deploy_best_ips",
-    "memory": rf"{_V}_rss_peak_mb",
-    "roofline": r"model_gflops|peak_(?:f32|bf16|int8)_gops",
-    "eval_map": rf"{_V}_(?:map50_95|delta_map50_95)",
-    "bench_serve": rf"{_V}_(?:serve_peak_rps(?:_lo|_hi)?|serve_p99_ms|serve_over_offline|served_over_in_process"
-                   r"|serve_meets_target|serve_config)",
-    "recommend": rf"{_V}_{_OBJ}_x_best_fp32|{_OBJ}_(?:variant|x_best_fp32(?:_lo|_hi)?|tie)|memory_variant"
-              rf"|best_fp32_{_OBJ}",
-}.items()}  # bundle: no headline figures (details/bundle.json); report: only its markdown and plots
+HEADLINE: dict[str, re.Pattern[str]] = {
+    stage: re.compile(p)
+    for stage, p in {
+        "download": r"eval_split_sha256|dataset|model",
+        "export_dynamic": r"max_abs_diff",
+        "convert_ir": r"detection_agreement_min",
+        "calibrate": r"calibration_sha256",
+        "quantize_ov": r"agreement_vs_fp32|float_layer_count|heldout_drop_points",
+        "quantize_ort": r"agreement_vs_fp32",
+        "fingerprint": r"machine_id|cpu|software_id",
+        "bench_ort": rf"{_V}_(?:b1_p50_ms|best_ips)|noisy_run",
+        "bench_ov": r"(?:ov_fp32|ov_bf16|ov_int8_bf16|ov_int8)_(?:b1_p50_ms|best_ips)|noisy_run",  # not its references
+        "bench_torch": r"torch_installed|torch_fp32_(?:b1_p50_ms|best_ips)",
+        "bench_deploy": rf"{_V}_deploy_best_ips",
+        "memory": rf"{_V}_rss_peak_mb",
+        "roofline": r"model_gflops|peak_(?:f32|bf16|int8)_gops",
+        "eval_map": rf"{_V}_(?:map50_95|delta_map50_95)",
+        "bench_serve": rf"{_V}_(?:serve_peak_rps(?:_lo|_hi)?|serve_p99_ms|serve_over_offline|served_over_in_process"
+        r"|serve_meets_target|serve_config)",
+        "recommend": rf"{_V}_{_OBJ}_x_best_fp32|{_OBJ}_(?:variant|x_best_fp32(?:_lo|_hi)?|tie)|memory_variant"
+        rf"|best_fp32_{_OBJ}",
+    }.items()
+}  # bundle: no headline figures (details/bundle.json); report: only its markdown and plots
 
 
 def is_headline(stage_file: str, key: str) -> bool:

@@ -1,5 +1,6 @@
 """Where each stage puts its outputs, so stages and variants agree on file names. A model file's
 folder is named after the variant that owns its weights (ov_fp32, ov_int8, ort_int8)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -56,7 +57,7 @@ def project_root(cwd: Path | None = None) -> Path:
     cwd = (cwd or Path.cwd()).resolve()
     parts = cwd.parts
     for i in range(len(parts) - len(EXPERIMENT_WORKSPACES)):
-        if parts[i:i + len(EXPERIMENT_WORKSPACES)] == EXPERIMENT_WORKSPACES:
+        if parts[i : i + len(EXPERIMENT_WORKSPACES)] == EXPERIMENT_WORKSPACES:
             return Path(*parts[:i])
     return cwd
 

@@ -12,6 +12,7 @@ against the held-out labels, and fidelity to FP32's confident detections.
 
     python scripts/probes/accuracy_control.py [--preset performance] [--budget 0.3] [--out FILE]
 (default out: results/<machine id>/<model>/probes/accuracy_control.json)"""
+
 from __future__ import annotations
 
 import argparse
@@ -62,34 +63,74 @@ def main() -> None:
     classes = coco.Classes.from_gt({"categories": read_json(paths.CALIB_CLASSES)})
     decode = q.head_ops(fp32, include_convs=False)
     work = Path(tempfile.mkdtemp(prefix="accuracy_control_"))
-    irs, out = {"fp32": fp32_xml}, {"model": name, "preset": a.preset, "budget_points": a.budget,
-                                    "fast_bias_correction": o["fast_bias_correction"], "rank_images": o["rank_images"],
-                                    "max_float_layers": o["max_float_layers"], "mechanisms": {}}
+    irs, out = (
+        {"fp32": fp32_xml},
+        {
+            "model": name,
+            "preset": a.preset,
+            "budget_points": a.budget,
+            "fast_bias_correction": o["fast_bias_correction"],
+            "rank_images": o["rank_images"],
+            "max_float_layers": o["max_float_layers"],
+            "mechanisms": {},
+        },
+    )
 
     def keep(key: str, model, seconds: float, float_layers: list[str], extra: dict) -> None:
         irs[key] = work / key / f"{name}.xml"
         ov.save_model(model, str(irs[key]), compress_to_fp16=False)
-        out["mechanisms"][key] = {"seconds": round(seconds, 1), "float_layers": float_layers,
-                                  "fake_quantize_nodes": q.count_fake_quantize(model), **extra}
+        out["mechanisms"][key] = {
+            "seconds": round(seconds, 1),
+            "float_layers": float_layers,
+            "fake_quantize_nodes": q.count_fake_quantize(model),
+            **extra,
+        }
         print(f"{key}: {len(float_layers)} float layers in {seconds:.0f} s", flush=True)
 
     t0 = time.perf_counter()
-    keep("all_int8", q.quantize(fp32, calib.inputs, a.preset, o["fast_bias_correction"], decode),
-         time.perf_counter() - t0, [], {})
+    keep(
+        "all_int8",
+        q.quantize(fp32, calib.inputs, a.preset, o["fast_bias_correction"], decode),
+        time.perf_counter() - t0,
+        [],
+        {},
+    )
     for metric in accuracy_control.METRICS:
         t0 = time.perf_counter()
-        model, d = accuracy_control.quantize(fp32, calib.inputs, HeldOut.of(calib, classes), a.preset,
-                                             o["fast_bias_correction"], decode, a.budget, o["max_float_layers"],
-                                             o["rank_images"], metric)
-        keep(f"accuracy_control_{metric}", model, time.perf_counter() - t0, [f["layer"] for f in d["float_layers"]],
-             {"nncf_log": d["nncf_log"]})
+        model, d = accuracy_control.quantize(
+            fp32,
+            calib.inputs,
+            HeldOut.of(calib, classes),
+            a.preset,
+            o["fast_bias_correction"],
+            decode,
+            a.budget,
+            o["max_float_layers"],
+            o["rank_images"],
+            metric,
+        )
+        keep(
+            f"accuracy_control_{metric}",
+            model,
+            time.perf_counter() - t0,
+            [f["layer"] for f in d["float_layers"]],
+            {"nncf_log": d["nncf_log"]},
+        )
 
     gt = read_json(paths.EVAL_GT)
     source, _ = decode_once(dataset.load_split(paths.EVAL_DIR), True, size)
     matches = {}
     for key, xml in irs.items():
-        dets, _ = predict(OvRuntime(xml, precision="f32", size=size), source, batch=8, conf=e["conf"], iou=e["iou"],
-                          max_det=e["max_det"], category_ids=classes.ids, desc=key)
+        dets, _ = predict(
+            OvRuntime(xml, precision="f32", size=size),
+            source,
+            batch=8,
+            conf=e["conf"],
+            iou=e["iou"],
+            max_det=e["max_det"],
+            category_ids=classes.ids,
+            desc=key,
+        )
         ev = evaluated(gt, dets)
         matches[key] = matches_of(ev)
         mech = out["mechanisms"].setdefault(key, {})
@@ -104,8 +145,13 @@ def main() -> None:
         out["mechanisms"][k]["b1_p50_ms"] = figures[f"{k}_b1_p50_ms"]
         if k != "fp32":
             out["mechanisms"][k]["b1_latency_x_fp32"] = speedup(medians[k], medians["fp32"], False, "x")
-    print({k: {f: v.get(f) for f in ("seconds", "eval_change_vs_fp32", "b1_latency_x_fp32") if f in v}
-           | {"float": len(v.get("float_layers", []))} for k, v in out["mechanisms"].items()})
+    print(
+        {
+            k: {f: v.get(f) for f in ("seconds", "eval_change_vs_fp32", "b1_latency_x_fp32") if f in v}
+            | {"float": len(v.get("float_layers", []))}
+            for k, v in out["mechanisms"].items()
+        }
+    )
     write_probe("accuracy_control", name, out, a.out)
 
 

@@ -2,6 +2,7 @@
 (the evaluation setting), against yolov5n's batch-1 inference, timed side by side in one run.
 
 Usage: python scripts/probes/bench_pre_post.py [--runs 200] [--model models/yolov5n.onnx]"""
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,11 @@ def main() -> None:
     ap.add_argument("--model", default="models/yolov5n.onnx")
     ap.add_argument("--image", default=None, help="a 640x480 image (default: first such eval image)")
     args = ap.parse_args()
-    image = Path(args.image) if args.image else next(
-        p for p in sorted(Path("data/eval/images").glob("*.jpg")) if read_image(p).shape[:2] == (480, 640))
+    image = (
+        Path(args.image)
+        if args.image
+        else next(p for p in sorted(Path("data/eval/images").glob("*.jpg")) if read_image(p).shape[:2] == (480, 640))
+    )
     img = read_image(image)
     x, lbs = preprocess([img])
     ort, ov = OrtRuntime(args.model), OvRuntime(args.model, precision="f32")
@@ -43,8 +47,16 @@ def main() -> None:
         print(f"  {k:24s} p50 {v:7.3f} ms")
     for ref in ("infer_ort_fp32", "infer_ov_fp32"):
         print(f"  preprocess + postprocess = {100 * pre_post / med[ref]:.1f}% of {ref} (target < 15%)")
-    write_probe("bench_pre_post", Path(args.model).stem, {"image": image.name, "candidates": n_cand, "runs": args.runs,
-                                                          "p50_ms": {k: round(v, 4) for k, v in med.items()}})
+    write_probe(
+        "bench_pre_post",
+        Path(args.model).stem,
+        {
+            "image": image.name,
+            "candidates": n_cand,
+            "runs": args.runs,
+            "p50_ms": {k: round(v, 4) for k, v in med.items()},
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ And the pipeline's own ov_int8 IR (its searched scope).
 
 Usage (after `dvc repro`): python scripts/probes/bf16_float_ops.py [--out FILE]
 (default out: results/<machine id>/<model>/probes/bf16_float_ops.json)"""
+
 from __future__ import annotations
 
 import argparse
@@ -56,11 +57,15 @@ def dfl_as_multiply_sum(model) -> int:
 def head_ops_in_bf16(model, head: str) -> list[str]:
     """The head's ops (layer types) that the CPU plugin runs in bf16 under a bf16 inference precision."""
     compiled = ov_core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "bf16"})
-    return sorted({f"{op.get_friendly_name()} ({op.get_rt_info()['layerType'].astype(str)})"
-                   for op in compiled.get_runtime_model().get_ops()
-                   if op.get_rt_info()["runtimePrecision"].astype(str) == "bf16"
-                   and op.get_friendly_name().startswith(head)
-                   and op.get_rt_info()["layerType"].astype(str) != "Reorder"})
+    return sorted(
+        {
+            f"{op.get_friendly_name()} ({op.get_rt_info()['layerType'].astype(str)})"
+            for op in compiled.get_runtime_model().get_ops()
+            if op.get_rt_info()["runtimePrecision"].astype(str) == "bf16"
+            and op.get_friendly_name().startswith(head)
+            and op.get_rt_info()["layerType"].astype(str) != "Reorder"
+        }
+    )
 
 
 def main() -> None:
@@ -85,13 +90,22 @@ def main() -> None:
     models["head_convs_int8"] = quantize(decode)
     models["pipeline_ov_int8"] = core.read_model(str(paths.ov_int8_xml(name)))
     head = f"/model.{cal.head_index([op.get_friendly_name() for op in fp32.get_ops()])}/"
-    out: dict = {"model": name, "held_out_images": len(held), "dfl_convs_rewritten": replaced,
-                 "fp32_f32_map50_95": round(held.map50_95(fp32, "f32"), 3),
-                 "fp32_bf16_map50_95": round(held.map50_95(fp32, "bf16"), 3), "variants": {}}
+    out: dict = {
+        "model": name,
+        "held_out_images": len(held),
+        "dfl_convs_rewritten": replaced,
+        "fp32_f32_map50_95": round(held.map50_95(fp32, "f32"), 3),
+        "fp32_bf16_map50_95": round(held.map50_95(fp32, "bf16"), 3),
+        "variants": {},
+    }
     for k, m in models.items():
         f32, bf16 = held.map50_95(m, "f32"), held.map50_95(m, "bf16")
-        out["variants"][k] = {"f32_map50_95": round(f32, 3), "bf16_map50_95": round(bf16, 3),
-                              "bf16_minus_f32": round(bf16 - f32, 3), "head_ops_in_bf16": head_ops_in_bf16(m, head)}
+        out["variants"][k] = {
+            "f32_map50_95": round(f32, 3),
+            "bf16_map50_95": round(bf16, 3),
+            "bf16_minus_f32": round(bf16 - f32, 3),
+            "head_ops_in_bf16": head_ops_in_bf16(m, head),
+        }
         print(k, {x: y for x, y in out["variants"][k].items() if x != "head_ops_in_bf16"}, flush=True)
     write_probe("bf16_float_ops", name, out, a.out)
 

@@ -6,6 +6,7 @@ evaluation split (run after `dvc repro`):
 - NMS: the block fixpoint against a plain sequential greedy loop (which must keep the same boxes).
 
 Usage: python scripts/probes/eval_speed_ablation.py [--variant ov_int8] [--rounds 3] [--images 500]"""
+
 from __future__ import annotations
 
 import argparse
@@ -60,7 +61,7 @@ def main() -> None:
     configs: dict[bool, list[float]] = {True: [], False: []}
     run_predict(rt, lbx[:32], batch, True)  # warm-up
     for r in range(args.rounds):
-        for prefetch in ((True, False) if r % 2 == 0 else (False, True)):
+        for prefetch in (True, False) if r % 2 == 0 else (False, True):
             configs[prefetch].append(run_predict(rt, lbx, batch, prefetch))
     base = statistics.median(configs[True])
     for prefetch, ips in configs.items():
@@ -88,10 +89,18 @@ def main() -> None:
     print(f"NMS per image ({n:.0f} candidates on average, identical boxes from both):")
     for k, ms in res.items():
         print(f"  {k:42s} {min(ms):6.3f} ms (min of 5)")
-    write_probe("eval_speed_ablation", name, {
-        "variant": args.variant, "images": len(lbx), "batch": batch,
-        "images_per_s": {f"prefetch_{k}": round(statistics.median(v), 2) for k, v in configs.items()},
-        "nms_ms_per_image_min_of_5": {k: round(min(v), 4) for k, v in res.items()}, "nms_candidates_mean": round(n, 1)})
+    write_probe(
+        "eval_speed_ablation",
+        name,
+        {
+            "variant": args.variant,
+            "images": len(lbx),
+            "batch": batch,
+            "images_per_s": {f"prefetch_{k}": round(statistics.median(v), 2) for k, v in configs.items()},
+            "nms_ms_per_image_min_of_5": {k: round(min(v), 4) for k, v in res.items()},
+            "nms_candidates_mean": round(n, 1),
+        },
+    )
 
 
 if __name__ == "__main__":

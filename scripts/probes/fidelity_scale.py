@@ -7,6 +7,7 @@ calibration images and on the evaluation images, and the drop per point of fidel
     python scripts/probes/fidelity_scale.py [--levels 256 128 64] [--out FILE]
 (default out: results/<machine id>/<model>/probes/fidelity_scale.json)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,16 +46,21 @@ class Judge:
             xml = Path(tmp) / "model.xml"
             ov.save_model(model, str(xml), compress_to_fp16=False)
             held_dets = self.held.detections(model)
-            eval_dets, _ = predict(OvRuntime(xml), self.eval_files, batch=8,
-                                   category_ids=[c["id"] for c in self.eval_gt["categories"]])
+            eval_dets, _ = predict(
+                OvRuntime(xml), self.eval_files, batch=8, category_ids=[c["id"] for c in self.eval_gt["categories"]]
+            )
         if not self.refs:
-            self.refs = {"held": as_ground_truth(self.held.gt, held_dets, REFERENCE_CONF),
-                         "eval": as_ground_truth(self.eval_gt, eval_dets, REFERENCE_CONF)}
-        row = {"model": label,
-               "heldout_map50_95": round(self.held.score(self.held.gt, held_dets, None), 3),
-               "heldout_fidelity": round(self.held.score(self.refs["held"], held_dets, None), 3),
-               "eval_map50_95": round(100 * coco_map(self.eval_gt, eval_dets, per_class=False)["map50_95"], 3),
-               "eval_fidelity": round(100 * coco_map(self.refs["eval"], eval_dets, per_class=False)["map50_95"], 3)}
+            self.refs = {
+                "held": as_ground_truth(self.held.gt, held_dets, REFERENCE_CONF),
+                "eval": as_ground_truth(self.eval_gt, eval_dets, REFERENCE_CONF),
+            }
+        row = {
+            "model": label,
+            "heldout_map50_95": round(self.held.score(self.held.gt, held_dets, None), 3),
+            "heldout_fidelity": round(self.held.score(self.refs["held"], held_dets, None), 3),
+            "eval_map50_95": round(100 * coco_map(self.eval_gt, eval_dets, per_class=False)["map50_95"], 3),
+            "eval_fidelity": round(100 * coco_map(self.refs["eval"], eval_dets, per_class=False)["map50_95"], 3),
+        }
         print(row, flush=True)
         return row
 
@@ -68,8 +74,13 @@ def main() -> None:
     name, size = p["model"]["name"], p["model"]["imgsz"]
     fp32 = ov_core().read_model(str(paths.ov_fp32_xml(name)))
     judge = Judge(size)
-    int8 = q.quantize(fp32, judge.calib.inputs, p["quantize_ov"]["preset"],
-                      p["quantize_ov"]["fast_bias_correction"], q.head_ops(fp32, include_convs=False))
+    int8 = q.quantize(
+        fp32,
+        judge.calib.inputs,
+        p["quantize_ov"]["preset"],
+        p["quantize_ov"]["fast_bias_correction"],
+        q.head_ops(fp32, include_convs=False),
+    )
     rows = [judge.row("fp32", fp32)] + [judge.row(f"int8_{n}", with_levels(int8, n)) for n in a.levels]
     base = rows[0]
     for r in rows[1:]:
@@ -77,9 +88,18 @@ def main() -> None:
             drop = base[f"{split}_map50_95"] - r[f"{split}_map50_95"]
             loss = 100 - r[f"{split}_fidelity"]
             r[f"{split}_drop_per_fidelity_point"] = round(drop / loss, 4) if loss > 0 else None
-    write_probe("fidelity_scale", name, {"model": name, "held_out_images": len(judge.held),
-                                         "eval_images": len(judge.eval_files), "reference_conf": REFERENCE_CONF,
-                                         "rows": rows}, a.out)
+    write_probe(
+        "fidelity_scale",
+        name,
+        {
+            "model": name,
+            "held_out_images": len(judge.held),
+            "eval_images": len(judge.eval_files),
+            "reference_conf": REFERENCE_CONF,
+            "rows": rows,
+        },
+        a.out,
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ not) with its 95% interval over paired slices.
 
 Usage (after `dvc repro` of a YOLOv8/YOLO11 model): python scripts/probes/head_rewrite.py [--out FILE]
 (default out: results/<machine id>/<model>/probes/head_rewrite.json)"""
+
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,10 @@ def main() -> None:
         ov.save_model(int8, str(irs[key]), compress_to_fp16=False)
     source, _ = decode_once(dataset.load_split(paths.EVAL_DIR), True, size)
     x = to_tensor(source.images[: max(BATCHES)])
-    out: dict = {"model": name, "fake_quantize_nodes": {k: q.count_fake_quantize(ov_core().read_model(str(v)))
-                                                        for k, v in irs.items()}}
+    out: dict = {
+        "model": name,
+        "fake_quantize_nodes": {k: q.count_fake_quantize(ov_core().read_model(str(v))) for k, v in irs.items()},
+    }
     rts = {"rewritten": OrtRuntime(rewritten), "original": OrtRuntime(original)}
     figures, medians = latency_round(rts, x[:1], b, "ort_fp32", PAIR)
     out["ort_fp32_b1_p50_ms"] = {k: figures[f"{k}_b1_p50_ms"] for k in rts}

@@ -10,6 +10,7 @@ fidelity to FP32 and mAP50-95 on the held-out calibration images and the evaluat
     python scripts/probes/int8_ranges.py [--only NAME ...] [--out FILE]
 (default out: results/<machine id>/<model>/probes/int8_ranges.json)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,13 +72,23 @@ def main() -> None:
         basic = {**o, **BASIC.get(label, {})}
         if label in BASIC and basic == o:
             continue  # the params already say so: the defaults row
-        int8 = q.quantize(fp32, judge.calib.inputs, basic["preset"], basic["fast_bias_correction"], decode,
-                          advanced=make())
+        int8 = q.quantize(
+            fp32, judge.calib.inputs, basic["preset"], basic["fast_bias_correction"], decode, advanced=make()
+        )
         rows.append(judge.row(label, int8))
-    write_probe("int8_ranges", name, {"model": name, "preset": o["preset"],
-                                      "fast_bias_correction": o["fast_bias_correction"],
-                                      "held_out_images": len(judge.held), "eval_images": len(judge.eval_files),
-                                      "rows": rows}, a.out)
+    write_probe(
+        "int8_ranges",
+        name,
+        {
+            "model": name,
+            "preset": o["preset"],
+            "fast_bias_correction": o["fast_bias_correction"],
+            "held_out_images": len(judge.held),
+            "eval_images": len(judge.eval_files),
+            "rows": rows,
+        },
+        a.out,
+    )
 
 
 if __name__ == "__main__":

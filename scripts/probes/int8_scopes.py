@@ -8,6 +8,7 @@ held-out images; this says whether the evaluation images can.
     python scripts/probes/int8_scopes.py [--out FILE]
 (default out: results/<machine id>/<model>/probes/int8_scopes.json)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,29 +49,48 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="int8_scopes_"))
     irs = {"fp32": fp32_xml}
     for scope in ("decode", "head"):
-        model = q.quantize(fp32, calib.inputs, o["preset"], o["fast_bias_correction"],
-                           q.head_ops(fp32, include_convs=scope == "head"))
+        model = q.quantize(
+            fp32, calib.inputs, o["preset"], o["fast_bias_correction"], q.head_ops(fp32, include_convs=scope == "head")
+        )
         irs[scope] = work / scope / f"{name}.xml"
         ov.save_model(model, str(irs[scope]), compress_to_fp16=False)
     gt = read_json(paths.EVAL_GT)
     source, _ = decode_once(dataset.load_split(paths.EVAL_DIR), True, size)
     ids = coco.Classes.from_gt(gt).ids
-    out: dict = {"model": name, "preset": o["preset"], "fast_bias_correction": o["fast_bias_correction"],
-                 "eval_images": len(gt["images"]), "resamples": RESAMPLES, "map50_95": {}, "change_vs_fp32": {},
-                 "head_minus_decode": {}}
+    out: dict = {
+        "model": name,
+        "preset": o["preset"],
+        "fast_bias_correction": o["fast_bias_correction"],
+        "eval_images": len(gt["images"]),
+        "resamples": RESAMPLES,
+        "map50_95": {},
+        "change_vs_fp32": {},
+        "head_minus_decode": {},
+    }
     matches = {}
-    for key, xml, precision in [("fp32", irs["fp32"], "f32"), *[(f"{s}_{prec}", irs[s], prec)
-                                                               for prec in ("f32", "bf16") for s in ("decode", "head")]]:
-        dets, _ = predict(OvRuntime(xml, precision=precision, size=size), source, batch=8, conf=e["conf"],
-                          iou=e["iou"], max_det=e["max_det"], category_ids=ids, desc=key)
+    for key, xml, precision in [
+        ("fp32", irs["fp32"], "f32"),
+        *[(f"{s}_{prec}", irs[s], prec) for prec in ("f32", "bf16") for s in ("decode", "head")],
+    ]:
+        dets, _ = predict(
+            OvRuntime(xml, precision=precision, size=size),
+            source,
+            batch=8,
+            conf=e["conf"],
+            iou=e["iou"],
+            max_det=e["max_det"],
+            category_ids=ids,
+            desc=key,
+        )
         ev = evaluated(gt, dets)
         matches[key] = matches_of(ev)
         out["map50_95"][key] = round(100 * coco_map(gt, dets, per_class=False, ev=ev)["map50_95"], 3)
         if key != "fp32":
             out["change_vs_fp32"][key] = interval(paired_delta(matches["fp32"], matches[key], RESAMPLES, 0))
     for prec in ("f32", "bf16"):
-        out["head_minus_decode"][prec] = interval(paired_delta(matches[f"decode_{prec}"], matches[f"head_{prec}"],
-                                                               RESAMPLES, 0))
+        out["head_minus_decode"][prec] = interval(
+            paired_delta(matches[f"decode_{prec}"], matches[f"head_{prec}"], RESAMPLES, 0)
+        )
     print({k: out[k] for k in ("change_vs_fp32", "head_minus_decode")})
     write_probe("int8_scopes", name, out, a.out)
 

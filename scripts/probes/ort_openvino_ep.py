@@ -11,6 +11,7 @@ the machine id being the pipeline run's (details/bench_ort.json).
 
 Usage: ./dev ort-openvino [--runs 50] [--warmup 10] [--batch-sizes 1 8] [--extra NAME=MODEL.onnx ...] [--out FILE]
 (--extra adds ONNX models, e.g. an NNCF-quantized one from quantize_ort.method: nncf)"""
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,11 @@ def session(model: Path, provider: str, precision: str = "f32") -> ort.Inference
         return ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
     so.add_session_config_entry("session.disable_cpu_ep_fallback", "1")  # all of the graph, or an error
     config = {"CPU": {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}}
-    return ort.InferenceSession(str(model), so, providers=[("OpenVINOExecutionProvider", {
-        "device_type": "CPU", "load_config": json.dumps(config)})])
+    return ort.InferenceSession(
+        str(model),
+        so,
+        providers=[("OpenVINOExecutionProvider", {"device_type": "CPU", "load_config": json.dumps(config)})],
+    )
 
 
 def main() -> None:
@@ -53,16 +57,25 @@ def main() -> None:
     m = params.load("model")["model"]
     name, size = m["name"], m["imgsz"]
     machine = json.loads((paths.DETAILS / "bench_ort.json").read_text())["machine"]
-    models = {"fp32": paths.dynamic_onnx(name), "int8": paths.ort_int8_onnx(name),
-              **{k: Path(v) for k, v in (e.split("=", 1) for e in a.extra)}}
+    models = {
+        "fp32": paths.dynamic_onnx(name),
+        "int8": paths.ort_int8_onnx(name),
+        **{k: Path(v) for k, v in (e.split("=", 1) for e in a.extra)},
+    }
     for m in models.values():
         if not m.is_file():
             sys.exit(f"error: {m} not found: run `./dev repro` first")
     images = sorted((paths.EVAL_DIR / "images").iterdir())
     x_all = preprocess([read_image(images[i % len(images)]) for i in range(max(a.batch_sizes))], size)[0]
-    configs = {f"ort_{m}_{kind}": (m, prov, prec) for m in models
-               for kind, prov, prec in (("cpu_ep", "cpu", "f32"), ("openvino_ep", "openvino", "f32"),
-                                        ("openvino_ep_bf16", "openvino", "bf16"))}
+    configs = {
+        f"ort_{m}_{kind}": (m, prov, prec)
+        for m in models
+        for kind, prov, prec in (
+            ("cpu_ep", "cpu", "f32"),
+            ("openvino_ep", "openvino", "f32"),
+            ("openvino_ep_bf16", "openvino", "bf16"),
+        )
+    }
     sessions, failed = {}, {}
     for k, (m, prov, prec) in configs.items():
         try:
@@ -70,12 +83,23 @@ def main() -> None:
         except Exception as e:  # onnxruntime raises its own Fail type: record it, measure the rest
             failed[k] = " ".join(str(e).split())[-300:]
             print(f"{k}: cannot load: {failed[k]}", flush=True)
-    out: dict = {"machine": machine, "model": name, "onnxruntime": ort.__version__, "python": platform.python_version(),
-                 "providers": ort.get_available_providers(), "configs": configs, "failed": failed, "runs": a.runs,
-                 "figures": {}}
+    out: dict = {
+        "machine": machine,
+        "model": name,
+        "onnxruntime": ort.__version__,
+        "python": platform.python_version(),
+        "providers": ort.get_available_providers(),
+        "configs": configs,
+        "failed": failed,
+        "runs": a.runs,
+        "figures": {},
+    }
     x1 = x_all[:1]
-    ref = {m: sessions[f"ort_{m}_cpu_ep"].run(None, {sessions[f"ort_{m}_cpu_ep"].get_inputs()[0].name: x1})[0]
-           for m in models if f"ort_{m}_cpu_ep" in sessions}
+    ref = {
+        m: sessions[f"ort_{m}_cpu_ep"].run(None, {sessions[f"ort_{m}_cpu_ep"].get_inputs()[0].name: x1})[0]
+        for m in models
+        if f"ort_{m}_cpu_ep" in sessions
+    }
     for k, s in sessions.items():
         y = s.run(None, {s.get_inputs()[0].name: x1})[0]
         if configs[k][0] in ref:
@@ -83,8 +107,9 @@ def main() -> None:
     for n in a.batch_sizes:
         x = x_all[:n]
         feeds = {k: {sess.get_inputs()[0].name: x} for k, sess in sessions.items()}
-        times = interleaved({k: (lambda sess=sess, f=feeds[k]: sess.run(None, f)) for k, sess in sessions.items()},
-                            a.warmup, a.runs)
+        times = interleaved(
+            {k: (lambda sess=sess, f=feeds[k]: sess.run(None, f)) for k, sess in sessions.items()}, a.warmup, a.runs
+        )
         for k, t in times.items():
             stats = summarize(t, n)
             out["figures"][f"{k}_b{n}_p50_ms"] = stats["p50_ms"]
@@ -92,9 +117,12 @@ def main() -> None:
         fp32_cpu = out["figures"][f"ort_fp32_cpu_ep_b{n}_p50_ms"]
         for k in sessions:
             out["figures"][f"{k}_b{n}_vs_fp32_cpu_ep"] = round(fp32_cpu / out["figures"][f"{k}_b{n}_p50_ms"], 3)
-            print(f"b{n} {k:<28} p50 {out['figures'][f'{k}_b{n}_p50_ms']:8.2f} ms  "
-                  f"{out['figures'][f'{k}_b{n}_ips']:7.1f} img/s  {out['figures'][f'{k}_b{n}_vs_fp32_cpu_ep']:.2f}x "
-                  "ort_fp32 on the CPU provider", flush=True)
+            print(
+                f"b{n} {k:<28} p50 {out['figures'][f'{k}_b{n}_p50_ms']:8.2f} ms  "
+                f"{out['figures'][f'{k}_b{n}_ips']:7.1f} img/s  {out['figures'][f'{k}_b{n}_vs_fp32_cpu_ep']:.2f}x "
+                "ort_fp32 on the CPU provider",
+                flush=True,
+            )
     write_probe("ort_openvino_ep", name, out, a.out, machine)  # this venv has no psutil: the pipeline's id
 
 

@@ -5,6 +5,7 @@ runs (QLinearConv, QLinearConcat, QLinearSigmoid, the Transposes of the NHWC lay
 
 Usage (after `dvc repro`): python scripts/probes/ort_profile.py [MODEL.onnx ...] [--runs 50] [--batch-sizes 1 8]
     [--out FILE]   (default: the pipeline's ort_fp32 and ort_int8 models)"""
+
 from __future__ import annotations
 
 import argparse
@@ -81,18 +82,26 @@ def main() -> None:
         out["side_by_side"].update(h)
         first = str(models[0])
         for model in rts:
-            print(f"b{n} {model}: p50 {h[f'{model}_b{n}_p50_ms']:.2f} ms, {h[f'{model}_b{n}_ips']:.1f} img/s, "
-                  f"{h[f'{first}_b{n}_p50_ms'] / h[f'{model}_b{n}_p50_ms']:.3f}x {first}", flush=True)
+            print(
+                f"b{n} {model}: p50 {h[f'{model}_b{n}_p50_ms']:.2f} ms, {h[f'{model}_b{n}_ips']:.1f} img/s, "
+                f"{h[f'{first}_b{n}_p50_ms'] / h[f'{model}_b{n}_p50_ms']:.3f}x {first}",
+                flush=True,
+            )
     del rts
     for model in models:
         r = profile(model, x[:1], a.runs)
         out["profiles"][str(model)] = r
         top = ", ".join(f"{k} {v:.1%}" for k, v in list(r["share_by_op"].items())[:8])
-        ops = {k: v for k, v in r["graph_ops"].items() if k.startswith("QLinear") or k in ("Transpose", "Concat",
-                                                                                             "QuantizeLinear",
-                                                                                             "DequantizeLinear")}
-        print(f"{model}: model_run p50 {r['model_run_p50_ms']} ms, kernels {r['kernel_ms_per_run']} ms/run\n"
-              f"    time: {top}\n    graph: {ops}", flush=True)
+        ops = {
+            k: v
+            for k, v in r["graph_ops"].items()
+            if k.startswith("QLinear") or k in ("Transpose", "Concat", "QuantizeLinear", "DequantizeLinear")
+        }
+        print(
+            f"{model}: model_run p50 {r['model_run_p50_ms']} ms, kernels {r['kernel_ms_per_run']} ms/run\n"
+            f"    time: {top}\n    graph: {ops}",
+            flush=True,
+        )
     write_probe("ort_profile", m["name"], out, a.out)
 
 

@@ -5,6 +5,7 @@ evaluation split and batch-1 / batch-8 p50 latency side by side (alternating rou
 
 Usage (after `dvc repro`): python scripts/probes/ov_head_convs.py [--runs 40] [--out FILE]
 (default out: results/<machine id>/<model>/probes/ov_head_convs.json)"""
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,11 @@ def main() -> None:
     used, _ = cal.split_calibration(paths.CALIB_DIR, c["images"], c["check_images"], "calibration")
     inputs = cal.calibration_inputs(used, size, c["normalize"])
     tmp = Path(tempfile.mkdtemp())
-    ov.save_model(q.quantize(fp32, inputs, o["preset"], o["fast_bias_correction"], q.head_ops(fp32, False)),
-                  str(tmp / "head_convs_int8.xml"), compress_to_fp16=False)
+    ov.save_model(
+        q.quantize(fp32, inputs, o["preset"], o["fast_bias_correction"], q.head_ops(fp32, False)),
+        str(tmp / "head_convs_int8.xml"),
+        compress_to_fp16=False,
+    )
     models = {"head_convs_float": str(paths.ov_int8_xml(name)), "head_convs_int8": str(tmp / "head_convs_int8.xml")}
     gt = read_json(paths.EVAL_GT)
     classes = coco.Classes.from_gt(gt)
@@ -56,8 +60,9 @@ def main() -> None:
     f = out["figures"]
     for prec in ("f32", "bf16"):
         for k, m in models.items():
-            dets, _, _ = evaluate_paired(OvRuntime(m, precision=prec), source, e, x[:e["batch"]], None, size,
-                                         classes.ids)
+            dets, _, _ = evaluate_paired(
+                OvRuntime(m, precision=prec), source, e, x[: e["batch"]], None, size, classes.ids
+            )
             f[f"{k}_{prec}_map50_95"] = round(100 * coco_map(gt, dets, per_class=False)["map50_95"], 3)
         for n in (1, 8):
             rts = {k: OvRuntime(m, precision=prec, batch=n) for k, m in models.items()}
@@ -65,7 +70,8 @@ def main() -> None:
             for k, v in t.items():
                 f[f"{k}_{prec}_b{n}_p50_ms"] = round(1000 * float(np.median(v)), 2)
             f[f"head_convs_int8_{prec}_b{n}_speedup"] = round(
-                f[f"head_convs_float_{prec}_b{n}_p50_ms"] / f[f"head_convs_int8_{prec}_b{n}_p50_ms"], 3)
+                f[f"head_convs_float_{prec}_b{n}_p50_ms"] / f[f"head_convs_int8_{prec}_b{n}_p50_ms"], 3
+            )
         print(prec, {k: v for k, v in f.items() if f"_{prec}_" in k}, flush=True)
     write_probe("ov_head_convs", name, out, a.out)
 

@@ -3,6 +3,7 @@ cache, with an empty cache (it is written), and with the cache filled, each in a
 as a deployed process would start; alternating over rounds, medians reported.
 
 Usage (after `dvc repro`): python scripts/probes/ov_model_cache.py [--rounds 3] [--variants ov_fp32 ov_int8]"""
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,9 @@ print(json.dumps({"load_ms": 1000 * (t2 - t1), "first_inference_ms": 1000 * (t3 
 
 
 def measure(variant: str, name: str, cache: str) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-c", CHILD, variant, name, cache], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, variant, name, cache], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -65,8 +67,11 @@ def main() -> None:
             finally:
                 shutil.rmtree(cache, ignore_errors=True)
         med = {k: statistics.median(x) for k, x in runs.items()}
-        print(f"  {v:13s} " + ", ".join(f"{k} {m:7.1f}" for k, m in med.items())
-              + f"; cache read / no cache {med['cache read'] / med['no cache']:.2f}x")
+        print(
+            f"  {v:13s} "
+            + ", ".join(f"{k} {m:7.1f}" for k, m in med.items())
+            + f"; cache read / no cache {med['cache read'] / med['no cache']:.2f}x"
+        )
         out["load_and_first_inference_ms"][v] = {k: round(m, 1) for k, m in med.items()}
     write_probe("ov_model_cache", name, out)
 

@@ -9,6 +9,7 @@ dynamic models with the LATENCY hint only (eval-map, the scope search); THROUGHP
 shapes (bench-ov, the deployment detector).
 
 Usage (after `dvc repro`): python scripts/probes/ov_partial_int8_dynamic.py [--out FILE]"""
+
 from __future__ import annotations
 
 import argparse

@@ -4,6 +4,7 @@ f32), the reorders (layout and precision conversions between kernels), the detec
 slowest layers. Shows what bounds INT8 against bf16 on this CPU.
 
 Usage (after `dvc repro`): python scripts/probes/ov_profile.py [--runs 50] [--variants ov_bf16 ov_int8 ...] [--out FILE]"""
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,9 @@ def profile(xml: Path, precision: str, x: np.ndarray, runs: int) -> list[dict]:
     core = ov_core()
     model = core.read_model(str(xml))
     model.reshape({model.input(0): list(x.shape)})
-    compiled = core.compile_model(model, "CPU", {"PERF_COUNT": True, "PERFORMANCE_HINT": "LATENCY",
-                                                 "INFERENCE_PRECISION_HINT": precision})
+    compiled = core.compile_model(
+        model, "CPU", {"PERF_COUNT": True, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision}
+    )
     req = compiled.create_infer_request()
     for _ in range(10):
         req.infer({0: x})
@@ -75,11 +77,14 @@ def summarize(layers: list[dict], head: str) -> dict:
         "reorders": len(reorders),
         "reorder_share": round(sum(r["ms"] for r in reorders) / total, 3),
         "convolutions": len(convs),
-        "convolutions_by_precision": {p: sum(kernel_precision(r["exec_type"]) == p for r in convs)
-                                      for p in ("int8", "bf16", "f32", "other")},
+        "convolutions_by_precision": {
+            p: sum(kernel_precision(r["exec_type"]) == p for r in convs) for p in ("int8", "bf16", "f32", "other")
+        },
         "head_share": round(sum(r["ms"] for r in in_head) / total, 3),
-        "slowest": [{k: (round(v, 3) if k == "ms" else v) for k, v in r.items()}
-                    for r in sorted(layers, key=lambda r: -r["ms"])[:8]],
+        "slowest": [
+            {k: (round(v, 3) if k == "ms" else v) for k, v in r.items()}
+            for r in sorted(layers, key=lambda r: -r["ms"])[:8]
+        ],
     }
 
 
@@ -101,9 +106,11 @@ def main() -> None:
         head = f"/model.{head_index(names)}/"  # the detect head's scope
         s = summarize(profile(xml, spec.hint_precision, x, a.runs), head)
         out["variants"][v] = s
-        print(f"{v}: {s['layers_ms']:.2f} ms in layers; kernels {s['share_by_kernel_precision']}; "
-              f"{s['reorders']} reorders ({s['reorder_share']:.1%}); convs {s['convolutions_by_precision']}; "
-              f"head {s['head_share']:.1%}")
+        print(
+            f"{v}: {s['layers_ms']:.2f} ms in layers; kernels {s['share_by_kernel_precision']}; "
+            f"{s['reorders']} reorders ({s['reorder_share']:.1%}); convs {s['convolutions_by_precision']}; "
+            f"head {s['head_share']:.1%}"
+        )
         for r in s["slowest"][:4]:
             print(f"    {r['ms']:.3f} ms  {r['type']:<12} {r['exec_type']:<28} {r['layer']}")
     write_probe("ov_profile", name, out, a.out)

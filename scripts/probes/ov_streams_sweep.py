@@ -5,6 +5,7 @@ timed in alternating rounds in one process (medians over rounds).
 
 Usage (after `dvc repro`): python scripts/probes/ov_streams_sweep.py [--seconds 2] [--rounds 3]
     [--variants ov_bf16 ov_int8 ...] [--batch-sizes 1 8] [--out FILE]"""
+
 from __future__ import annotations
 
 import argparse
@@ -52,17 +53,23 @@ def measure(variants: list[str], sizes: list[int], seconds: float, rounds: int, 
                     p50[c].append(1000 * statistics.median(time_calls(infer, runs)))
             for c, rt in rts.items():
                 actual = {k.removeprefix("actual_"): val for k, val in rt.settings().items() if k.startswith("actual_")}
-                out[f"{v}_b{n}_{c}"] = {"ips": round(statistics.median(ips[c]), 2),
-                                        "p50_ms": round(statistics.median(p50[c]), 2), "ips_rounds": ips[c], **actual}
+                out[f"{v}_b{n}_{c}"] = {
+                    "ips": round(statistics.median(ips[c]), 2),
+                    "p50_ms": round(statistics.median(p50[c]), 2),
+                    "ips_rounds": ips[c],
+                    **actual,
+                }
             base = out[f"{v}_b{n}_throughput_hint"]["ips"], out[f"{v}_b{n}_latency_hint"]["p50_ms"]
             for c in rts:
                 r = out[f"{v}_b{n}_{c}"]
                 r["ips_vs_throughput_hint"] = round(r["ips"] / base[0], 3)
                 r["p50_vs_latency_hint"] = round(r["p50_ms"] / base[1], 3)
-                print(f"{v} b{n} {c:<24} streams {r['num_streams']:>2} threads {r['inference_num_threads']:>2} "
-                      f"pinned {r['enable_cpu_pinning']:<5}: {r['ips']:7.1f} img/s ({r['ips_vs_throughput_hint']:.3f}x "
-                      f"throughput hint), p50 {r['p50_ms']:7.2f} ms ({r['p50_vs_latency_hint']:.3f}x latency hint)",
-                      flush=True)
+                print(
+                    f"{v} b{n} {c:<24} streams {r['num_streams']:>2} threads {r['inference_num_threads']:>2} "
+                    f"pinned {r['enable_cpu_pinning']:<5}: {r['ips']:7.1f} img/s ({r['ips_vs_throughput_hint']:.3f}x "
+                    f"throughput hint), p50 {r['p50_ms']:7.2f} ms ({r['p50_vs_latency_hint']:.3f}x latency hint)",
+                    flush=True,
+                )
     return out
 
 
@@ -71,14 +78,22 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=2.0, help="async throughput seconds per round")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--runs", type=int, default=20, help="synchronous calls per round for p50")
-    ap.add_argument("--variants", nargs="+", default=[v for v in OV_VARIANTS if VARIANTS[v].supported()],
-                    choices=OV_VARIANTS)
+    ap.add_argument(
+        "--variants", nargs="+", default=[v for v in OV_VARIANTS if VARIANTS[v].supported()], choices=OV_VARIANTS
+    )
     ap.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8])
     ap.add_argument("--out", type=Path, help="default: results/<machine id>/<model>/probes/ov_streams_sweep.json")
     a = ap.parse_args()
     figures = measure(a.variants, a.batch_sizes, a.seconds, a.rounds, a.runs)
-    result = {"machine": machine_id(), "model": params.load("model")["model"]["name"], "configs": CONFIGS,
-              "seconds": a.seconds, "rounds": a.rounds, "runs": a.runs, "figures": figures}
+    result = {
+        "machine": machine_id(),
+        "model": params.load("model")["model"]["name"],
+        "configs": CONFIGS,
+        "seconds": a.seconds,
+        "rounds": a.rounds,
+        "runs": a.runs,
+        "figures": figures,
+    }
     write_probe("ov_streams_sweep", result["model"], result, a.out)
 
 

@@ -14,6 +14,7 @@ CPU-ms per query per process group (load generator, proxy, replica, Ray's daemon
     python scripts/probes/serve_overhead.py [--config r1b1] [--rate 8] [--queries 400]
         [--arms base throughput_optimized] [--out FILE]
 (default out: results/<machine id>/<model>/probes/serve_overhead.json)"""
+
 from __future__ import annotations
 
 import argparse
@@ -58,8 +59,10 @@ def trials(folder: Path, config: str, rate: float, queries: int, in_process: boo
 
     def both(sut) -> dict:
         capacity.warm(sut, n)
-        return {"single_stream": capacity.measured(sut, n, "SingleStream", plan, queries=150).as_dict(),
-                "server": capacity.measured(sut, n, "Server", plan, rate).as_dict()}
+        return {
+            "single_stream": capacity.measured(sut, n, "SingleStream", plan, queries=150).as_dict(),
+            "server": capacity.measured(sut, n, "Server", plan, rate).as_dict(),
+        }
 
     if in_process:
         engine = ServeEngine(folder, s.max_batch_size, streams=s.streams)
@@ -74,8 +77,9 @@ def trials(folder: Path, config: str, rate: float, queries: int, in_process: boo
             out["listening"] = listening()
             with capacity.closing_sut(Handle(handle, samples, s.replicas * s.max_ongoing)) as sut:
                 out["handle"] = both(sut)
-            with capacity.closing_sut(Http(f"http://127.0.0.1:{port}/detect", samples,
-                                           s.replicas * s.max_ongoing)) as sut:
+            with capacity.closing_sut(
+                Http(f"http://127.0.0.1:{port}/detect", samples, s.replicas * s.max_ongoing)
+            ) as sut:
                 out["http"] = both(sut)
     return out
 
@@ -85,8 +89,13 @@ def listening() -> list[str]:
     import psutil
 
     pids = {c.pid for c in psutil.Process().children(recursive=True)}
-    return sorted({f"{c.laddr.ip}:{c.laddr.port}" for c in psutil.net_connections("tcp")
-                   if c.status == psutil.CONN_LISTEN and c.pid in pids})
+    return sorted(
+        {
+            f"{c.laddr.ip}:{c.laddr.port}"
+            for c in psutil.net_connections("tcp")
+            if c.status == psutil.CONN_LISTEN and c.pid in pids
+        }
+    )
 
 
 def main() -> None:
@@ -113,20 +122,43 @@ def main() -> None:
         for arm in a.arms:
             dest = Path(tmp) / f"{len(arms)}.json"
             print(f"serve_overhead: arm {arm}", flush=True)
-            subprocess.run([sys.executable, __file__, "--config", a.config, "--rate", str(a.rate), "--queries",
-                            str(a.queries), "--arms", *a.arms, "--child", str(folder), arm, str(dest)],
-                           env={**os.environ, **arm_env(arm)}, check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--config",
+                    a.config,
+                    "--rate",
+                    str(a.rate),
+                    "--queries",
+                    str(a.queries),
+                    "--arms",
+                    *a.arms,
+                    "--child",
+                    str(folder),
+                    arm,
+                    str(dest),
+                ],
+                env={**os.environ, **arm_env(arm)},
+                check=True,
+            )
             arms[arm] = {"env": arm_env(arm), **json.loads(dest.read_text())}
-    write_probe("serve_overhead", model, {"variant": variant, "config": a.config, "rate_qps": a.rate,
-                                          "queries": a.queries, "arms": arms}, a.out)
+    write_probe(
+        "serve_overhead",
+        model,
+        {"variant": variant, "config": a.config, "rate_qps": a.rate, "queries": a.queries, "arms": arms},
+        a.out,
+    )
     for arm, paths_ in arms.items():
         print(f"{arm}: listening on {', '.join(paths_['listening'])}")
         for path, t in paths_.items():
             if path in ("env", "listening"):
                 continue
             ss, sv = t["single_stream"], t["server"]
-            print(f"{arm:>22} {path:>10}: SingleStream p50 {ss['p50_ms']:.1f} p90 {ss['p90_ms']:.1f} | Server "
-                  f"{a.rate:g}/s p50 {sv['p50_ms']:.1f} p99 {sv['p99_ms']:.1f} valid {sv['valid']} cpu {sv['cpu']}")
+            print(
+                f"{arm:>22} {path:>10}: SingleStream p50 {ss['p50_ms']:.1f} p90 {ss['p90_ms']:.1f} | Server "
+                f"{a.rate:g}/s p50 {sv['p50_ms']:.1f} p99 {sv['p99_ms']:.1f} valid {sv['valid']} cpu {sv['cpu']}"
+            )
 
 
 if __name__ == "__main__":

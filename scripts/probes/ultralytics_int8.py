@@ -9,6 +9,7 @@ Usage (after `dvc repro` of a YOLOv8/YOLO11 model; needs ./dev export-extra):
   python scripts/probes/ultralytics_int8.py [--pt FILE | --arch yolov8n.yaml] [--out FILE]
 With model.source an Ultralytics ONNX export, the .pt is rebuilt from it (--arch: its architecture
 YAML, default <model.name>.yaml). Writes results/<machine id>/<model>/probes/ultralytics_int8.json."""
+
 from __future__ import annotations
 
 import argparse
@@ -48,11 +49,13 @@ def ultralytics_int8(pt: Path, calib_files: list[Path], names: list[str], size: 
     listing = work / "calibration.txt"
     listing.write_text("".join(f"{f.resolve()}\n" for f in calib_files))
     data = work / "calibration.yaml"
-    data.write_text(yaml.safe_dump({"path": str(work), "train": str(listing), "val": str(listing),
-                                    "names": dict(enumerate(names))}))
+    data.write_text(
+        yaml.safe_dump({"path": str(work), "train": str(listing), "val": str(listing), "names": dict(enumerate(names))})
+    )
     os.environ.setdefault("YOLO_OFFLINE", "1")
-    out = YOLO(str(pt)).export(format="openvino", int8=True, data=str(data), imgsz=size, batch=1, dynamic=True,
-                               fraction=1.0)
+    out = YOLO(str(pt)).export(
+        format="openvino", int8=True, data=str(data), imgsz=size, batch=1, dynamic=True, fraction=1.0
+    )
     return next(Path(out).glob("*.xml"))
 
 
@@ -65,16 +68,24 @@ def main() -> None:
     p = params.load("model", "bench", "bench_ov", "eval")
     name, size, b = p["model"]["name"], p["model"]["imgsz"], p["bench"]
     work = Path(tempfile.mkdtemp(prefix="ultralytics_int8_"))
-    pt = a.pt or (Path(p["model"]["source"]) if p["model"]["source"].endswith(".pt") else
-                  pt_from_onnx(paths.MODELS / f"{name}.onnx", a.arch or f"{name}.yaml", work / f"{name}.pt"))
+    pt = a.pt or (
+        Path(p["model"]["source"])
+        if p["model"]["source"].endswith(".pt")
+        else pt_from_onnx(paths.MODELS / f"{name}.onnx", a.arch or f"{name}.yaml", work / f"{name}.pt")
+    )
     m = cal.manifest(paths.CALIBRATION)
     calib_files = [Path(m["calib_dir"]) / "images" / f for f in m["calibration"]]
     classes = coco.Classes.from_gt({"categories": read_json(paths.CALIB_CLASSES)})
     theirs = ultralytics_int8(pt, calib_files, [c["name"] for c in classes.categories()], size, work)
     models = {"ov_fp32": paths.ov_fp32_xml(name), "ov_int8": paths.ov_int8_xml(name), "ultralytics_int8": theirs}
-    out: dict = {"model": name, "ultralytics_ir": str(theirs), "calibration_images": len(calib_files),
-                 "fake_quantize_nodes": {k: count_fake_quantize(ov_core().read_model(str(v)))
-                                         for k, v in models.items() if k != "ov_fp32"}}
+    out: dict = {
+        "model": name,
+        "ultralytics_ir": str(theirs),
+        "calibration_images": len(calib_files),
+        "fake_quantize_nodes": {
+            k: count_fake_quantize(ov_core().read_model(str(v))) for k, v in models.items() if k != "ov_fp32"
+        },
+    }
 
     gt = read_json(paths.EVAL_GT)
     source, _ = decode_once(dataset.load_split(paths.EVAL_DIR), True, size)
@@ -84,8 +95,16 @@ def main() -> None:
         for k, xml in models.items():
             if k == "ov_fp32" and prec == "bf16":
                 continue
-            dets, _ = predict(OvRuntime(xml, precision=prec, size=size), source, batch=8, conf=e["conf"], iou=e["iou"],
-                              max_det=e["max_det"], category_ids=coco.Classes.from_gt(gt).ids, desc=f"{k} {prec}")
+            dets, _ = predict(
+                OvRuntime(xml, precision=prec, size=size),
+                source,
+                batch=8,
+                conf=e["conf"],
+                iou=e["iou"],
+                max_det=e["max_det"],
+                category_ids=coco.Classes.from_gt(gt).ids,
+                desc=f"{k} {prec}",
+            )
             ev = evaluated(gt, dets)
             matches[f"{k}_{prec}"] = matches_of(ev)
             out[f"{k}_{prec}_map50_95"] = round(100 * coco_map(gt, dets, per_class=False, ev=ev)["map50_95"], 3)
@@ -102,10 +121,14 @@ def main() -> None:
         rts = {k: OvRuntime(models[k], precision=prec, batch=1, size=size) for k in ("ov_int8", "ultralytics_int8")}
         figures, medians = latency_round(rts, x[:1], b, f"latency_{prec}", pair)
         out[f"{prec}_b1_p50_ms"] = {k: figures[f"{k}_b1_p50_ms"] for k in rts}
-        out[f"{prec}_ours_over_theirs_b1_latency"] = speedup(medians["ov_int8"], medians["ultralytics_int8"], False, "x")
+        out[f"{prec}_ours_over_theirs_b1_latency"] = speedup(
+            medians["ov_int8"], medians["ultralytics_int8"], False, "x"
+        )
         for n in BATCHES:
-            rts = {k: OvRuntime(models[k], precision=prec, hint="THROUGHPUT", batch=n, size=size)
-                   for k in ("ov_int8", "ultralytics_int8")}
+            rts = {
+                k: OvRuntime(models[k], precision=prec, hint="THROUGHPUT", batch=n, size=size)
+                for k in ("ov_int8", "ultralytics_int8")
+            }
             figures, ips = throughput_round(rts, x[:n], b, p["bench_ov"]["throughput_slice_seconds"])
             out[f"{prec}_b{n}_ips"] = {k: figures[f"{k}_b{n}_ips"] for k in rts}
             out[f"{prec}_ours_over_theirs_b{n}_ips"] = speedup(ips["ov_int8"], ips["ultralytics_int8"], True, "x")

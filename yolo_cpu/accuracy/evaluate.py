@@ -1,5 +1,6 @@
 """eval-map's library: a variant's detections on the evaluation split with model-only timing windows
 paired in, its speed figures, and the INT8 drop gate."""
+
 from __future__ import annotations
 
 import time
@@ -42,9 +43,15 @@ def timed_window(rt: Runtime, x: np.ndarray, runs: int, bar: tqdm) -> list[float
     return seconds
 
 
-def evaluate_paired(rt: Runtime, source: Sequence[Path] | Letterboxed, e: dict[str, Any], x: np.ndarray,
-                    desc: str | None, size: int, category_ids: Sequence[int] | None
-                    ) -> tuple[list, PredictTimes, list[float]]:
+def evaluate_paired(
+    rt: Runtime,
+    source: Sequence[Path] | Letterboxed,
+    e: dict[str, Any],
+    x: np.ndarray,
+    desc: str | None,
+    size: int,
+    category_ids: Sequence[int] | None,
+) -> tuple[list, PredictTimes, list[float]]:
     """Predict in chunks with model-only timing windows before, between and after them, so the two
     figures sample the same minutes of this shared machine (its slow spells last seconds to minutes).
     Detections carry `category_ids` (the ground truth's, by class index). `e` holds conf, iou, max_det, batch, prefetch, model_only_windows and
@@ -61,8 +68,18 @@ def evaluate_paired(rt: Runtime, source: Sequence[Path] | Letterboxed, e: dict[s
         for lo, hi in zip(bounds[:-1], bounds[1:]):
             if hi == lo:
                 continue
-            d, t = predict(rt, source[lo:hi], e["batch"], e["conf"], e["iou"], e["max_det"], imgsz=size,
-                           prefetch=e["prefetch"], progress=bar, category_ids=category_ids)
+            d, t = predict(
+                rt,
+                source[lo:hi],
+                e["batch"],
+                e["conf"],
+                e["iou"],
+                e["max_det"],
+                imgsz=size,
+                prefetch=e["prefetch"],
+                progress=bar,
+                category_ids=category_ids,
+            )
             dets += d
             times.add(t)
             model_only += timed_window(rt, x, runs, bar)
@@ -79,16 +96,21 @@ def decode_once(images: list[Path], enabled: bool, size: int) -> tuple[list[Path
     free = psutil.virtual_memory().available
     if not enabled or need > free / 3:
         if enabled:
-            print(f"eval_timing.decode_once: {need / 2**20:.0f} MiB of letterboxed images would not fit in a "
-                  f"third of the {free / 2**20:.0f} MiB free; decoding per variant instead")
+            print(
+                f"eval_timing.decode_once: {need / 2**20:.0f} MiB of letterboxed images would not fit in a "
+                f"third of the {free / 2**20:.0f} MiB free; decoding per variant instead"
+            )
         return images, {"decode_once_used": False, "decode_once_seconds": 0.0}
     t0 = time.perf_counter()
     lbx = letterbox_split(images, size, desc="decode + letterbox (once)")
     shared_s = time.perf_counter() - t0
-    return lbx, {"decode_once_used": True, "decode_once_mib": round(need / 2**20, 1),
-                 "decode_once_seconds": round(shared_s, 3),
-                 "decode_once_decode_ms_per_image": round(1000 * lbx.decode_s / max(len(lbx), 1), 3),
-                 "decode_once_letterbox_ms_per_image": round(1000 * lbx.letterbox_s / max(len(lbx), 1), 3)}
+    return lbx, {
+        "decode_once_used": True,
+        "decode_once_mib": round(need / 2**20, 1),
+        "decode_once_seconds": round(shared_s, 3),
+        "decode_once_decode_ms_per_image": round(1000 * lbx.decode_s / max(len(lbx), 1), 3),
+        "decode_once_letterbox_ms_per_image": round(1000 * lbx.letterbox_s / max(len(lbx), 1), 3),
+    }
 
 
 def speed_figures(v: str, t: PredictTimes, shared_s: float, model_only_ips: float) -> dict[str, float]:
@@ -117,7 +139,12 @@ def check_int8_drop(metrics: dict[str, Any], max_drop: float | None) -> None:
         drop = -metrics.get(f"{v}_delta_map50_95", 0.0)
         if drop > max_drop:
             lo, hi = metrics.get(f"{v}_delta_map50_95_lo"), metrics.get(f"{v}_delta_map50_95_hi")
-            interval = f" (95% interval of the drop {-hi:.2f} to {-lo:.2f}: {drop_verdict(metrics, v, max_drop)})" \
-                if lo is not None and hi is not None else ""
-            raise Int8DropError(f"{v} loses {drop:.2f} mAP50-95 points against FP32{interval}, more than "
-                                f"eval.max_int8_drop={max_drop} (metrics were written)")
+            interval = (
+                f" (95% interval of the drop {-hi:.2f} to {-lo:.2f}: {drop_verdict(metrics, v, max_drop)})"
+                if lo is not None and hi is not None
+                else ""
+            )
+            raise Int8DropError(
+                f"{v} loses {drop:.2f} mAP50-95 points against FP32{interval}, more than "
+                f"eval.max_int8_drop={max_drop} (metrics were written)"
+            )

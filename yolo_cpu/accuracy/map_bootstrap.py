@@ -4,6 +4,7 @@ precision and recall from those matches, exactly as COCOeval.accumulate does for
 largest maxDets, so a resample costs array arithmetic, not a new evaluation. FP32 and a variant are
 scored on the same resamples: the delta's interval is the 2.5th-97.5th percentile of their paired
 differences."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,19 +22,19 @@ EPS = np.spacing(1)
 class ClassMatches:
     """One category's detections over every image, sorted as COCOeval.accumulate sorts them."""
 
-    image: np.ndarray      # (D,) image index of each detection
-    tp: np.ndarray         # (T, D) matched and not ignored, per IoU threshold
-    counted: np.ndarray    # (T, D) not ignored (a true or a false positive)
-    gt: np.ndarray         # (I,) non-ignored ground truth boxes per image
+    image: np.ndarray  # (D,) image index of each detection
+    tp: np.ndarray  # (T, D) matched and not ignored, per IoU threshold
+    counted: np.ndarray  # (T, D) not ignored (a true or a false positive)
+    gt: np.ndarray  # (I,) non-ignored ground truth boxes per image
 
 
 @dataclass
 class Matches:
     """Per-image matches of one set of detections against one ground truth."""
 
-    images: list[int]                    # COCO image ids, in the order of the weights' columns
-    categories: list[int]                # COCO category ids
-    classes: dict[int, ClassMatches]     # category id -> matches (categories with ground truth)
+    images: list[int]  # COCO image ids, in the order of the weights' columns
+    categories: list[int]  # COCO category ids
+    classes: dict[int, ClassMatches]  # category id -> matches (categories with ground truth)
 
 
 def matches_of(ev: Any) -> Matches:
@@ -69,8 +70,9 @@ def matches_of(ev: Any) -> Matches:
         else:
             m = ig = np.zeros((T, 0))
             img = np.zeros(0, dtype=int)
-        classes[cat] = ClassMatches(image=img, tp=np.logical_and(m, np.logical_not(ig)),
-                                    counted=np.logical_not(ig), gt=gt_count)
+        classes[cat] = ClassMatches(
+            image=img, tp=np.logical_and(m, np.logical_not(ig)), counted=np.logical_not(ig), gt=gt_count
+        )
     return Matches(images=list(p.imgIds), categories=list(p.catIds), classes=classes)
 
 
@@ -83,28 +85,28 @@ def class_ap(c: ClassMatches, weights: np.ndarray) -> np.ndarray:
     each weight row are `weights @ counts`, where counts[i, j] is how many of image i's detections
     stand at or before the j-th true positive."""
     n_img = weights.shape[1]
-    npig = weights @ c.gt                                     # (R,) ground truth in each resample
+    npig = weights @ c.gt  # (R,) ground truth in each resample
     ap = np.zeros(weights.shape[0])
     for t in range(c.tp.shape[0]):
-        pos = np.flatnonzero(c.tp[t])                         # the true positives, in score order
+        pos = np.flatnonzero(c.tp[t])  # the true positives, in score order
         if pos.size == 0:
             continue
         j = np.arange(pos.size)
         tp_counts = np.zeros((n_img, pos.size))
         tp_counts[c.image[pos], j] = 1.0
-        counted = np.flatnonzero(c.counted[t])                # every counted detection falls into the
-        col = np.searchsorted(pos, counted, side="left")      # first true positive at or after it
+        counted = np.flatnonzero(c.counted[t])  # every counted detection falls into the
+        col = np.searchsorted(pos, counted, side="left")  # first true positive at or after it
         keep = col < pos.size
         seen = np.zeros((n_img, pos.size))
         np.add.at(seen, (c.image[counted[keep]], col[keep]), 1.0)
-        tp = weights @ np.cumsum(tp_counts, axis=1)           # (R, P)
+        tp = weights @ np.cumsum(tp_counts, axis=1)  # (R, P)
         total = weights @ np.cumsum(seen, axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             rc = np.nan_to_num(tp / npig[:, None])
         pr = tp / (total + EPS)
-        pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]        # precision envelope
-        reached = np.searchsorted(REC_THRS, rc, side="right")           # thresholds <= recall
-        gained = np.diff(reached, axis=1, prepend=0)                    # ... first met here
+        pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]  # precision envelope
+        reached = np.searchsorted(REC_THRS, rc, side="right")  # thresholds <= recall
+        gained = np.diff(reached, axis=1, prepend=0)  # ... first met here
         ap += (pr * gained).sum(axis=1) / REC_THRS.size
     ap /= c.tp.shape[0]
     return np.where(npig > 0, ap, np.nan)
@@ -148,8 +150,9 @@ def paired_delta(ref: Matches, var: Matches, resamples: int, seed: int) -> Delta
         d = 100 * (b[cat] - a[cat])
         clo, chi = percentile_interval(d[1:]) if resamples else (np.nan, np.nan)
         per[cat] = (float(d[0]), float(clo), float(chi))
-    return DeltaInterval(float(d_all[0]), float(lo), float(hi), per,
-                         {cat: int(c.gt.sum()) for cat, c in ref.classes.items()})
+    return DeltaInterval(
+        float(d_all[0]), float(lo), float(hi), per, {cat: int(c.gt.sum()) for cat, c in ref.classes.items()}
+    )
 
 
 def pairwise_differences(matches: dict[str, Matches], resamples: int, seed: int) -> dict[str, list[float | None]]:
@@ -166,7 +169,7 @@ def pairwise_differences(matches: dict[str, Matches], resamples: int, seed: int)
     maps = {v: mean_ap(per_class_ap(m, weights)) for v, m in matches.items()}
     out = {}
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             d = 100 * (maps[a] - maps[b])
             lo, hi = percentile_interval(d[1:]) if resamples else (np.nan, np.nan)
             out[f"{a}|{b}"] = [_r(d[0]), _r(lo), _r(hi)]
@@ -195,8 +198,10 @@ def delta_keys(v: str, d: DeltaInterval) -> dict[str, float | None]:
 
 def per_class_rows(d: DeltaInterval, names: dict[int, str]) -> list[dict[str, Any]]:
     """Per category: name, delta, its interval (points) and ground-truth instances, worst first."""
-    rows = [{"class": names[cat], "delta": _r(dc), "delta_lo": _r(lo), "delta_hi": _r(hi),
-             "instances": d.instances[cat]} for cat, (dc, lo, hi) in d.per_class.items()]
+    rows = [
+        {"class": names[cat], "delta": _r(dc), "delta_lo": _r(lo), "delta_hi": _r(hi), "instances": d.instances[cat]}
+        for cat, (dc, lo, hi) in d.per_class.items()
+    ]
     return sorted(rows, key=lambda r: r["delta"])
 
 

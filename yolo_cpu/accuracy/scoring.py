@@ -1,4 +1,5 @@
 """COCO-format detections and their pycocotools bbox mAP (all classes or a class subset)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -19,8 +20,10 @@ def to_coco(img_id: int, d: Detections, category_ids: Sequence[int] | None = Non
     xywh = d.boxes.astype(np.float64)
     xywh[:, 2:] -= xywh[:, :2]
     cats = (d.classes if category_ids is None else np.asarray(category_ids)[d.classes]).tolist()
-    return [{"image_id": img_id, "category_id": c, "bbox": b, "score": s}
-            for b, s, c in zip(np.round(xywh, 3).tolist(), np.round(d.scores.astype(np.float64), 5).tolist(), cats)]
+    return [
+        {"image_id": img_id, "category_id": c, "bbox": b, "score": s}
+        for b, s, c in zip(np.round(xywh, 3).tolist(), np.round(d.scores.astype(np.float64), 5).tolist(), cats)
+    ]
 
 
 def evaluated(gt: dict[str, Any], dets: list[dict[str, Any]]):
@@ -45,8 +48,13 @@ def evaluated(gt: dict[str, Any], dets: list[dict[str, Any]]):
     return ev
 
 
-def coco_map(gt: dict[str, Any], dets: list[dict[str, Any]], class_indices: Sequence[int] | None = None,
-             per_class: bool = True, ev: Any = None) -> dict[str, Any]:
+def coco_map(
+    gt: dict[str, Any],
+    dets: list[dict[str, Any]],
+    class_indices: Sequence[int] | None = None,
+    per_class: bool = True,
+    ev: Any = None,
+) -> dict[str, Any]:
     """pycocotools bbox evaluation. With class_indices (indices into the ground truth's categories),
     ground truth and detections are both restricted to those classes. Returns mAP figures (0-1) and
     per-class AP50-95 by class name. `ev`: evaluated(gt, dets) when the caller already has it (for

@@ -1,6 +1,7 @@
 """A bundle: one folder holding a recommended model and the metadata.yaml that tells how to run it
 and what it measured. The layout is Ultralytics' own for exported models (an OpenVINO bundle is
 named *_openvino_model, so `YOLO(folder)` loads it too); `Detector.open` and `yolo-cpu detect` read it."""
+
 from __future__ import annotations
 
 import shutil
@@ -54,17 +55,33 @@ def load(folder: Path) -> Bundle:
     if not run.get("model") or not model.is_file():
         raise BundleError(f"{meta_path}: deploy.model names no file of the bundle ({run.get('model')!r})")
     try:
-        return Bundle(folder, model, str(run["runtime"]), str(run["precision"]), int(meta["batch"]),
-                      float(run["conf"]), float(run["iou"]), meta)
+        return Bundle(
+            folder,
+            model,
+            str(run["runtime"]),
+            str(run["precision"]),
+            int(meta["batch"]),
+            float(run["conf"]),
+            float(run["iou"]),
+            meta,
+        )
     except (KeyError, TypeError, ValueError) as e:
         raise BundleError(f"{meta_path}: missing or bad key {e}") from e
 
 
-def ultralytics_keys(names: tuple[str, ...], imgsz: int, stride: int, task: str, batch: int, int8: bool
-                     ) -> dict[str, Any]:
+def ultralytics_keys(
+    names: tuple[str, ...], imgsz: int, stride: int, task: str, batch: int, int8: bool
+) -> dict[str, Any]:
     """The keys Ultralytics writes in an export's metadata.yaml and reads back when it loads one."""
-    return {"stride": stride, "task": task, "batch": batch, "imgsz": [imgsz, imgsz], "names": dict(enumerate(names)),
-            "channels": 3, "args": {"batch": batch, "half": False, "int8": int8, "dynamic": False, "nms": False}}
+    return {
+        "stride": stride,
+        "task": task,
+        "batch": batch,
+        "imgsz": [imgsz, imgsz],
+        "names": dict(enumerate(names)),
+        "channels": 3,
+        "args": {"batch": batch, "half": False, "int8": int8, "dynamic": False, "nms": False},
+    }
 
 
 def write(folder: Path, model_files: list[Path], metadata: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ Decoding and letterboxing (the shared `letterbox`) run in a thread pool ahead of
 BGR->RGB, NHWC->NCHW and /255 inside the compiled model (otherwise numpy's `to_tensor` does it); an
 AsyncInferQueue keeps inference requests in flight while NMS of finished batches runs in their
 callbacks."""
+
 from __future__ import annotations
 
 import contextlib
@@ -52,8 +53,7 @@ def with_in_model_preprocessing(model):
     from openvino.preprocess import ColorFormat, PrePostProcessor
 
     ppp = PrePostProcessor(model)
-    ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC")) \
-        .set_color_format(ColorFormat.BGR)
+    ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC")).set_color_format(ColorFormat.BGR)
     ppp.input().model().set_layout(ov.Layout("NCHW"))
     ppp.input().preprocess().convert_element_type(ov.Type.f32).convert_color(ColorFormat.RGB).scale(255.0)
     return ppp.build()
@@ -85,10 +85,22 @@ class Detector:
     THROUGHPUT hint's choice; ONNX Runtime ignores them). Class names come from the model's metadata
     (`names`, None without it)."""
 
-    def __init__(self, model: str | Path, precision: str = "f32", batch: int = 1, imgsz: int | None = None,
-                 conf: float = DEPLOY_CONF, iou: float = DEPLOY_IOU, max_det: int = 300,
-                 in_model_preprocessing: bool = True, requests: int = 0, decode_threads: int = 0,
-                 runtime: str = "openvino", streams: int = 0, threads: int = 0) -> None:
+    def __init__(
+        self,
+        model: str | Path,
+        precision: str = "f32",
+        batch: int = 1,
+        imgsz: int | None = None,
+        conf: float = DEPLOY_CONF,
+        iou: float = DEPLOY_IOU,
+        max_det: int = 300,
+        in_model_preprocessing: bool = True,
+        requests: int = 0,
+        decode_threads: int = 0,
+        runtime: str = "openvino",
+        streams: int = 0,
+        threads: int = 0,
+    ) -> None:
         model = Path(model)
         if not model.is_file():
             raise ModelLoadError(f"model not found: {model} (give an IR .xml, an ONNX or a bundle folder)")
@@ -117,8 +129,17 @@ class Detector:
         self.decode_threads = decode_threads or os.cpu_count() or 1
         self.skip_bad = False
 
-    def _compile_ov(self, model: Path, precision: str, batch: int, imgsz: int | None,
-                    in_model_preprocessing: bool, requests: int, streams: int = 0, threads: int = 0) -> None:
+    def _compile_ov(
+        self,
+        model: Path,
+        precision: str,
+        batch: int,
+        imgsz: int | None,
+        in_model_preprocessing: bool,
+        requests: int,
+        streams: int = 0,
+        threads: int = 0,
+    ) -> None:
         if precision == "bf16" and not ov_supports_bf16():
             raise ModelLoadError("this CPU has no bf16 support (OPTIMIZATION_CAPABILITIES lacks BF16)")
         if model.suffix == ".onnx":  # read first by ONNX Runtime: a clear message for a file that is no ONNX
@@ -132,16 +153,22 @@ class Detector:
             raise ModelLoadError(f"OpenVINO cannot read {model}: {_reason(e)}") from e
         if model.suffix == ".xml":
             self.meta = _meta_or_none(lambda: metadata.from_ov_model(m, str(model)))
-        self._check_detector(model, [(_output_name(o, i), [d.get_length() if d.is_static else None
-                                                           for d in o.get_partial_shape()])
-                                     for i, o in enumerate(m.outputs)])
+        self._check_detector(
+            model,
+            [
+                (_output_name(o, i), [d.get_length() if d.is_static else None for d in o.get_partial_shape()])
+                for i, o in enumerate(m.outputs)
+            ],
+        )
         size = imgsz or (self.meta.imgsz if self.meta else 640)
         try:
             m.reshape({m.input(0): [batch, 3, size, size]})
         except Exception as e:
-            raise ModelLoadError(f"{model} cannot run at batch {batch} and {size}x{size} "
-                                 f"({_reason(e)}); give the dynamic-batch model "
-                                 "(models/<name>_dynamic.onnx or an IR made from it)") from e
+            raise ModelLoadError(
+                f"{model} cannot run at batch {batch} and {size}x{size} "
+                f"({_reason(e)}); give the dynamic-batch model "
+                "(models/<name>_dynamic.onnx or an IR made from it)"
+            ) from e
         if in_model_preprocessing:
             m = with_in_model_preprocessing(m)
         config = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": precision}
@@ -206,8 +233,11 @@ class Detector:
 
     def postprocess_batch(self, y: np.ndarray, b: Batch) -> list[Detections | ImageReadError]:
         n = len(b.letterboxes)  # deployment NMS: one class per box, as Ultralytics' predict does
-        return b.merge(suppress(select_candidates(y[:n], self.conf, multi_label=False), b.letterboxes,
-                                self.iou, self.max_det) if n else [])
+        return b.merge(
+            suppress(select_candidates(y[:n], self.conf, multi_label=False), b.letterboxes, self.iou, self.max_det)
+            if n
+            else []
+        )
 
     def detect(self, paths: Sequence[str | Path], skip_bad: bool = False) -> list[Detections | ImageReadError]:
         """Detections (boxes in original pixels) for every image file, in order. An image that is
@@ -216,8 +246,7 @@ class Detector:
         with contextlib.closing(self.stream(paths, skip_bad)) as results:
             return list(results)
 
-    def stream(self, paths: Sequence[str | Path], skip_bad: bool = False
-               ) -> Iterator[Detections | ImageReadError]:
+    def stream(self, paths: Sequence[str | Path], skip_bad: bool = False) -> Iterator[Detections | ImageReadError]:
         """detect(), one image at a time in input order as soon as its batch is done. Close the
         iterator (contextlib.closing) to stop early: requests in flight finish first."""
         if self.compiled is None and self.session is None:
@@ -310,8 +339,14 @@ def model_only(detector: Detector, inputs: list[np.ndarray]) -> None:
     queue.wait_all()
 
 
-def reference_detections(model: str | Path, precision: str, paths: Sequence[Path], imgsz: int,
-                         conf: float = DEPLOY_CONF, iou: float = DEPLOY_IOU) -> list[Detections]:
+def reference_detections(
+    model: str | Path,
+    precision: str,
+    paths: Sequence[Path],
+    imgsz: int,
+    conf: float = DEPLOY_CONF,
+    iou: float = DEPLOY_IOU,
+) -> list[Detections]:
     """The evaluation path's detections (shared preprocess, OvRuntime at batch 1, postprocess) at
     deployment settings, to check the deployment path against."""
     from yolo_cpu.runtime.postprocess import postprocess

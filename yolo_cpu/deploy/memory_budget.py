@@ -1,6 +1,7 @@
 """How much memory a batch of inference needs, checked before anything is allocated: a batch that
 cannot fit is an error naming it, the estimate and the limit, never a process the kernel kills.
 Shared by the pipeline's params checks and the Detector; needs only the standard library."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -48,8 +49,10 @@ def over_limit(need: int) -> str | None:
     limit = USABLE * available
     if need <= limit:
         return None
-    return (f"needs about {need / 2**30:.1f} GiB, more than the {limit / 2**30:.1f} GiB limit "
-            f"({USABLE:.0%} of the {available / 2**30:.1f} GiB available)")
+    return (
+        f"needs about {need / 2**30:.1f} GiB, more than the {limit / 2**30:.1f} GiB limit "
+        f"({USABLE:.0%} of the {available / 2**30:.1f} GiB available)"
+    )
 
 
 def model_weight_bytes(model: Path) -> int:

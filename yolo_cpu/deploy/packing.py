@@ -2,6 +2,7 @@
 a folder with the variant's model files and a metadata.yaml in Ultralytics' layout plus how to run it,
 what it measured and (when bench-serve measured it) how to serve it. bench-serve packs into a
 temporary folder to serve what `bundle` will pack; `bundle` packs bundles/."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -30,8 +31,16 @@ def _version() -> str:
         return "unknown"
 
 
-def bundle_metadata(objective: str, variant: str, deployment: dict, choice: dict, meta: metadata.ModelMeta,
-                    model_file: str, download: dict, evaluation: dict) -> dict[str, Any]:
+def bundle_metadata(
+    objective: str,
+    variant: str,
+    deployment: dict,
+    choice: dict,
+    meta: metadata.ModelMeta,
+    model_file: str,
+    download: dict,
+    evaluation: dict,
+) -> dict[str, Any]:
     """metadata.yaml: Ultralytics' keys (names, imgsz, stride, task, batch, args...), then ours."""
     machine = machine_id()
     base = BASELINE.get(variant, variant)
@@ -70,8 +79,9 @@ def bundle_metadata(objective: str, variant: str, deployment: dict, choice: dict
     }
 
 
-def pack(dest: Path, recommendation: dict, download: dict, evaluation: dict,
-         serve_sections: dict[str, dict] | None = None) -> dict[str, dict[str, Any]]:
+def pack(
+    dest: Path, recommendation: dict, download: dict, evaluation: dict, serve_sections: dict[str, dict] | None = None
+) -> dict[str, dict[str, Any]]:
     """One bundle folder per bundled objective under `dest`; {objective: folder, variant, settings}.
     serve_sections: {variant: the serve: section bench-serve measured for it}."""
     model = download["model"]
@@ -82,13 +92,27 @@ def pack(dest: Path, recommendation: dict, download: dict, evaluation: dict,
         folder = dest / bundle.folder_name(model, objective, d["runtime"])
         if folder.exists():
             raise RuntimeError(f"two objectives map to one bundle folder {folder.name}")
-        md = bundle_metadata(objective, variant, d, recommendation["objectives"][objective],
-                             metadata.read(files[0]), files[0].name, download, evaluation)
+        md = bundle_metadata(
+            objective,
+            variant,
+            d,
+            recommendation["objectives"][objective],
+            metadata.read(files[0]),
+            files[0].name,
+            download,
+            evaluation,
+        )
         if serve_sections and variant in serve_sections:
             md["serve"] = serve_sections[variant]
         bundle.write(folder, files, md)
-        written[objective] = {"folder": d["bundle"], "path": folder, "variant": variant, **md["deploy"],
-                              "batch": d["batch"], "bytes": sum(f.stat().st_size for f in folder.iterdir())}
+        written[objective] = {
+            "folder": d["bundle"],
+            "path": folder,
+            "variant": variant,
+            **md["deploy"],
+            "batch": d["batch"],
+            "bytes": sum(f.stat().st_size for f in folder.iterdir()),
+        }
     return written
 
 
@@ -109,8 +133,22 @@ def serving_bundle(dest: Path, model: str, variant: str, runtime: str, precision
     files = model_files(model, variant)
     meta = metadata.read(files[0])
     folder = dest / f"{model}_{variant}"
-    bundle.write(folder, files, {
-        **bundle.ultralytics_keys(meta.names, meta.imgsz, meta.stride, meta.task, 1, VARIANTS[variant].precision == "int8"),
-        "deploy": {"model": files[0].name, "runtime": runtime, "precision": precision, "conf": DEPLOY_CONF,
-                   "iou": DEPLOY_IOU, "layout": meta.layout, "variant": variant}})
+    bundle.write(
+        folder,
+        files,
+        {
+            **bundle.ultralytics_keys(
+                meta.names, meta.imgsz, meta.stride, meta.task, 1, VARIANTS[variant].precision == "int8"
+            ),
+            "deploy": {
+                "model": files[0].name,
+                "runtime": runtime,
+                "precision": precision,
+                "conf": DEPLOY_CONF,
+                "iou": DEPLOY_IOU,
+                "layout": meta.layout,
+                "variant": variant,
+            },
+        },
+    )
     return folder

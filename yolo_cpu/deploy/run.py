@@ -1,5 +1,6 @@
 """`yolo-cpu detect`: inputs (files, folders, globs) resolved, the model or bundle opened, one JSON line
 per image printed, annotated images saved on request. Needs only the deploy extra."""
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,13 @@ def open_detector(model: str, a: argparse.Namespace, images: int) -> Detector:
     """A Detector for a bundle folder (its settings, overridden by flags) or a model file; its batch
     never larger than the number of images."""
     path = Path(model)
-    settings: dict[str, Any] = {"runtime": "openvino", "precision": "f32", "batch": 1,
-                                "conf": DEPLOY_CONF, "iou": DEPLOY_IOU}
+    settings: dict[str, Any] = {
+        "runtime": "openvino",
+        "precision": "f32",
+        "batch": 1,
+        "conf": DEPLOY_CONF,
+        "iou": DEPLOY_IOU,
+    }
     if bundle.is_bundle(path):
         b = bundle.load(path)
         path = b.model
@@ -74,9 +80,14 @@ def record(path: Path, d: Detections | ImageReadError, names: Sequence[str] | No
     dets = []
     for box, score, cls in zip(d.boxes.tolist(), d.scores.tolist(), d.classes.tolist()):
         c = int(cls)
-        dets.append({"name": names[c] if names and c < len(names) else str(c), "class": c,
-                     "confidence": round(score, 5),
-                     "box": dict(zip(("x1", "y1", "x2", "y2"), (round(v, 2) for v in box)))})
+        dets.append(
+            {
+                "name": names[c] if names and c < len(names) else str(c),
+                "class": c,
+                "confidence": round(score, 5),
+                "box": dict(zip(("x1", "y1", "x2", "y2"), (round(v, 2) for v in box))),
+            }
+        )
     return {"image": str(path), "detections": dets}
 
 
@@ -98,11 +109,15 @@ def save_targets(paths: Sequence[Path], folder: Path, overwrite: bool) -> dict[P
             continue
         st = t.stat()
         if (st.st_dev, st.st_ino) in inputs:
-            raise UserError(f"--save {folder} would write over the input {inputs[st.st_dev, st.st_ino]} "
-                            f"(as {t}): save into a folder outside the inputs")
+            raise UserError(
+                f"--save {folder} would write over the input {inputs[st.st_dev, st.st_ino]} "
+                f"(as {t}): save into a folder outside the inputs"
+            )
         if not overwrite:
-            raise UserError(f"--save {folder}: {t} exists already (the annotated copy of {f}); choose an empty "
-                            "folder, or add --overwrite to replace files there (inputs are never replaced)")
+            raise UserError(
+                f"--save {folder}: {t} exists already (the annotated copy of {f}); choose an empty "
+                "folder, or add --overwrite to replace files there (inputs are never replaced)"
+            )
     try:
         for t in dict.fromkeys(t.parent for t in targets.values()):
             t.mkdir(parents=True, exist_ok=True)
@@ -121,8 +136,16 @@ def save_annotated(path: Path, rec: dict[str, Any], out: Path) -> None:
         p1, p2 = (int(b["x1"]), int(b["y1"])), (int(b["x2"]), int(b["y2"]))
         colour = tuple(int(c) for c in np.random.default_rng(det["class"]).integers(64, 256, 3))
         cv2.rectangle(img, p1, p2, colour, 2)
-        cv2.putText(img, f"{det['name']} {det['confidence']:.2f}", (p1[0], max(p1[1] - 4, 10)),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
+        cv2.putText(
+            img,
+            f"{det['name']} {det['confidence']:.2f}",
+            (p1[0], max(p1[1] - 4, 10)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5,
+            colour,
+            1,
+            cv2.LINE_AA,
+        )
     ok, encoded = cv2.imencode(out.suffix or ".jpg", img)
     if not ok:
         raise UserError(f"cannot encode the annotated copy of {path} as {out.suffix}")

@@ -2,6 +2,7 @@
 latency and throughput rounds per batch size in interleaved slices, each variant's best images/s,
 speed-ups over the baseline variant with their 95% intervals from the paired slices, the
 host's noise flags, and the harness-overhead and end-to-end figures."""
+
 from __future__ import annotations
 
 import math
@@ -28,6 +29,7 @@ from yolo_cpu.measure.timing import (
 )
 from yolo_cpu.models.variants import BASELINE
 
+
 def load_timed(load: Callable[[], Runtime], x: np.ndarray) -> tuple[Runtime, dict[str, float]]:
     """A runtime from `load()` with its load (compile) time and first batch-1 inference time."""
     t0 = time.perf_counter()
@@ -45,14 +47,22 @@ def timing_pairs(variants: list[str]) -> list[tuple[str, str]]:
 
 def group_info(run: SliceRun, name: str) -> dict[str, Any]:
     """Detail figures of one timed group: slices, why it stopped, seconds, and the pairs' half-widths."""
-    return {f"{name}_slices": len(next(iter(run.slices.values()))), f"{name}_stopped_by": run.stopped_by,
-            f"{name}_seconds": round(run.seconds, 2),
-            **{f"{name}_halfwidth_{pair.replace('/', '_vs_')}": round(w, 4) for pair, w in run.halfwidths.items()}}
+    return {
+        f"{name}_slices": len(next(iter(run.slices.values()))),
+        f"{name}_stopped_by": run.stopped_by,
+        f"{name}_seconds": round(run.seconds, 2),
+        **{f"{name}_halfwidth_{pair.replace('/', '_vs_')}": round(w, 4) for pair, w in run.halfwidths.items()},
+    }
 
 
-def latency_round(rts: dict[str, Runtime], x: np.ndarray, b: dict[str, Any], group: str,
-                  pairs: list[tuple[str, str]] | None = None, ips_figure: str = "ips"
-                  ) -> tuple[dict[str, Any], dict[str, list[float]]]:
+def latency_round(
+    rts: dict[str, Runtime],
+    x: np.ndarray,
+    b: dict[str, Any],
+    group: str,
+    pairs: list[tuple[str, str]] | None = None,
+    ips_figure: str = "ips",
+) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """Time the runtimes side by side at batch len(x) in interleaved slices (bench params `b`: warmup,
     slice_runs, min_slices, target_halfwidth, max_seconds), until the batch-p50 ratios of each variant
     to its baseline are known within the target or the cap. `pairs` (default: each variant with its
@@ -63,9 +73,14 @@ def latency_round(rts: dict[str, Runtime], x: np.ndarray, b: dict[str, Any], gro
     n = len(x)
     fns = {v: (lambda rt=rt: rt.infer(x, copy=False)) for v, rt in rts.items()}
     warm(fns, b["warmup"])
-    run = sliced({v: slice_calls(fn, b["slice_runs"], len(fns) > 1) for v, fn in fns.items()}, median_ms,
-                 b["min_slices"], timing_pairs(list(rts)) if pairs is None else pairs, b["target_halfwidth"],
-                 b["max_seconds"])
+    run = sliced(
+        {v: slice_calls(fn, b["slice_runs"], len(fns) > 1) for v, fn in fns.items()},
+        median_ms,
+        b["min_slices"],
+        timing_pairs(list(rts)) if pairs is None else pairs,
+        b["target_halfwidth"],
+        b["max_seconds"],
+    )
     figures: dict[str, Any] = group_info(run, group)
     medians: dict[str, list[float]] = {}
     for v, slices in run.slices.items():
@@ -78,8 +93,9 @@ def latency_round(rts: dict[str, Runtime], x: np.ndarray, b: dict[str, Any], gro
     return figures, medians
 
 
-def throughput_round(rts: dict[str, Any], x: np.ndarray, b: dict[str, Any], slice_seconds: float
-                     ) -> tuple[dict[str, Any], dict[str, list[float]]]:
+def throughput_round(
+    rts: dict[str, Any], x: np.ndarray, b: dict[str, Any], slice_seconds: float
+) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """OpenVINO images/s with an AsyncInferQueue per variant at batch len(x), in interleaved slices of
     slice_seconds (each after one untimed round of requests), stopped like latency_round. Figures:
     images/s (keys.at_batch 'ips', the slices' mean), the request settings and every slice's images/s
@@ -95,10 +111,17 @@ def throughput_round(rts: dict[str, Any], x: np.ndarray, b: dict[str, Any], slic
             infos.setdefault(v, {k: val for k, val in r.items() if k not in ("throughput_ips", "infers")})
             infos[v]["infers"] = infos[v].get("infers", 0) + r["infers"]
             return r["throughput_ips"]
+
         return measure
 
-    run = sliced({v: one_slice(v, rt) for v, rt in rts.items()}, float, b["min_slices"], timing_pairs(list(rts)),
-                 b["target_halfwidth"], b["max_seconds"])
+    run = sliced(
+        {v: one_slice(v, rt) for v, rt in rts.items()},
+        float,
+        b["min_slices"],
+        timing_pairs(list(rts)),
+        b["target_halfwidth"],
+        b["max_seconds"],
+    )
     figures: dict[str, Any] = group_info(run, f"throughput_b{n}")
     for v, ips in run.slices.items():
         figures[keys.at_batch(v, n, "ips")] = round(float(np.mean(ips)), 3)
@@ -107,8 +130,7 @@ def throughput_round(rts: dict[str, Any], x: np.ndarray, b: dict[str, Any], slic
     return figures, {v: list(map(float, ips)) for v, ips in run.slices.items()}
 
 
-def best_figures(figures: dict[str, Any], variants: list[str], sizes: list[int], ips: str = "ips"
-                 ) -> dict[str, Any]:
+def best_figures(figures: dict[str, Any], variants: list[str], sizes: list[int], ips: str = "ips") -> dict[str, Any]:
     """Each variant's images/s at its best batch size and that batch size (keys.best_ips, best_batch),
     from the per-batch images/s in `figures` (keys.at_batch figure `ips`)."""
     out: dict[str, Any] = {}
@@ -122,20 +144,25 @@ def best_figures(figures: dict[str, Any], variants: list[str], sizes: list[int],
 
 def interval_keys(name: str, ratio: float, lo: float, hi: float) -> dict[str, float | None]:
     """{name, name_lo, name_hi} rounded; None bounds when the slices were too few for an interval."""
-    return {name: round(ratio, 3), f"{name}_lo": None if math.isnan(lo) else round(lo, 3),
-            f"{name}_hi": None if math.isnan(hi) else round(hi, 3)}
+    return {
+        name: round(ratio, 3),
+        f"{name}_lo": None if math.isnan(lo) else round(lo, 3),
+        f"{name}_hi": None if math.isnan(hi) else round(hi, 3),
+    }
 
 
-def speedup(mine: list[float], base: list[float], higher_is_faster: bool, name: str, paired: bool = True
-            ) -> dict[str, float | None]:
+def speedup(
+    mine: list[float], base: list[float], higher_is_faster: bool, name: str, paired: bool = True
+) -> dict[str, float | None]:
     """A speed-up and its 95% interval from per-slice figures: paired slices give the per-slice ratio's
     geometric mean and t interval; unpaired (different timed groups), Welch's interval."""
     num, den = (mine, base) if higher_is_faster else (base, mine)
     return interval_keys(name, *log_ratio_interval(num, den, paired))
 
 
-def best_batch_speedup(slices: dict[int, dict[str, list[float]]], figures: dict[str, Any], v: str, base: str,
-                       name: str) -> dict[str, float | None]:
+def best_batch_speedup(
+    slices: dict[int, dict[str, list[float]]], figures: dict[str, Any], v: str, base: str, name: str
+) -> dict[str, float | None]:
     """Images/s speed-up of v at its best batch size over base at its own, the best batch sizes the
     ones best_figures recorded in `figures`: paired when both peak at the same batch size (one timed
     group), else unpaired. slices: {batch: {variant: per-slice images/s}}."""
@@ -154,23 +181,41 @@ def host_flags(before: dict[str, float], spreads: dict[str, float], b: dict[str,
     every variant alike, so the ratios can stay tight while every absolute figure is off)."""
     host = host_activity(before)
     worst = max(spreads.items(), key=lambda kv: kv[1]) if spreads else ("", 0.0)
-    reasons = [why for why, hit in (
-        (f"paired ratio spread {worst[1]:.3f} > bench.noisy_spread", worst[1] > b["noisy_spread"]),
-        (f"steal {host['host_steal_pct']:.1f}% > bench.noisy_steal_pct", host["host_steal_pct"] > b["noisy_steal_pct"]),
-        (f"other processes used {host['host_other_cpu_pct']:.1f}% of the CPU > bench.noisy_other_cpu_pct",
-         host["host_other_cpu_pct"] > b["noisy_other_cpu_pct"])) if hit]
-    return {"noisy_run": bool(reasons)}, {**host, "noisy_reasons": reasons, "ratio_spread_max": round(worst[1], 4),
-                                          "ratio_spread_max_pair": worst[0], "ratio_spreads": spreads}
+    reasons = [
+        why
+        for why, hit in (
+            (f"paired ratio spread {worst[1]:.3f} > bench.noisy_spread", worst[1] > b["noisy_spread"]),
+            (
+                f"steal {host['host_steal_pct']:.1f}% > bench.noisy_steal_pct",
+                host["host_steal_pct"] > b["noisy_steal_pct"],
+            ),
+            (
+                f"other processes used {host['host_other_cpu_pct']:.1f}% of the CPU > bench.noisy_other_cpu_pct",
+                host["host_other_cpu_pct"] > b["noisy_other_cpu_pct"],
+            ),
+        )
+        if hit
+    ]
+    return {"noisy_run": bool(reasons)}, {
+        **host,
+        "noisy_reasons": reasons,
+        "ratio_spread_max": round(worst[1], 4),
+        "ratio_spread_max_pair": worst[0],
+        "ratio_spreads": spreads,
+    }
 
 
 def ratio_spreads(group: str, slices: dict[str, list[float]]) -> dict[str, float]:
     """{group:variant/base: spread of the per-slice log ratios} for the group's pairs."""
-    return {f"{group}:{v}/{base}": round(log_spread(np.divide(slices[v], slices[base])), 4)
-            for v, base in timing_pairs(list(slices))}
+    return {
+        f"{group}:{v}/{base}": round(log_spread(np.divide(slices[v], slices[base])), 4)
+        for v, base in timing_pairs(list(slices))
+    }
 
 
-def harness_and_end_to_end(rt: Runtime, variant: str, images: list[Path], size: int, ref_p50_ms: float | None
-                           ) -> dict[str, Any]:
+def harness_and_end_to_end(
+    rt: Runtime, variant: str, images: list[Path], size: int, ref_p50_ms: float | None
+) -> dict[str, Any]:
     """Detail figures: the timing loop's own cost per call (and its share of batch-1 p50), and the
     batch-1 end-to-end time of `variant` split by phase."""
     overhead = harness_overhead_s()

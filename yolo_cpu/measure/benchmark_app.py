@@ -6,6 +6,7 @@ Each round runs both tools back to back (order alternating) and compiles afresh:
 fast spells last seconds to minutes, so the headline figure is the median of the per-round ratios
 (a paired comparison); each tool's median round and best round are reported too. Writes
 results/<machine id>/<model>/probes/benchmark_app_compare[_b<N>].json, never a tracked metric."""
+
 from __future__ import annotations
 
 import re
@@ -25,12 +26,24 @@ from yolo_cpu.measure.probes import write_probe
 from yolo_cpu.runtime.runtimes import OvRuntime
 
 
-def benchmark_app(model: Path, precision: str, hint: str, batch: int, seconds: float, size: int
-                  ) -> dict[str, float]:
+def benchmark_app(model: Path, precision: str, hint: str, batch: int, seconds: float, size: int) -> dict[str, float]:
     """Median latency (ms) and throughput (FPS) as benchmark_app reports them."""
     exe = Path(sys.executable).with_name("benchmark_app")
-    cmd = [str(exe), "-m", str(model), "-d", "CPU", "-hint", hint, "-infer_precision", precision,
-           "-shape", f"[{batch},3,{size},{size}]", "-t", str(max(1, round(seconds)))]
+    cmd = [
+        str(exe),
+        "-m",
+        str(model),
+        "-d",
+        "CPU",
+        "-hint",
+        hint,
+        "-infer_precision",
+        precision,
+        "-shape",
+        f"[{batch},3,{size},{size}]",
+        "-t",
+        str(max(1, round(seconds))),
+    ]
     if hint == "latency":
         cmd += ["-api", "sync"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -76,26 +89,34 @@ def compare(variants: list[str], hints: list[str], batch: int, rounds: int, seco
                 # and fast spells (they last seconds to minutes here) hit both tools alike.
                 runs = [("theirs", benchmark_app), ("mine", ours)][:: 1 if r % 2 == 0 else -1]
                 for who, tool in runs:
-                    (theirs if who == "theirs" else mine).append(tool(model, hint_prec, hint, batch, seconds,
-                                                                      size)[metric])
+                    (theirs if who == "theirs" else mine).append(
+                        tool(model, hint_prec, hint, batch, seconds, size)[metric]
+                    )
             best = min if metric == "median_ms" else max
             a, b = statistics.median(mine), statistics.median(theirs)
             a_best, b_best = best(mine), best(theirs)
             paired = statistics.median(m / t for m, t in zip(mine, theirs))
             headline[f"{v}_{hint}_ratio_paired"] = round(paired, 4)
-            detail.update({
-                f"{v}_{hint}_{metric}_ours": round(a, 3), f"{v}_{hint}_{metric}_benchmark_app": round(b, 3),
-                f"{v}_{hint}_ratio": round(a / b, 4),
-                f"{v}_{hint}_{metric}_ours_best_round": round(a_best, 3),
-                f"{v}_{hint}_{metric}_benchmark_app_best_round": round(b_best, 3),
-                f"{v}_{hint}_ratio_best_round": round(a_best / b_best, 4),
-                f"{v}_{hint}_{metric}_ours_rounds": [round(x, 3) for x in mine],
-                f"{v}_{hint}_{metric}_benchmark_app_rounds": [round(x, 3) for x in theirs],
-            })
-            print(f"{v:12s} {hint:10s} {metric:15s} median of rounds: ours {a:8.2f} benchmark_app {b:8.2f} "
-                  f"({abs(a / b - 1) * 100:.1f}% apart); median of paired ratios {paired:.4f} "
-                  f"({abs(paired - 1) * 100:.1f}% apart); best round: ours {a_best:8.2f} benchmark_app "
-                  f"{b_best:8.2f} ({abs(a_best / b_best - 1) * 100:.1f}% apart)", flush=True)
+            detail.update(
+                {
+                    f"{v}_{hint}_{metric}_ours": round(a, 3),
+                    f"{v}_{hint}_{metric}_benchmark_app": round(b, 3),
+                    f"{v}_{hint}_ratio": round(a / b, 4),
+                    f"{v}_{hint}_{metric}_ours_best_round": round(a_best, 3),
+                    f"{v}_{hint}_{metric}_benchmark_app_best_round": round(b_best, 3),
+                    f"{v}_{hint}_ratio_best_round": round(a_best / b_best, 4),
+                    f"{v}_{hint}_{metric}_ours_rounds": [round(x, 3) for x in mine],
+                    f"{v}_{hint}_{metric}_benchmark_app_rounds": [round(x, 3) for x in theirs],
+                }
+            )
+            print(
+                f"{v:12s} {hint:10s} {metric:15s} median of rounds: ours {a:8.2f} benchmark_app {b:8.2f} "
+                f"({abs(a / b - 1) * 100:.1f}% apart); median of paired ratios {paired:.4f} "
+                f"({abs(paired - 1) * 100:.1f}% apart); best round: ours {a_best:8.2f} benchmark_app "
+                f"{b_best:8.2f} ({abs(a_best / b_best - 1) * 100:.1f}% apart)",
+                flush=True,
+            )
     probe = "benchmark_app_compare" if batch == 1 else f"benchmark_app_compare_b{batch}"
-    return write_probe(probe, name, {**headline, "rounds_detail": {"batch": batch, "rounds": rounds,
-                                                                   "seconds": seconds, **detail}})
+    return write_probe(
+        probe, name, {**headline, "rounds_detail": {"batch": batch, "rounds": rounds, "seconds": seconds, **detail}}
+    )

@@ -1,5 +1,6 @@
 """Memory estimates for the params that size an allocation, checked at stage start: a value that
 cannot fit is an error naming the key, the estimate and the limit, never a process the kernel kills."""
+
 from __future__ import annotations
 
 from yolo_cpu import paths
@@ -42,32 +43,55 @@ def needs(p: dict[str, dict], calib_images: int | None = None) -> dict[str, Need
     out: dict[str, Need] = {}
     if "calibration" in p:
         images = p["calibration"]["images"]
-        out["calibrate"] = ("calibration.images", images, input_bytes(images, size),
-                            "the preprocessed calibration images the quantizers hold")
+        out["calibrate"] = (
+            "calibration.images",
+            images,
+            input_bytes(images, size),
+            "the preprocessed calibration images the quantizers hold",
+        )
     if calib_images is not None or "calibration" in p:
         images = calib_images if calib_images is not None else p["calibration"]["images"]
-        out["quantize"] = ("calibration.images", images, inference_bytes(name, 1) + input_bytes(images, size),
-                           "the preprocessed calibration images")
+        out["quantize"] = (
+            "calibration.images",
+            images,
+            inference_bytes(name, 1) + input_bytes(images, size),
+            "the preprocessed calibration images",
+        )
     if "export" in p:
         v = p["export"]["verify_batches"]
-        out["export_dynamic"] = ("export.verify_batches", v, inference_bytes(name, max(v), sessions=2),
-                                 "verifying the largest batch")
+        out["export_dynamic"] = (
+            "export.verify_batches",
+            v,
+            inference_bytes(name, max(v), sessions=2),
+            "verifying the largest batch",
+        )
     if "convert" in p:
         v = p["convert"]["verify_batches"]
-        out["convert_ir"] = ("convert.verify_batches", v, inference_bytes(name, max(v), sessions=2),
-                             "verifying the largest batch")
+        out["convert_ir"] = (
+            "convert.verify_batches",
+            v,
+            inference_bytes(name, max(v), sessions=2),
+            "verifying the largest batch",
+        )
     if "bench" in p:
         sizes = p["bench"]["batch_sizes"]
         out["bench"] = ("bench.batch_sizes", sizes, inference_bytes(name, max(sizes)), "the largest benchmark batch")
         if "bench_torch" in p:
             sizes = p["bench_torch"]["batch_sizes"]
-            out["bench_torch"] = ("bench_torch.batch_sizes", sizes, inference_bytes(name, max(sizes), sessions=3),
-                                  "three runtimes at the largest batch")
+            out["bench_torch"] = (
+                "bench_torch.batch_sizes",
+                sizes,
+                inference_bytes(name, max(sizes), sessions=3),
+                "three runtimes at the largest batch",
+            )
     if "bench_deploy" in p:
         d = p["bench_deploy"]
-        out["bench_deploy"] = ("bench_deploy.batch_sizes", d["batch_sizes"],
-                               inference_bytes(name, max(d["batch_sizes"]), sessions=2) + input_bytes(d["images"], size),
-                               "two compiled models at the largest batch")
+        out["bench_deploy"] = (
+            "bench_deploy.batch_sizes",
+            d["batch_sizes"],
+            inference_bytes(name, max(d["batch_sizes"]), sessions=2) + input_bytes(d["images"], size),
+            "two compiled models at the largest batch",
+        )
     if "eval_timing" in p:
         batch = p["eval_timing"]["batch"]
         out["eval_map"] = ("eval_timing.batch", batch, inference_bytes(name, batch), "one evaluation batch")
@@ -79,6 +103,8 @@ def check(key: str, value: object, need: int, what: str) -> None:
     available = available_bytes()
     limit = USABLE * available
     if need > limit:
-        raise ParamError(f"params.yaml: {key} = {value!r} needs about {need / 2**30:.1f} GiB for {what}, more than "
-                         f"the {limit / 2**30:.1f} GiB limit ({USABLE:.0%} of the {available / 2**30:.1f} GiB "
-                         f"available); lower {key}")
+        raise ParamError(
+            f"params.yaml: {key} = {value!r} needs about {need / 2**30:.1f} GiB for {what}, more than "
+            f"the {limit / 2**30:.1f} GiB limit ({USABLE:.0%} of the {available / 2**30:.1f} GiB "
+            f"available); lower {key}"
+        )

@@ -1,6 +1,7 @@
 """Which CPU this is: vendor, family, model and stepping from /proc/cpuinfo, and the microarchitecture
 they name (a small table of server generations). A CPU's name comes from these fields, never from
 memory; where they are absent (an old fingerprint) the ISA flags narrow it down and the name says so."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -13,16 +14,23 @@ AMD_TABLE: tuple[tuple[int, int, int, str], ...] = (
     (23, 0x00, 0x2F, "Zen / Zen+"),
     (23, 0x30, 0x7F, "Zen 2"),
     (25, 0x00, 0x0F, "Zen 3"),
-    (25, 0x10, 0x1F, "Zen 4"),      # Genoa (0x11)
-    (25, 0x20, 0x5F, "Zen 3"),      # Vermeer, Cezanne, Rembrandt (Zen 3+)
-    (25, 0x60, 0x7F, "Zen 4"),      # Raphael, Phoenix
-    (25, 0xA0, 0xAF, "Zen 4"),      # Bergamo, Siena (Zen 4c)
-    (26, 0x00, 0x7F, "Zen 5"),      # Turin (0x02), Turin dense (0x11), client parts
+    (25, 0x10, 0x1F, "Zen 4"),  # Genoa (0x11)
+    (25, 0x20, 0x5F, "Zen 3"),  # Vermeer, Cezanne, Rembrandt (Zen 3+)
+    (25, 0x60, 0x7F, "Zen 4"),  # Raphael, Phoenix
+    (25, 0xA0, 0xAF, "Zen 4"),  # Bergamo, Siena (Zen 4c)
+    (26, 0x00, 0x7F, "Zen 5"),  # Turin (0x02), Turin dense (0x11), client parts
 )
 # Intel family 6 server models -> name; Skylake-SP's model 85 is split by stepping below.
 INTEL_TABLE: dict[int, str] = {
-    63: "Haswell-EP", 79: "Broadwell-EP", 106: "Ice Lake-SP", 108: "Ice Lake-D", 143: "Sapphire Rapids",
-    207: "Emerald Rapids", 173: "Granite Rapids", 174: "Granite Rapids", 175: "Sierra Forest",
+    63: "Haswell-EP",
+    79: "Broadwell-EP",
+    106: "Ice Lake-SP",
+    108: "Ice Lake-D",
+    143: "Sapphire Rapids",
+    207: "Emerald Rapids",
+    173: "Granite Rapids",
+    174: "Granite Rapids",
+    175: "Sierra Forest",
 }
 INTEL_MODEL_85 = ((0, 4, "Skylake-SP"), (5, 7, "Cascade Lake"), (10, 11, "Cooper Lake"))
 VENDORS = {"AuthenticAMD": "AMD", "GenuineIntel": "Intel"}
@@ -33,7 +41,7 @@ class CpuId:
     """What /proc/cpuinfo says of the first processor."""
 
     model_name: str = "unknown"
-    vendor: str = "unknown"          # AMD, Intel, or the raw vendor_id
+    vendor: str = "unknown"  # AMD, Intel, or the raw vendor_id
     family: int | None = None
     model: int | None = None
     stepping: int | None = None
@@ -44,8 +52,13 @@ class CpuId:
         return microarch(self.vendor, self.family, self.model, self.stepping, self.flags)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"vendor": self.vendor, "family": self.family, "model": self.model, "stepping": self.stepping,
-                "microarch": self.microarch}
+        return {
+            "vendor": self.vendor,
+            "family": self.family,
+            "model": self.model,
+            "stepping": self.stepping,
+            "microarch": self.microarch,
+        }
 
 
 def parse_cpuinfo(text: str) -> CpuId:
@@ -66,9 +79,14 @@ def parse_cpuinfo(text: str) -> CpuId:
             return None
 
     vendor = fields.get("vendor_id", "unknown")
-    return CpuId(model_name=fields.get("model name", "unknown"), vendor=VENDORS.get(vendor, vendor),
-                 family=number("cpu family"), model=number("model"), stepping=number("stepping"),
-                 flags=frozenset(fields.get("flags", "").split()))
+    return CpuId(
+        model_name=fields.get("model name", "unknown"),
+        vendor=VENDORS.get(vendor, vendor),
+        family=number("cpu family"),
+        model=number("model"),
+        stepping=number("stepping"),
+        flags=frozenset(fields.get("flags", "").split()),
+    )
 
 
 def read_cpuinfo(path: Path = Path("/proc/cpuinfo")) -> CpuId:
@@ -78,8 +96,9 @@ def read_cpuinfo(path: Path = Path("/proc/cpuinfo")) -> CpuId:
         return CpuId()
 
 
-def microarch(vendor: str, family: int | None, model: int | None, stepping: int | None,
-              flags: frozenset[str] | set[str]) -> str:
+def microarch(
+    vendor: str, family: int | None, model: int | None, stepping: int | None, flags: frozenset[str] | set[str]
+) -> str:
     """The microarchitecture that vendor, family and model name; 'unknown' when the table has none.
     Without family/model (or a model the table lacks), the ISA flags give a bound, marked "by ISA"."""
     if family is not None and model is not None:

@@ -1,4 +1,5 @@
 """The machine and library fingerprint: the `env` block of every detail file, and its ids."""
+
 from __future__ import annotations
 
 import hashlib
@@ -10,10 +11,32 @@ from typing import Any
 
 from yolo_cpu.measure.cpu import read_cpuinfo
 
-ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",
-             "avx512_vp2intersect", "amx_bf16", "amx_int8", "amx_fp16", "amx_tile")
-PACKAGES = ("numpy", "onnx", "onnxruntime", "openvino", "nncf", "opencv-python-headless", "pycocotools", "dvc",
-            "psutil")
+ISA_FLAGS = (
+    "avx",
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "avx512_vp2intersect",
+    "amx_bf16",
+    "amx_int8",
+    "amx_fp16",
+    "amx_tile",
+)
+PACKAGES = (
+    "numpy",
+    "onnx",
+    "onnxruntime",
+    "openvino",
+    "nncf",
+    "opencv-python-headless",
+    "pycocotools",
+    "dvc",
+    "psutil",
+)
 EXTRA_PACKAGES = ("torch", "torchvision", "ultralytics")  # the optional export extra (requirements-export.txt)
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE")
 
@@ -81,8 +104,11 @@ def fingerprint() -> dict[str, Any]:
 def compact(fp: dict[str, Any]) -> dict[str, Any]:
     """The machine as a reader sees it once: the hardware id (results/ is keyed by it), the CPU's
     name, microarchitecture and logical cores in words, and the software id."""
-    return {"machine_id": fp["machine_id"], "cpu": f"{fp['cpu_model']} ({fp['cpu']['microarch']}), "
-            f"{fp['logical_cores']} cores", "software_id": fp["software_id"]}
+    return {
+        "machine_id": fp["machine_id"],
+        "cpu": f"{fp['cpu_model']} ({fp['cpu']['microarch']}), {fp['logical_cores']} cores",
+        "software_id": fp["software_id"],
+    }
 
 
 def machine_id() -> dict[str, Any]:
@@ -90,5 +116,9 @@ def machine_id() -> dict[str, Any]:
     short hash of the hardware (`id`) and one of the software (`software`), so a reader sees at once
     whether two runs' timings may be compared."""
     fp = fingerprint()
-    return {"cpu": f"{fp['cpu_model']} ({fp['cpu']['microarch']})", "cores": fp["logical_cores"],
-            "id": fp["machine_id"], "software": fp["software_id"]}
+    return {
+        "cpu": f"{fp['cpu_model']} ({fp['cpu']['microarch']})",
+        "cores": fp["logical_cores"],
+        "id": fp["machine_id"],
+        "software": fp["software_id"],
+    }

@@ -1,6 +1,7 @@
 """95% confidence intervals: Student-t intervals of ratios from paired or unpaired timing slices (on
 the log scale, so a ratio's interval is a ratio's), seeded bootstrap resampling weights, percentile
 intervals, and where an interval stands against a budget."""
+
 from __future__ import annotations
 
 import math
@@ -10,9 +11,38 @@ import numpy as np
 
 LEVEL = 0.95
 # Student-t 97.5% quantiles for 1..30 degrees of freedom; beyond 30 a Cornish-Fisher expansion.
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-         2.045, 2.042)
+_T975 = (
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+)
 _Z975 = 1.959964
 
 
@@ -26,8 +56,7 @@ def t975(df: float) -> float:
     return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
 
 
-def log_ratio_interval(num: Sequence[float], den: Sequence[float], paired: bool = True
-                       ) -> tuple[float, float, float]:
+def log_ratio_interval(num: Sequence[float], den: Sequence[float], paired: bool = True) -> tuple[float, float, float]:
     """(ratio, lo, hi): the geometric-mean ratio num/den and its 95% interval. Paired: num[i] and
     den[i] were measured in the same slice, so the interval comes from the per-slice log ratios;
     unpaired: Welch's interval of the difference of mean logs. NaN bounds with too few slices."""
@@ -101,8 +130,11 @@ def quantile_ranks(n: int, q: float, level: float = LEVEL) -> tuple[int | None, 
     if n < 1 or not 0 < q < 1:
         raise ValueError(f"quantile_ranks: n = {n}, q = {q}")
     k = np.arange(n + 1)
-    log_pmf = (np.array([math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in k])
-               + k * math.log(q) + (n - k) * math.log1p(-q))
+    log_pmf = (
+        np.array([math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in k])
+        + k * math.log(q)
+        + (n - k) * math.log1p(-q)
+    )
     cdf = np.cumsum(np.exp(log_pmf))  # cdf[i] = P(B <= i)
     tail = (1 - level) / 2
     below = np.nonzero(cdf <= tail)[0]  # P(B <= l - 1) <= tail: l - 1 is the last such index
@@ -112,8 +144,9 @@ def quantile_ranks(n: int, q: float, level: float = LEVEL) -> tuple[int | None, 
     return (low if low is not None and low <= n else None), high
 
 
-def quantile_interval(values: Sequence[float], q: float, level: float = LEVEL
-                      ) -> tuple[float, float | None, float | None]:
+def quantile_interval(
+    values: Sequence[float], q: float, level: float = LEVEL
+) -> tuple[float, float | None, float | None]:
     """The q-quantile of `values` (the nearest-rank order statistic, as MLPerf's LoadGen reports it)
     and its distribution-free interval (None for a bound that n samples cannot give)."""
     x = np.sort(np.asarray(values, float))

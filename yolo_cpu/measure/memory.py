@@ -1,5 +1,6 @@
 """Resident memory of one variant, measured in a fresh interpreter: before import, after import,
 after load, after warm-up, and peak. The child imports only the runtime under test."""
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,9 @@ def measure(variant: str, model_name: str, warmup: str | int) -> dict[str, Any]:
 
 def probe(variant: str, model_name: str, warmup: int) -> dict[str, Any]:
     """measure() in a fresh interpreter (so nothing this process loaded counts); parses its JSON line."""
-    proc = subprocess.run([sys.executable, "-c", _CHILD, variant, model_name, str(warmup)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, variant, model_name, str(warmup)], capture_output=True, text=True
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"memory probe for {variant} failed:\n{proc.stderr.strip()}")
     r = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -1,6 +1,7 @@
 """Where research probes (scripts/probes/, `yolo-cpu benchmark-app`) put what they measured: one JSON
 per probe in results/<machine id>/<model>/probes/, with the machine block and the time it was
 measured, beside the snapshot of that machine's pipeline run; never among the tracked metrics."""
+
 from __future__ import annotations
 
 import time
@@ -18,8 +19,9 @@ def probe_path(name: str, model: str, machine: str, root: Path = RESULTS) -> Pat
     return root / machine / model / "probes" / f"{name}.json"
 
 
-def write_probe(name: str, model: str, figures: dict[str, Any], out: Path | None = None,
-                machine: dict[str, Any] | None = None) -> Path:
+def write_probe(
+    name: str, model: str, figures: dict[str, Any], out: Path | None = None, machine: dict[str, Any] | None = None
+) -> Path:
     """Write a probe's figures (with `machine`, this one's by default, and `measured_at`) to `out` or
     probe_path(); returns it."""
     machine = machine or machine_id()

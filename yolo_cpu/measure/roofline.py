@@ -2,6 +2,7 @@
 graph, this CPU's peak operations per second per precision measured with OpenVINO on a large
 convolution (f32, bf16, and INT8 through FakeQuantize as NNCF writes it), and each variant's
 achieved operations per second as a share of the peak for its precision."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -13,8 +14,16 @@ import numpy as np
 from yolo_cpu.errors import UserError
 
 # Which peak bounds a variant: the precision its convolutions run in.
-PEAK_PRECISION = {"ort_fp32_fixed": "f32", "ort_fp32": "f32", "ort_int8": "int8", "ov_fp32": "f32",
-                  "ov_bf16": "bf16", "ov_int8": "int8", "ov_int8_bf16": "int8", "torch_fp32": "f32"}
+PEAK_PRECISION = {
+    "ort_fp32_fixed": "f32",
+    "ort_fp32": "f32",
+    "ort_int8": "int8",
+    "ov_fp32": "f32",
+    "ov_bf16": "bf16",
+    "ov_int8": "int8",
+    "ov_int8_bf16": "int8",
+    "torch_fp32": "f32",
+}
 PRECISIONS = ("f32", "bf16", "int8")
 
 
@@ -51,8 +60,10 @@ def count_macs(onnx_path: str | Path) -> dict[str, Any]:
             needed = out[1:] + x[-2:]
         # per image: a dynamic batch axis (the first) may stay unknown; what the count needs may not
         if not out or not w or not needed or None in needed:
-            raise UserError(f"{onnx_path}: cannot count {node.op_type} {node.name!r}: its shapes are unknown "
-                            f"(input {x}, weight {w}, output {out})")
+            raise UserError(
+                f"{onnx_path}: cannot count {node.op_type} {node.name!r}: its shapes are unknown "
+                f"(input {x}, weight {w}, output {out})"
+            )
         if node.op_type == "Conv":
             macs = int(np.prod(out[1:])) * int(np.prod(w[1:]))
         elif node.op_type == "ConvTranspose":
@@ -82,6 +93,7 @@ def peak_model(precision: str, channels: int, size: int):
     w = ops.constant(rng.uniform(-1, 1, (channels, channels, 3, 3)).astype(np.float32))
     src, weights = x, w
     if precision == "int8":
+
         def c(v: float):
             return ops.constant(np.float32(v))
 
@@ -102,14 +114,19 @@ def measure_peak(precision: str, channels: int, size: int, seconds: float, round
 
     model, macs = peak_model(precision, channels, size)
     hint = "bf16" if precision == "bf16" else "f32"
-    compiled = ov_core().compile_model(model, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT",
-                                                      "INFERENCE_PRECISION_HINT": hint})
+    compiled = ov_core().compile_model(
+        model, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": hint}
+    )
     x = np.random.default_rng(1).uniform(0, 2.55, (1, channels, size, size)).astype(np.float32)
     async_throughput(compiled, x, min(seconds / rounds, 1.0))  # warm-up
     ips = [async_throughput(compiled, x, seconds / rounds)["throughput_ips"] for _ in range(rounds)]
-    return {"gops": round(2 * macs * max(ips) / 1e9, 2), "ips": round(max(ips), 2),
-            "rounds_gops": [round(2 * macs * i / 1e9, 2) for i in ips], "macs": macs,
-            "conv_runs_in": _conv_exec_precision(compiled)}
+    return {
+        "gops": round(2 * macs * max(ips) / 1e9, 2),
+        "ips": round(max(ips), 2),
+        "rounds_gops": [round(2 * macs * i / 1e9, 2) for i in ips],
+        "macs": macs,
+        "conv_runs_in": _conv_exec_precision(compiled),
+    }
 
 
 def _conv_exec_precision(compiled) -> str:
@@ -127,7 +144,9 @@ def share_of_peak(gflops_per_image: float, images_per_s: float, peak_gops: float
     was not this CPU's limit, and no share is reported."""
     share = gflops_per_image * images_per_s / peak_gops
     if share > 1.0:
-        raise PeakError(f"{variant} achieves {gflops_per_image * images_per_s:.1f} G operations/s, more than the "
-                        f"measured {PEAK_PRECISION.get(variant)} peak of {peak_gops:.1f}: the peak measurement is "
-                        "not this CPU's limit (raise roofline.channels or roofline.seconds)")
+        raise PeakError(
+            f"{variant} achieves {gflops_per_image * images_per_s:.1f} G operations/s, more than the "
+            f"measured {PEAK_PRECISION.get(variant)} peak of {peak_gops:.1f}: the peak measurement is "
+            "not this CPU's limit (raise roofline.channels or roofline.seconds)"
+        )
     return round(share, 4)

@@ -1,5 +1,6 @@
 """Timing harness: warm-up, interleaved timed runs, percentile statistics, harness overhead, and
 OpenVINO's asynchronous throughput."""
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,12 @@ def summarize(seconds: list[float] | np.ndarray, batch: int) -> dict[str, float]
     if t.size == 0:
         raise ValueError("no timings to summarize")
     out = {
-        "mean_ms": t.mean(), "std_ms": t.std(ddof=1) if t.size > 1 else 0.0, "min_ms": t.min(),
-        "p50_ms": np.percentile(t, 50), "p90_ms": np.percentile(t, 90), "p99_ms": np.percentile(t, 99),
+        "mean_ms": t.mean(),
+        "std_ms": t.std(ddof=1) if t.size > 1 else 0.0,
+        "min_ms": t.min(),
+        "p50_ms": np.percentile(t, 50),
+        "p90_ms": np.percentile(t, 90),
+        "p99_ms": np.percentile(t, 99),
         "max_ms": t.max(),
     }
     out["per_image_ms"] = out["mean_ms"] / batch
@@ -46,14 +51,20 @@ class SliceRun:
     configuration ran in the same round), and why it stopped."""
 
     slices: dict[str, list[Any]]
-    stopped_by: str               # "precision" (every pair's interval narrow enough), "time cap", "slices"
+    stopped_by: str  # "precision" (every pair's interval narrow enough), "time cap", "slices"
     seconds: float
     halfwidths: dict[str, float] = field(default_factory=dict)  # "var/base" -> relative half-width at the stop
 
 
-def sliced(fns: dict[str, Callable[[], Any]], figure: Callable[[Any], float], min_slices: int,
-           pairs: list[tuple[str, str]] = (), target: float = 0.0, max_seconds: float = 0.0,
-           done: Callable[[dict[str, list[Any]]], bool] | None = None) -> SliceRun:
+def sliced(
+    fns: dict[str, Callable[[], Any]],
+    figure: Callable[[Any], float],
+    min_slices: int,
+    pairs: list[tuple[str, str]] = (),
+    target: float = 0.0,
+    max_seconds: float = 0.0,
+    done: Callable[[dict[str, list[Any]]], bool] | None = None,
+) -> SliceRun:
     """Run each configuration's slice function once per round, all configurations in every round
     (the first one rotating), so a slow phase of the host hits them alike and slice i of each pairs
     up. After min_slices rounds, stop once every (variant, base) pair's ratio of figure(slice) has a
@@ -73,9 +84,12 @@ def sliced(fns: dict[str, Callable[[], Any]], figure: Callable[[Any], float], mi
         elapsed = time.perf_counter() - t0
         if not pairs or target <= 0:
             return SliceRun(out, "slices", elapsed)
-        widths = {f"{v}/{b}": relative_halfwidth(*log_ratio_interval([figure(s) for s in out[v]],
-                                                                     [figure(s) for s in out[b]]))
-                  for v, b in pairs}
+        widths = {
+            f"{v}/{b}": relative_halfwidth(
+                *log_ratio_interval([figure(s) for s in out[v]], [figure(s) for s in out[b]])
+            )
+            for v, b in pairs
+        }
         if all(w <= target for w in widths.values()):
             return SliceRun(out, "precision", elapsed, widths)
         if elapsed >= max_seconds:
@@ -87,8 +101,9 @@ def median_ms(seconds: list[float]) -> float:
     return 1000.0 * float(np.median(seconds))
 
 
-def interleaved(fns: dict[str, Callable[[], Any]], warmup: int, runs: int, min_seconds: float = 0.0,
-                rounds: int = 5) -> dict[str, list[float]]:
+def interleaved(
+    fns: dict[str, Callable[[], Any]], warmup: int, runs: int, min_seconds: float = 0.0, rounds: int = 5
+) -> dict[str, list[float]]:
     """Time several configurations side by side: warm each up, then alternate them in `rounds`
     slices so machine noise hits all alike; every call's seconds per configuration. With
     min_seconds, slices repeat until each configuration has run that long.
@@ -101,8 +116,9 @@ def interleaved(fns: dict[str, Callable[[], Any]], warmup: int, runs: int, min_s
     def enough(out: dict[str, list[list[float]]]) -> bool:
         return all(sum(map(len, v)) >= runs and sum(map(sum, v)) >= min_seconds for v in out.values())
 
-    run = sliced({k: slice_calls(fn, per_slice, len(fns) > 1) for k, fn in fns.items()}, median_ms,
-                 min_slices=1, done=enough)
+    run = sliced(
+        {k: slice_calls(fn, per_slice, len(fns) > 1) for k, fn in fns.items()}, median_ms, min_slices=1, done=enough
+    )
     return {k: [t for s in v for t in s] for k, v in run.slices.items()}
 
 
@@ -114,10 +130,12 @@ def warm(fns: dict[str, Callable[[], Any]], warmup: int) -> None:
 
 def slice_calls(fn: Callable[[], Any], calls: int, lead_in: bool) -> Callable[[], list[float]]:
     """A latency slice: one untimed call when configurations alternate (lead_in), then `calls` timed calls."""
+
     def one_slice() -> list[float]:
         if lead_in:
             fn()
         return time_calls(fn, calls)
+
     return one_slice
 
 
@@ -152,15 +170,24 @@ def async_throughput(compiled, x: np.ndarray, seconds: float) -> dict[str, Any]:
         done += nreq
     queue.wait_all()
     elapsed = time.perf_counter() - t0
-    return {"throughput_ips": round(done * x.shape[0] / elapsed, 3), "requests": nreq, "infers": done,
-            "streams": str(compiled.get_property("NUM_STREAMS"))}
+    return {
+        "throughput_ips": round(done * x.shape[0] / elapsed, 3),
+        "requests": nreq,
+        "infers": done,
+        "streams": str(compiled.get_property("NUM_STREAMS")),
+    }
 
 
 def host_sample() -> dict[str, float]:
     """The host's CPU time counters (jiffies, all CPUs: total, busy, steal), this process's own CPU
     time (its threads and waited-for children, in jiffies) and the 1-minute load average."""
-    sample = {"total": 0.0, "busy": 0.0, "steal": 0.0, "own": _own_jiffies(),
-              "load_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0}
+    sample = {
+        "total": 0.0,
+        "busy": 0.0,
+        "steal": 0.0,
+        "own": _own_jiffies(),
+        "load_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0,
+    }
     try:
         fields = Path("/proc/stat").read_text().splitlines()[0].split()
     except OSError:
@@ -185,5 +212,9 @@ def host_activity(before: dict[str, float]) -> dict[str, float]:
     steal = 100.0 * (after["steal"] - before["steal"]) / total if total > 0 else 0.0
     others = (after["busy"] - before["busy"]) - (after["own"] - before["own"])
     other = max(0.0, 100.0 * others / total) if total > 0 else 0.0
-    return {"host_steal_pct": round(steal, 3), "host_other_cpu_pct": round(other, 2),
-            "host_load_1m_start": round(before["load_1m"], 2), "host_load_1m_end": round(after["load_1m"], 2)}
+    return {
+        "host_steal_pct": round(steal, 3),
+        "host_other_cpu_pct": round(other, 2),
+        "host_load_1m_start": round(before["load_1m"], 2),
+        "host_load_1m_end": round(after["load_1m"], 2),
+    }

@@ -4,6 +4,7 @@ entry point and every library module it imports, directly or through other modul
 import can never leave a stage stale; per module rather than per subpackage so a change reruns only
 the stages whose numbers can move. `python -m yolo_cpu.pipeline.deps` rewrites dvc.yaml in place
 (./dev deps); a test checks the committed file equals the generated one."""
+
 from __future__ import annotations
 
 import ast
@@ -14,8 +15,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 # Plumbing that does not change what a stage computes: param loading/validation, paths, the stage
 # runner, the env block, atomic file writing, plot rendering and its colours, the user-error types.
-PLUMBING = {"yolo_cpu.pipeline.params", "yolo_cpu.paths", "yolo_cpu.pipeline.stage", "yolo_cpu.measure.env",
-            "yolo_cpu.io", "yolo_cpu.results.plots", "yolo_cpu.results.colours", "yolo_cpu.errors"}
+PLUMBING = {
+    "yolo_cpu.pipeline.params",
+    "yolo_cpu.paths",
+    "yolo_cpu.pipeline.stage",
+    "yolo_cpu.measure.env",
+    "yolo_cpu.io",
+    "yolo_cpu.results.plots",
+    "yolo_cpu.results.colours",
+    "yolo_cpu.errors",
+}
 CODE_DEP = re.compile(r"^      - (?:stages|yolo_cpu)/\S+\.py\b")
 
 
@@ -54,8 +63,10 @@ def needed_modules(stage_file: Path, root: Path = ROOT) -> set[str]:
 def code_deps(module: str, root: Path = ROOT) -> list[str]:
     """stages/<module>.py and the library files it needs, as dvc.yaml lists them."""
     stage_file = root / "stages" / f"{module}.py"
-    return [f"stages/{module}.py",
-            *sorted(str(module_file(m, root).relative_to(root)) for m in needed_modules(stage_file, root))]
+    return [
+        f"stages/{module}.py",
+        *sorted(str(module_file(m, root).relative_to(root)) for m in needed_modules(stage_file, root)),
+    ]
 
 
 def rewrite(text: str, root: Path = ROOT) -> str:

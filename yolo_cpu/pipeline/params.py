@@ -1,4 +1,5 @@
 """Read params.yaml and validate one section against its schema before a stage does any work."""
+
 from __future__ import annotations
 
 import re
@@ -93,10 +94,19 @@ def _check(section: str, name: str, value: Any, key: Key) -> None:
 
 
 SCHEMA: dict[str, dict[str, Key]] = {
-    "model": {"name": Key(str, pattern=NAME_PATTERN), "source": Key(str), "imgsz": Key(int, choices=(640,)),
-              "sha256": Key(str, pattern=r"|[0-9a-fA-F]{64}")},
-    "assets": {"mirror": Key(str), "timeout_s": Key(float, min=1), "retries": Key(int, min=0, max=10),
-               "deadline_s": Key(float, min=1), "max_download_mb": Key(float, min=1)},
+    "model": {
+        "name": Key(str, pattern=NAME_PATTERN),
+        "source": Key(str),
+        "imgsz": Key(int, choices=(640,)),
+        "sha256": Key(str, pattern=r"|[0-9a-fA-F]{64}"),
+    },
+    "assets": {
+        "mirror": Key(str),
+        "timeout_s": Key(float, min=1),
+        "retries": Key(int, min=0, max=10),
+        "deadline_s": Key(float, min=1),
+        "max_download_mb": Key(float, min=1),
+    },
     "data": {
         "eval_images": Key(int, min=1),
         "calib_images": Key(int, min=1),
@@ -163,7 +173,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "threads": Key(int, min=0),
         "streams": Key(int, min=0),
         "throughput_slice_seconds": Key(float, min=0.05),
-        "fp32_references": Key(list, item=str, choices=tuple(v for v in ORT_VARIANTS if VARIANTS[v].precision == "fp32")),
+        "fp32_references": Key(
+            list, item=str, choices=tuple(v for v in ORT_VARIANTS if VARIANTS[v].precision == "fp32")
+        ),
     },
     "bench_deploy": {
         "variants": Key(list, item=str, choices=OV_VARIANTS, nonempty=True),
@@ -177,8 +189,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "tolerance": Key((int, float), min=0),
     },
     "memory": {"variants": Key(list, item=str, choices=VARIANT_NAMES, nonempty=True), "warmup": Key(int, min=1)},
-    "roofline": {"channels": Key(int, min=8, max=2048), "size": Key(int, min=8, max=512),
-                 "seconds": Key(float, min=0.1)},
+    "roofline": {
+        "channels": Key(int, min=8, max=2048),
+        "size": Key(int, min=8, max=512),
+        "seconds": Key(float, min=0.1),
+    },
     "eval": {
         "variants": Key(list, item=str, choices=EVAL_VARIANTS, nonempty=True),
         "conf": Key(float, min=0, max=1),
@@ -202,8 +217,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "report": {"title": Key(str), "max_map_drop": Key(float, min=0)},
     "serve": {
         "p99_ms": Key(float, min=1, max=60000),
-        "configs": Key(list, item=str, pattern=r"r([1-9]|1[0-6])b([1-9]|[1-5][0-9]|6[0-4])(s([0-9]|[1-5][0-9]|6[0-4]))?",
-                       nonempty=True),
+        "configs": Key(
+            list,
+            item=str,
+            pattern=r"r([1-9]|1[0-6])b([1-9]|[1-5][0-9]|6[0-4])(s([0-9]|[1-5][0-9]|6[0-4]))?",
+            nonempty=True,
+        ),
         "batch_wait_ms": Key(float, min=0, max=1000),
         "max_queued": Key(int, min=1),
         "images": Key(int, min=1),

@@ -3,6 +3,7 @@ outputs: every params.yaml section (an unknown one too), the memory every params
 needs, the user's own model file (a detector, of the input size, with the dataset's class count),
 and a data YAML with each image and label its splits draw. A bad input or param then fails here,
 and every other stage's outputs stay as they were."""
+
 from __future__ import annotations
 
 import difflib
@@ -29,9 +30,11 @@ def check_params(path: str | Path = params.PARAMS_FILE) -> dict[str, dict[str, A
     unknown = sorted(set(data) - set(params.SCHEMA))
     if unknown:
         near = difflib.get_close_matches(unknown[0], params.SCHEMA, 1)
-        raise params.ParamError(f"params.yaml: unknown section '{unknown[0]}'"
-                                + (f" (did you mean '{near[0]}'?)" if near else "")
-                                + f"; the sections are {sorted(params.SCHEMA)}")
+        raise params.ParamError(
+            f"params.yaml: unknown section '{unknown[0]}'"
+            + (f" (did you mean '{near[0]}'?)" if near else "")
+            + f"; the sections are {sorted(params.SCHEMA)}"
+        )
     return params.load(*params.SCHEMA, path=path)
 
 
@@ -65,20 +68,23 @@ def check_model(m: dict[str, Any]) -> tuple[model_info.ModelInfo | None, str]:
         return None, "release or not yet downloaded"
     if path.suffix.lower() == ".pt":
         if not zipfile.is_zipfile(path):
-            raise UserError(f"{path}: not a PyTorch checkpoint (an Ultralytics .pt is a zip archive); "
-                            "params.yaml model.source")
+            raise UserError(
+                f"{path}: not a PyTorch checkpoint (an Ultralytics .pt is a zip archive); params.yaml model.source"
+            )
         return None, str(path)
     return model_info.inspect(path, m["imgsz"]), str(path)
 
 
 def split_key(data: DataYaml, d: dict[str, Any]) -> str:
     """What a split check depends on: the dataset's files as listed and the params that draw the splits."""
-    return hashlib.sha256(f"{data.listing_sha256()}\0{d['eval_images']}\0{d['calib_images']}\0"
-                          f"{d['split_seed']}".encode()).hexdigest()
+    return hashlib.sha256(
+        f"{data.listing_sha256()}\0{d['eval_images']}\0{d['calib_images']}\0{d['split_seed']}".encode()
+    ).hexdigest()
 
 
-def check_dataset(d: dict[str, Any], info: model_info.ModelInfo | None, model_file: str,
-                  checked_before: str | None) -> dict[str, Any]:
+def check_dataset(
+    d: dict[str, Any], info: model_info.ModelInfo | None, model_file: str, checked_before: str | None
+) -> dict[str, Any]:
     """The dataset's classes against the model's; for a data YAML with data.bad_input: error, every
     image the two splits draw decoded and every label parsed (skipped when the listing and split
     params equal those of the last check that passed, `checked_before`)."""
@@ -109,5 +115,13 @@ def run_checks(previous: dict[str, Any]) -> dict[str, Any]:
     memory = check_memory(p)
     info, model_file = check_model(p["model"])
     data = check_dataset(p["data"], info, model_file, previous.get("data", {}).get("splits_checked"))
-    return {"sections": sorted(p), "memory_keys": memory, "model": {"file": model_file,
-            "layout": info.family if info else None, "classes": info.classes if info else None}, "data": data}
+    return {
+        "sections": sorted(p),
+        "memory_keys": memory,
+        "model": {
+            "file": model_file,
+            "layout": info.family if info else None,
+            "classes": info.classes if info else None,
+        },
+        "data": data,
+    }

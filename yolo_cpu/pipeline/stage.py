@@ -1,6 +1,7 @@
 """What every stage entry point shares: a clean exit on user error, and its two output files:
 the tracked headline metrics (the keys `keys.HEADLINE` names) and the detail file (every other
 figure, the machine id and the full env)."""
+
 from __future__ import annotations
 
 import sys
@@ -24,15 +25,19 @@ def run(main: Callable[[], None]) -> None:
         sys.exit(1)
 
 
-def write_results(stage: str, figures: dict[str, Any], detail: dict[str, Any] | None = None,
-                  started: float | None = None) -> None:
+def write_results(
+    stage: str, figures: dict[str, Any], detail: dict[str, Any] | None = None, started: float | None = None
+) -> None:
     """metrics/<stage>.json: the figures `keys.HEADLINE` names for the stage (flat keys a reviewer
     reads); details/<stage>.json: the other figures, `detail`, the machine id, the stage wall time
     and the full `env` block."""
     if stage in keys.HEADLINE:
         write_json(paths.METRICS / f"{stage}.json", {k: v for k, v in figures.items() if keys.is_headline(stage, k)})
-    out = {**{k: v for k, v in figures.items() if not keys.is_headline(stage, k)}, **(detail or {}),
-           "machine": machine_id()}
+    out = {
+        **{k: v for k, v in figures.items() if not keys.is_headline(stage, k)},
+        **(detail or {}),
+        "machine": machine_id(),
+    }
     if started is not None:
         out["stage_seconds"] = round(time.perf_counter() - started, 2)
     out["env"] = environment()

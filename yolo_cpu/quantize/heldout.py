@@ -2,6 +2,7 @@
 their labels, and fidelity (mAP50-95 against FP32's own confident detections); and the graph edits
 that put one quantized layer back to float (with_float) or quantize coarser (with_levels). NNCF's
 accuracy control (accuracy_control.py) validates on these images; the probes use the rest."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,8 +48,9 @@ class HeldOut:
         held-out images (all when None). The LATENCY hint, as the evaluation: OpenVINO 2026.4
         computes wrong outputs for an INT8 model with some layers float under the THROUGHPUT hint at a
         dynamic batch (scripts/probes/ov_partial_int8_dynamic.py)."""
-        compiled = ov_core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": precision,
-                                                           "PERFORMANCE_HINT": "LATENCY"})
+        compiled = ov_core().compile_model(
+            model, "CPU", {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}
+        )
         request = compiled.create_infer_request()
         dets: list[dict[str, Any]] = []
         ids = iter(self.image_ids)
@@ -69,31 +71,49 @@ class HeldOut:
     def score(self, gt: dict[str, Any], dets: list[dict[str, Any]], limit: int | None) -> float:
         """mAP50-95 in points of `dets` against `gt` on the first `limit` held-out images."""
         n = len(self) if limit is None else min(limit, len(self))
-        return 100 * coco_map(gt if n == len(self) else restrict_images(gt, self.image_ids[:n]), dets,
-                              per_class=False)["map50_95"]
+        return (
+            100
+            * coco_map(gt if n == len(self) else restrict_images(gt, self.image_ids[:n]), dets, per_class=False)[
+                "map50_95"
+            ]
+        )
 
 
 def as_ground_truth(gt: dict[str, Any], dets: list[dict[str, Any]], min_score: float) -> dict[str, Any]:
     """`gt` with its annotations replaced by the detections scoring at least `min_score`: a reference
     model's confident detections as the ground truth another model's fidelity is scored against."""
-    anns = [{"id": i + 1, "image_id": d["image_id"], "category_id": d["category_id"], "bbox": d["bbox"],
-             "area": round(d["bbox"][2] * d["bbox"][3], 3), "iscrowd": 0}
-            for i, d in enumerate(d for d in dets if d["score"] >= min_score)]
+    anns = [
+        {
+            "id": i + 1,
+            "image_id": d["image_id"],
+            "category_id": d["category_id"],
+            "bbox": d["bbox"],
+            "area": round(d["bbox"][2] * d["bbox"][3], 3),
+            "iscrowd": 0,
+        }
+        for i, d in enumerate(d for d in dets if d["score"] >= min_score)
+    ]
     return {**gt, "annotations": anns}
 
 
 def restrict_images(gt: dict[str, Any], image_ids: list[int]) -> dict[str, Any]:
     keep = set(image_ids)
-    return {**gt, "images": [i for i in gt["images"] if i["id"] in keep],
-            "annotations": [a for a in gt["annotations"] if a["image_id"] in keep]}
+    return {
+        **gt,
+        "images": [i for i in gt["images"] if i["id"] in keep],
+        "annotations": [a for a in gt["annotations"] if a["image_id"] in keep],
+    }
 
 
 def quantized_layers(model) -> list[str]:
     """Names of the ops that take an input from a FakeQuantize: the layers NNCF made INT8, each of
     which an ignored scope entry can give back to float."""
-    return [op.get_friendly_name() for op in model.get_ordered_ops()
-            if op.get_type_name() != "FakeQuantize"
-            and any(i.get_source_output().get_node().get_type_name() == "FakeQuantize" for i in op.inputs())]
+    return [
+        op.get_friendly_name()
+        for op in model.get_ordered_ops()
+        if op.get_type_name() != "FakeQuantize"
+        and any(i.get_source_output().get_node().get_type_name() == "FakeQuantize" for i in op.inputs())
+    ]
 
 
 def with_float(model, layers: set[str]):
@@ -116,8 +136,9 @@ def with_levels(model, levels: int):
 
     copy = model.clone()
     for fq in [op for op in copy.get_ops() if op.get_type_name() == "FakeQuantize"]:
-        coarse = ops.fake_quantize(*[i.get_source_output() for i in fq.inputs()], levels,
-                                   auto_broadcast=fq.get_attributes()["auto_broadcast"])
+        coarse = ops.fake_quantize(
+            *[i.get_source_output() for i in fq.inputs()], levels, auto_broadcast=fq.get_attributes()["auto_broadcast"]
+        )
         coarse.set_friendly_name(fq.get_friendly_name())
         fq.output(0).replace(coarse.output(0))
     copy.validate_nodes_and_infer_types()

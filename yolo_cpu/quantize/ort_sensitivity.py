@@ -7,6 +7,7 @@ outputs in higher precision) does not lose it. So we measure, per SiLU, the sign
 noise ratio of SiLU(x) against SiLU(quantized x) under the uint8 range ORT's calibration will pick,
 and keep the least precise layers in float. Separately, convs with very few input channels (the
 RGB stem) run slower in ORT's int8 kernel than in float, so they stay float too."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,8 +50,11 @@ def silu_layers(model) -> list[SiluLayer]:
 def stem_nodes(model, layers: list[SiluLayer]) -> list[str]:
     """Convs with at most STEM_MAX_INPUT_CHANNELS input channels, with their SiLU nodes."""
     weights = {i.name: i for i in model.graph.initializer}
-    stem = {n.name for n in model.graph.node
-            if n.op_type == "Conv" and n.input[1] in weights and weights[n.input[1]].dims[1] <= STEM_MAX_INPUT_CHANNELS}
+    stem = {
+        n.name
+        for n in model.graph.node
+        if n.op_type == "Conv" and n.input[1] in weights and weights[n.input[1]].dims[1] <= STEM_MAX_INPUT_CHANNELS
+    }
     nodes = set(stem)
     for layer in layers:
         if layer.nodes[0] in stem:
@@ -117,8 +121,19 @@ def measure_silu_sqnr(model, inputs: list[np.ndarray]) -> dict[str, float]:
 
 # Ops whose quantized output takes its input's scale and zero point in ORT's QDQ quantizer
 # (QDQDirect8BitOp, QDQResize, QDQMaxPool, QDQSplit, QDQPad): a range override on their output is moot.
-SHARED_PARAMS_OPS = {"Resize", "MaxPool", "AveragePool", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten",
-                     "Slice", "Split", "Pad"}
+SHARED_PARAMS_OPS = {
+    "Resize",
+    "MaxPool",
+    "AveragePool",
+    "Reshape",
+    "Transpose",
+    "Squeeze",
+    "Unsqueeze",
+    "Flatten",
+    "Slice",
+    "Split",
+    "Pad",
+}
 
 
 def concat_groups(model, exclude: set[str]) -> list[set[str]]:
@@ -126,8 +141,9 @@ def concat_groups(model, exclude: set[str]) -> list[set[str]]:
     `exclude`) copies its inputs instead of requantizing them: every input and the output of each,
     followed up through ops that pass their input's parameters on (an upsample's input, say);
     groups that share a tensor merged."""
-    consts = {i.name for i in model.graph.initializer} | {o for n in model.graph.node if n.op_type == "Constant"
-                                                          for o in n.output}
+    consts = {i.name for i in model.graph.initializer} | {
+        o for n in model.graph.node if n.op_type == "Constant" for o in n.output
+    }
     producer = {o: n for n in model.graph.node for o in n.output}
     groups: list[set[str]] = []
     for n in model.graph.node:
@@ -166,8 +182,9 @@ def shared_concat_ranges(model, inputs: list[np.ndarray], exclude: set[str]) -> 
     return out
 
 
-def float_layers(model, inputs: list[np.ndarray], min_sqnr_db: float, float_stem: bool
-                 ) -> tuple[list[str], dict[str, float]]:
+def float_layers(
+    model, inputs: list[np.ndarray], min_sqnr_db: float, float_stem: bool
+) -> tuple[list[str], dict[str, float]]:
     """Node names to keep float (imprecise SiLU layers and the stem) and the SQNR of every SiLU layer."""
     layers = silu_layers(model)
     sqnr = measure_silu_sqnr(model, inputs) if layers else {}

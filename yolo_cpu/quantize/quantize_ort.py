@@ -1,5 +1,6 @@
 """ONNX Runtime INT8: static QDQ quantization that keeps float what int8 makes slower or too coarse
 (see ort_sensitivity), or NNCF's ONNX backend; and the memory check for histogram calibration."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,7 +24,8 @@ def check_memory(method: str, images: int) -> None:
             raise QuantizeError(
                 f"quantize_ort.method={method} keeps all activations in memory: about {need:.0f} GB for "
                 f"quantize_ort.calibration_images={images}, but {have:.0f} GB are free; lower it to "
-                f"{int(0.7 * have / HISTOGRAM_GB_PER_IMAGE)} or use qdq_minmax")
+                f"{int(0.7 * have / HISTOGRAM_GB_PER_IMAGE)} or use qdq_minmax"
+            )
 
 
 class _Reader:
@@ -58,9 +60,17 @@ def prepare(src: Path, work: Path) -> Path:
     return prepared
 
 
-def quantize_qdq(src: Path, dst: Path, inputs: list[np.ndarray], method: str, exclude_patterns: list[str],
-                 min_sqnr_db: float = 0.0, float_stem: bool = False, sqnr_images: int = 64,
-                 align_concat: bool = False) -> dict:
+def quantize_qdq(
+    src: Path,
+    dst: Path,
+    inputs: list[np.ndarray],
+    method: str,
+    exclude_patterns: list[str],
+    min_sqnr_db: float = 0.0,
+    float_stem: bool = False,
+    sqnr_images: int = 64,
+    align_concat: bool = False,
+) -> dict:
     """ONNX Runtime static quantization: QDQ, per-channel int8 weights, uint8 activations.
 
     Kept in float: nodes matching `exclude_patterns` (the head), SiLU layers whose quantized input
@@ -88,20 +98,34 @@ def quantize_qdq(src: Path, dst: Path, inputs: list[np.ndarray], method: str, ex
         overrides = shared_concat_ranges(model, inputs[:sqnr_images], set(head)) if align_concat else {}
         input_name = model.graph.input[0].name
         del model
-        calib = {"qdq_minmax": CalibrationMethod.MinMax, "qdq_entropy": CalibrationMethod.Entropy,
-                 "qdq_percentile": CalibrationMethod.Percentile}[method]
+        calib = {
+            "qdq_minmax": CalibrationMethod.MinMax,
+            "qdq_entropy": CalibrationMethod.Entropy,
+            "qdq_percentile": CalibrationMethod.Percentile,
+        }[method]
         quantize_static(
-            str(prepared), str(dst), _Reader(input_name, inputs),
-            quant_format=QuantFormat.QDQ, per_channel=True,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            calibrate_method=calib, nodes_to_exclude=sorted(set(head) | set(float_nodes)),
-            extra_options={**({"CalibMovingAverage": True} if calib == CalibrationMethod.MinMax else {}),
-                           **({"TensorQuantOverrides": overrides} if overrides else {})},
+            str(prepared),
+            str(dst),
+            _Reader(input_name, inputs),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=calib,
+            nodes_to_exclude=sorted(set(head) | set(float_nodes)),
+            extra_options={
+                **({"CalibMovingAverage": True} if calib == CalibrationMethod.MinMax else {}),
+                **({"TensorQuantOverrides": overrides} if overrides else {}),
+            },
         )
     finally:
         prepared.unlink()
-    return {"head_nodes": len(head), "float_nodes": [n for n in float_nodes if n not in head], "sqnr_db": sqnr,
-            "aligned_concat_tensors": len(overrides)}
+    return {
+        "head_nodes": len(head),
+        "float_nodes": [n for n in float_nodes if n not in head],
+        "sqnr_db": sqnr,
+        "aligned_concat_tensors": len(overrides),
+    }
 
 
 def quantize_nncf(src: Path, dst: Path, inputs: list[np.ndarray], exclude: list[str]) -> None:

@@ -1,4 +1,5 @@
 """NNCF post-training INT8 quantization of the OpenVINO IR (accuracy control lives in accuracy_control.py)."""
+
 from __future__ import annotations
 
 import logging
@@ -24,8 +25,15 @@ def head_ops(model, include_convs: bool) -> list[str]:
     return found
 
 
-def quantize(model, inputs: list[np.ndarray], preset: str, fast_bias_correction: bool, ignored: list[str],
-             to_model_input: Callable[[np.ndarray], Any] | None = None, advanced: Any = None):
+def quantize(
+    model,
+    inputs: list[np.ndarray],
+    preset: str,
+    fast_bias_correction: bool,
+    ignored: list[str],
+    to_model_input: Callable[[np.ndarray], Any] | None = None,
+    advanced: Any = None,
+):
     """NNCF post-training quantization of preprocessed inputs. Also takes an ONNX ModelProto, with
     `to_model_input` mapping an array to the ONNX backend's {input name: array}; `advanced`: NNCF's
     AdvancedQuantizationParameters (its defaults when None)."""
@@ -33,7 +41,10 @@ def quantize(model, inputs: list[np.ndarray], preset: str, fast_bias_correction:
 
     nncf.set_log_level(logging.WARNING)
     return nncf.quantize(
-        model, nncf.Dataset(inputs, to_model_input), preset=_preset(preset), subset_size=len(inputs),
+        model,
+        nncf.Dataset(inputs, to_model_input),
+        preset=_preset(preset),
+        subset_size=len(inputs),
         fast_bias_correction=fast_bias_correction,
         ignored_scope=nncf.IgnoredScope(names=ignored) if ignored else None,
         **({"advanced_parameters": advanced} if advanced is not None else {}),

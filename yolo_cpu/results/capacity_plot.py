@@ -1,5 +1,6 @@
 """The capacity chart: for each bundled variant, p50 and p99 latency against the offered Server rate per
 serving config and path (every LoadGen Server trial of bench-serve), the p99 target and the chosen peak."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -46,11 +47,21 @@ def capacity_png(path: str | Path, bench_serve: dict[str, Any]) -> None:
         best = r.get("best")
         if best is not None:
             s = r["configs"][best]["http"]["server"]
-            ax.scatter([s["peak_rps"]], [s["p99_ms"]], s=220, facecolors="none", edgecolors="black", zorder=4,
-                       label=f"chosen: {r['configs'][best]['label']}, {s['peak_rps']:g} requests/s")
+            ax.scatter(
+                [s["peak_rps"]],
+                [s["p99_ms"]],
+                s=220,
+                facecolors="none",
+                edgecolors="black",
+                zorder=4,
+                label=f"chosen: {r['configs'][best]['label']}, {s['peak_rps']:g} requests/s",
+            )
         ax.set_yscale("log")
-        ax.set(xlabel="offered rate, Poisson arrivals (requests/s)", ylabel="latency from scheduled arrival (ms)",
-               title=f"{v}: latency against offered rate (hollow: trial not sustained)")
+        ax.set(
+            xlabel="offered rate, Poisson arrivals (requests/s)",
+            ylabel="latency from scheduled arrival (ms)",
+            title=f"{v}: latency against offered rate (hollow: trial not sustained)",
+        )
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), frameon=False, ncol=2)
     fig.tight_layout()

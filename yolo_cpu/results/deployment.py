@@ -1,5 +1,6 @@
 """How to deploy each recommendation: the bundle it gets, its batch size, precision flag and runtime,
 the `yolo-cpu detect` command, and what it measured model-only and end to end (bench-deploy)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -45,7 +46,8 @@ def deployment(m: dict[str, Any], objective: str, variant: str, model_name: str)
         "batch": batch,
         "precision": precision,
         "command": f"yolo-cpu detect {bundle} IMAGES... > detections.jsonl",
-        "flags": f"--batch {batch} --precision {precision}" + (" --runtime onnxruntime" if runtime != "openvino" else ""),
+        "flags": f"--batch {batch} --precision {precision}"
+        + (" --runtime onnxruntime" if runtime != "openvino" else ""),
         "bench_ips": bench.get(batch),  # bench-ov/bench-ort at this batch
         "model_only_ips": dep.get(f"{variant}_deploy_b{batch}_model_only_ips"),  # bench-deploy, same compiled model
         "e2e_ips": e2e.get(batch),
@@ -56,8 +58,9 @@ def deployment(m: dict[str, Any], objective: str, variant: str, model_name: str)
         # the phase split behind end to end / model-only: CPU milliseconds per image
         "decode_letterbox_ms": dep.get("decode_letterbox_ms_per_image"),
         "nms_ms": dep.get(f"{variant}_deploy_nms_ms_per_image"),
-        "model_only_ms": None if not dep.get(f"{variant}_deploy_b{batch}_model_only_ips") else
-        round(1000 / dep[f"{variant}_deploy_b{batch}_model_only_ips"], 3),
+        "model_only_ms": None
+        if not dep.get(f"{variant}_deploy_b{batch}_model_only_ips")
+        else round(1000 / dep[f"{variant}_deploy_b{batch}_model_only_ips"], 3),
     }
 
 

@@ -3,6 +3,7 @@
 fingerprint), and one table and one plot over every snapshot of a model. Figures of different
 machines share a table, never a ratio: each speed-up is measured within its own run. CPU names come
 from the fingerprints (cpu.from_fingerprint), never from memory."""
+
 from __future__ import annotations
 
 import shutil
@@ -52,9 +53,18 @@ def machine_rows(m: dict[str, Any], machine: str) -> list[list[Any]]:
         if ips is None:
             continue
         share = shares.get(v)
-        rows.append([machine, v, latency_figure(m, v, 1, "p50_ms"), _ratio(m, ratios, v, "latency_p50"), round(ips, 1),
-                     _ratio(m, ratios, v, "throughput"), f"{100 * share:.0f}%" if share is not None else "",
-                     -drops[v] if v in drops and v in BASELINE else ""])
+        rows.append(
+            [
+                machine,
+                v,
+                latency_figure(m, v, 1, "p50_ms"),
+                _ratio(m, ratios, v, "latency_p50"),
+                round(ips, 1),
+                _ratio(m, ratios, v, "throughput"),
+                f"{100 * share:.0f}%" if share is not None else "",
+                -drops[v] if v in drops and v in BASELINE else "",
+            ]
+        )
     return rows
 
 
@@ -76,9 +86,14 @@ def describe(m: dict[str, Any]) -> list[Any]:
     fp = m.get("fingerprint", {})
     isa = fp.get("isa", {})
     rec = m.get("recommend") or m.get("report", {})  # snapshots before the recommend stage: report.json
-    return [from_fingerprint(fp), fp.get("software_id", "not recorded"), fp.get("logical_cores"),
-            *("yes" if any(isa.get(f) for f in flags) else "no" for flags in ISA_SHOWN.values()),
-            rec.get("latency_p50_variant"), rec.get("throughput_variant")]
+    return [
+        from_fingerprint(fp),
+        fp.get("software_id", "not recorded"),
+        fp.get("logical_cores"),
+        *("yes" if any(isa.get(f) for f in flags) else "no" for flags in ISA_SHOWN.values()),
+        rec.get("latency_p50_variant"),
+        rec.get("throughput_variant"),
+    ]
 
 
 def cross_machine(model: str, root: Path = RESULTS) -> tuple[str, dict[str, dict[str, float]]]:
@@ -87,16 +102,43 @@ def cross_machine(model: str, root: Path = RESULTS) -> tuple[str, dict[str, dict
     snaps = {f.parent.name: load(f) for f in sorted(root.glob(f"*/{model}")) if (f / "fingerprint.json").is_file()}
     machines = [[mid, *describe(m)] for mid, m in snaps.items()]
     variants = [r for mid, m in snaps.items() for r in machine_rows(m, mid)]
-    text = "\n".join([
-        f"## {model} on {len(snaps)} machine(s)", "",
-        "Each machine's figures come from its own run; ratios are over the best FP32 of any runtime on the "
-        "same machine (the release model as downloaded included), with their 95% intervals. Recommended: the "
-        "fastest variant within the report's mAP budget.", "",
-        table(["machine id", "CPU", "software id", "cores", *ISA_SHOWN, "recommended (batch-1 latency)",
-               "recommended (throughput)"], machines), "",
-        table(["machine id", "variant", "batch-1 p50 ms", "x best FP32 (latency)", "best images/s",
-               "x best FP32 (images/s)", "share of the CPU's peak", "mAP50-95 change"], variants),
-        ""])
+    text = "\n".join(
+        [
+            f"## {model} on {len(snaps)} machine(s)",
+            "",
+            "Each machine's figures come from its own run; ratios are over the best FP32 of any runtime on the "
+            "same machine (the release model as downloaded included), with their 95% intervals. Recommended: the "
+            "fastest variant within the report's mAP budget.",
+            "",
+            table(
+                [
+                    "machine id",
+                    "CPU",
+                    "software id",
+                    "cores",
+                    *ISA_SHOWN,
+                    "recommended (batch-1 latency)",
+                    "recommended (throughput)",
+                ],
+                machines,
+            ),
+            "",
+            table(
+                [
+                    "machine id",
+                    "variant",
+                    "batch-1 p50 ms",
+                    "x best FP32 (latency)",
+                    "best images/s",
+                    "x best FP32 (images/s)",
+                    "share of the CPU's peak",
+                    "mAP50-95 change",
+                ],
+                variants,
+            ),
+            "",
+        ]
+    )
     series = {mid: {v: best_throughput(m, v) for v in VARIANTS if best_throughput(m, v)} for mid, m in snaps.items()}
     return text, series
 
@@ -105,19 +147,30 @@ def write_cross_machine(models: list[str], root: Path = RESULTS) -> None:
     """results/machines.md, and per model a CSV and PNG of best images/s per variant, a series per machine."""
     from yolo_cpu.results.plots import bar_png, write_csv
 
-    parts = ["# Results per machine", "", "Made by `yolo-cpu machines table` from the snapshots in "
-             "`results/<machine id>/<model>/` (`yolo-cpu machines snapshot` after a run).", ""]
+    parts = [
+        "# Results per machine",
+        "",
+        "Made by `yolo-cpu machines table` from the snapshots in "
+        "`results/<machine id>/<model>/` (`yolo-cpu machines snapshot` after a run).",
+        "",
+    ]
     for model in models:
         text, series = cross_machine(model, root)
         parts.append(text)
         variants = [v for v in VARIANTS if any(v in s for s in series.values())]
         if series:
-            write_csv(root / f"machines_{model}_throughput.csv",
-                      [{"variant": v, **{mid: s.get(v) for mid, s in series.items()}} for v in variants])
+            write_csv(
+                root / f"machines_{model}_throughput.csv",
+                [{"variant": v, **{mid: s.get(v) for mid, s in series.items()}} for v in variants],
+            )
             cpu = {mid: from_fingerprint(read_json(root / mid / model / "fingerprint.json")) for mid in series}
-            bar_png(root / f"machines_{model}_throughput.png", variants,
-                    {f"{mid} ({cpu[mid]})": [s.get(v, 0.0) for v in variants] for mid, s in series.items()},
-                    "best images/s", f"{model}: best throughput per variant, one series per machine")
+            bar_png(
+                root / f"machines_{model}_throughput.png",
+                variants,
+                {f"{mid} ({cpu[mid]})": [s.get(v, 0.0) for v in variants] for mid, s in series.items()},
+                "best images/s",
+                f"{model}: best throughput per variant, one series per machine",
+            )
     write_text(root / "machines.md", "\n".join(parts))
 
 

@@ -1,4 +1,5 @@
 """PNG renderings of the plot CSVs (DVC's HTML plots need a CDN these machines cannot reach)."""
+
 from __future__ import annotations
 
 import csv
@@ -30,8 +31,14 @@ def pyplot():
     return plt
 
 
-def line_png(path: str | Path, series: dict[str, tuple[list[float], list[float]]], xlabel: str, ylabel: str,
-             title: str, logx: bool = False) -> None:
+def line_png(
+    path: str | Path,
+    series: dict[str, tuple[list[float], list[float]]],
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    logx: bool = False,
+) -> None:
     """One line per series {label: (xs, ys)} -> PNG."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
@@ -77,31 +84,45 @@ def write_series(stem: str | Path, x_name: str, xs: list, series: dict[str, list
     """<stem>.csv in wide form (one x column, one column per series, so DVC draws each series as its
     own line; missing values empty) and <stem>.png, only when some series has a value: no chart of
     empty axes is written (an old one is removed)."""
-    rows = [{x_name: x, **{s: ("" if vals[i] is None else vals[i]) for s, vals in series.items()}}
-            for i, x in enumerate(xs)]
+    rows = [
+        {x_name: x, **{s: ("" if vals[i] is None else vals[i]) for s, vals in series.items()}} for i, x in enumerate(xs)
+    ]
     write_csv(f"{stem}.csv", rows, fieldnames=[x_name, *series])
-    lines = {s: ([float(x) for x, v in zip(xs, vals) if v is not None], [v for v in vals if v is not None])
-             for s, vals in series.items()}
+    lines = {
+        s: ([float(x) for x, v in zip(xs, vals) if v is not None], [v for v in vals if v is not None])
+        for s, vals in series.items()
+    }
     drawn = {s: xy for s, xy in lines.items() if xy[0]}
     if not drawn:
         Path(f"{stem}.png").unlink(missing_ok=True)
         return
-    line_png(f"{stem}.png", drawn, x_name, ylabel, title,
-             logx=len(xs) > 1 and all(isinstance(x, int) and x > 0 for x in xs))
+    line_png(
+        f"{stem}.png", drawn, x_name, ylabel, title, logx=len(xs) > 1 and all(isinstance(x, int) and x > 0 for x in xs)
+    )
 
 
-def write_per_image_latency(stem: str | Path, sizes: list[int], variants: list[str], figures: dict[str, Any],
-                            runtime: str) -> None:
+def write_per_image_latency(
+    stem: str | Path, sizes: list[int], variants: list[str], figures: dict[str, Any], runtime: str
+) -> None:
     """<stem>.csv/.png: each variant's p50 latency per image (its batch p50 / the batch size) by batch
     size, from the keys.at_batch p50 figures."""
-    per_image = {v: [None if (t := figures.get(keys.at_batch(v, n, "p50_ms"))) is None else round(t / n, 4)
-                     for n in sizes] for v in variants}
-    write_series(stem, "batch", sizes, per_image, "p50 latency per image (ms): batch p50 / batch size",
-                 f"{runtime}: latency per image by batch size")
+    per_image = {
+        v: [None if (t := figures.get(keys.at_batch(v, n, "p50_ms"))) is None else round(t / n, 4) for n in sizes]
+        for v in variants
+    }
+    write_series(
+        stem,
+        "batch",
+        sizes,
+        per_image,
+        "p50 latency per image (ms): batch p50 / batch size",
+        f"{runtime}: latency per image by batch size",
+    )
 
 
-def delta_bars_png(path: str | Path, per_variant: dict[str, list[dict[str, Any]]], worst: int, xlabel: str,
-                   title: str) -> None:
+def delta_bars_png(
+    path: str | Path, per_variant: dict[str, list[dict[str, Any]]], worst: int, xlabel: str, title: str
+) -> None:
     """One panel per variant: its `worst` rows (class, delta, delta_lo, delta_hi, instances; sorted
     worst first) as horizontal bars with their 95% intervals, labelled with the instance counts."""
     plt = pyplot()

@@ -4,6 +4,7 @@ Absolute timings are compared only when both revisions ran on the same machine (
 metrics/fingerprint.json); otherwise only ratios. Every timing change says whether it is beyond the
 noise: ratios by their revisions' 95% intervals, absolute timings by the interval of their ratio
 from both runs' slices; an mAP shows its delta's interval against FP32."""
+
 from __future__ import annotations
 
 import json
@@ -34,12 +35,19 @@ def machines(metrics: dict[str, dict[str, dict[str, Any]]]) -> tuple[str | None,
     fp = metrics.get("metrics/fingerprint.json", {})
     if "machine_id" not in fp:
         return None, None, ""
-    old, new = (None if fp["machine_id"].get(side) is None else
-                f"{fp.get('cpu', {}).get(side)}, id {fp['machine_id'][side]}" for side in ("old", "new"))
+    old, new = (
+        None if fp["machine_id"].get(side) is None else f"{fp.get('cpu', {}).get(side)}, id {fp['machine_id'][side]}"
+        for side in ("old", "new")
+    )
     sw = fp.get("software_id", {})
-    note = "" if sw.get("old") == sw.get("new") else \
-        (f" The software differs (id {sw.get('old') or 'not recorded'} -> {sw.get('new')}): libraries or "
-         "thread settings changed.")
+    note = (
+        ""
+        if sw.get("old") == sw.get("new")
+        else (
+            f" The software differs (id {sw.get('old') or 'not recorded'} -> {sw.get('new')}): libraries or "
+            "thread settings changed."
+        )
+    )
     return old, new, note
 
 
@@ -48,8 +56,12 @@ def _fmt(v: Any) -> str:
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *["| " + " | ".join(_fmt(c) for c in r) + " |" for r in rows], ""]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *["| " + " | ".join(_fmt(c) for c in r) + " |" for r in rows],
+        "",
+    ]
 
 
 INPUT_PARAMS = {"model.name": "model", "model.source": "model source", "data.dataset": "dataset"}
@@ -59,16 +71,23 @@ def input_changes(metrics: dict, params: dict) -> list[str]:
     """What makes the two revisions' mAPs incomparable: another model, model source or dataset, or
     another set of evaluation images (download's eval_split_sha256)."""
     ps = params.get("params.yaml", {})
-    out = [f"{what} `{d.get('old')}` → `{d.get('new')}`" for k, what in INPUT_PARAMS.items()
-           if (d := ps.get(k)) is not None and d.get("old") != d.get("new")]
+    out = [
+        f"{what} `{d.get('old')}` → `{d.get('new')}`"
+        for k, what in INPUT_PARAMS.items()
+        if (d := ps.get(k)) is not None and d.get("old") != d.get("new")
+    ]
     split = metrics.get("metrics/download.json", {}).get("eval_split_sha256")
     if split is not None and split.get("old") != split.get("new"):
         out.append("the evaluation images (eval_split_sha256)")
     return out
 
 
-def headline(metrics: dict, params: dict, report_details: tuple[dict, dict] = ({}, {}),
-             eval_details: tuple[dict, dict] = ({}, {})) -> list[str]:
+def headline(
+    metrics: dict,
+    params: dict,
+    report_details: tuple[dict, dict] = ({}, {}),
+    eval_details: tuple[dict, dict] = ({}, {}),
+) -> list[str]:
     """The tables a reviewer reads first, in words; no mAP is compared when the model or the data
     differ. report_details, eval_details: the base and head details/recommend.json and
     details/eval_map.json (the intervals of the ratios and of the mAP changes)."""
@@ -78,25 +97,62 @@ def headline(metrics: dict, params: dict, report_details: tuple[dict, dict] = ({
     if differ:
         out += [f"_Not compared: the two revisions measured different things ({'; '.join(differ)})._", ""]
         ev = {}
-    rows = [[v, ev[k].get("old"), ev[k].get("new"), ev[k].get("diff"),
-             _with_interval(ev, keys.map_delta(v), "old", ""), _with_interval(ev, keys.map_delta(v), "new", "")]
-            for v in VARIANTS if (k := keys.map50_95(v)) in ev]
-    out += _table(["variant", "base", "head", "change", "base change vs FP32", "head change vs FP32"],
-                  rows) if rows else [] if differ else ["_No mAP measured._", ""]
+    rows = [
+        [
+            v,
+            ev[k].get("old"),
+            ev[k].get("new"),
+            ev[k].get("diff"),
+            _with_interval(ev, keys.map_delta(v), "old", ""),
+            _with_interval(ev, keys.map_delta(v), "new", ""),
+        ]
+        for v in VARIANTS
+        if (k := keys.map50_95(v)) in ev
+    ]
+    out += (
+        _table(["variant", "base", "head", "change", "base change vs FP32", "head change vs FP32"], rows)
+        if rows
+        else []
+        if differ
+        else ["_No mAP measured._", ""]
+    )
     ratios = with_bounds(recommendation(metrics), report_details, "_x_best_fp32")
-    speed = [[v, words, *(_with_interval(ratios, k, side) if ratios[k].get(side) != 1.0 else "the best FP32"
-                          for side in ("old", "new")), speed_change(ratios, k)]
-             for v in VARIANTS for o, words in (("latency_p50", "batch-1 latency"), ("throughput", "best images/s"))
-             if (k := keys.over_best_fp32(v, o)) in ratios]
-    out += ["### Each variant against the best FP32 (times as fast, measured within each run, 95% intervals)", "",
-            "The best FP32 of any runtime, the release model as downloaded included. A change is *not significant* "
-            "when the two revisions' intervals overlap.", ""]
+    speed = [
+        [
+            v,
+            words,
+            *(
+                _with_interval(ratios, k, side) if ratios[k].get(side) != 1.0 else "the best FP32"
+                for side in ("old", "new")
+            ),
+            speed_change(ratios, k),
+        ]
+        for v in VARIANTS
+        for o, words in (("latency_p50", "batch-1 latency"), ("throughput", "best images/s"))
+        if (k := keys.over_best_fp32(v, o)) in ratios
+    ]
+    out += [
+        "### Each variant against the best FP32 (times as fast, measured within each run, 95% intervals)",
+        "",
+        "The best FP32 of any runtime, the release model as downloaded included. A change is *not significant* "
+        "when the two revisions' intervals overlap.",
+        "",
+    ]
     out += _table(["variant", "figure", "base", "head", "change"], speed) if speed else ["_None measured._", ""]
     rec = recommendation(metrics)
-    rows = [[k.removesuffix("_variant").replace("_", " "), d.get("old"), d.get("new"),
-             "**changed**" if d.get("old") != d.get("new") else ""] for k, d in rec.items() if k.endswith("_variant")]
-    out += ["### Recommendation", ""] + (_table(["objective", "base", "head", ""], rows) if rows else
-                                         ["_No recommendation._", ""])
+    rows = [
+        [
+            k.removesuffix("_variant").replace("_", " "),
+            d.get("old"),
+            d.get("new"),
+            "**changed**" if d.get("old") != d.get("new") else "",
+        ]
+        for k, d in rec.items()
+        if k.endswith("_variant")
+    ]
+    out += ["### Recommendation", ""] + (
+        _table(["objective", "base", "head", ""], rows) if rows else ["_No recommendation._", ""]
+    )
     head_rec = report_details[1]
     trade = [t["sentence"] for t in head_rec.get("tradeoffs", {}).values() if t.get("sentence")]
     out += [f"What the budget costs (head): {' '.join(trade)}", ""] if trade else []
@@ -108,15 +164,22 @@ def headline(metrics: dict, params: dict, report_details: tuple[dict, dict] = ({
         if d and budget is not None:
             was, now = (d.get(s) is not None and -d[s] > budget for s in ("old", "new"))
             if was != now:
-                gates.append(f"- `{v}` {'now loses' if now else 'no longer loses'} more than "
-                             f"`report.max_map_drop` = {budget} mAP50-95 points ({_fmt(d.get('new'))})")
-    out += ["### Gates", "", *(gates or ["_Not checked: the inputs differ._" if differ else
-                                          "_Nothing crossed a gate._"]), ""]
+                gates.append(
+                    f"- `{v}` {'now loses' if now else 'no longer loses'} more than "
+                    f"`report.max_map_drop` = {budget} mAP50-95 points ({_fmt(d.get('new'))})"
+                )
+    out += [
+        "### Gates",
+        "",
+        *(gates or ["_Not checked: the inputs differ._" if differ else "_Nothing crossed a gate._"]),
+        "",
+    ]
     return out
 
 
-def with_bounds(figures: dict[str, dict[str, Any]], details: tuple[dict, dict], suffix: str
-                ) -> dict[str, dict[str, Any]]:
+def with_bounds(
+    figures: dict[str, dict[str, Any]], details: tuple[dict, dict], suffix: str
+) -> dict[str, dict[str, Any]]:
     """The metrics diff's {key: {old, new}} plus, for every key ending in `suffix`, its interval
     bounds from each revision's details file (the headline keeps the figure, details the bounds)."""
     out = dict(figures)
@@ -195,8 +258,12 @@ def recommendation(metrics: dict) -> dict[str, dict[str, Any]]:
                 if merged.get(side) is None and d.get(side) is not None:
                     merged[side] = d[side]
     for d in out.values():
-        if d.get("old") is not None and d.get("new") is not None and isinstance(d["new"], (int, float)) \
-                and not isinstance(d["new"], bool):
+        if (
+            d.get("old") is not None
+            and d.get("new") is not None
+            and isinstance(d["new"], (int, float))
+            and not isinstance(d["new"], bool)
+        ):
             d["diff"] = round(d["new"] - d["old"], 6)
     return out
 
@@ -220,8 +287,9 @@ def details_at(rev: str | None, metrics_file: str) -> dict[str, Any]:
         return {}
 
 
-def changed_rows(diff: dict, same_machine: bool, revs: tuple[str, str | None] | None = None,
-                 same_inputs: bool = True) -> list[list[Any]]:
+def changed_rows(
+    diff: dict, same_machine: bool, revs: tuple[str, str | None] | None = None, same_inputs: bool = True
+) -> list[list[Any]]:
     """Every changed metric; absolute timings only when both revisions ran on the same machine, each
     with whether it moved beyond the noise (from both runs' slices, read at `revs`); mAPs only when
     both measured the same model on the same images."""
@@ -258,22 +326,40 @@ def render(base: str, head: str | None) -> str:
     if same:
         lines += [f"Both ran on the same machine ({new_m}): absolute timings are compared.{software}", ""]
     else:
-        lines += [f"Different machines (base: {old_m or 'none recorded'}; head: {new_m or 'none recorded'}): "
-                  "only ratios measured within each run are compared; absolute timings are left out.", ""]
+        lines += [
+            f"Different machines (base: {old_m or 'none recorded'}; head: {new_m or 'none recorded'}): "
+            "only ratios measured within each run are compared; absolute timings are left out.",
+            "",
+        ]
     differ = input_changes(metrics, params)
     if differ:
         lines += [f"**Different inputs:** {'; '.join(differ)}. The mAPs of the two revisions are not compared.", ""]
-    lines += headline(metrics, params, (recommendation_details(base), recommendation_details(head)),
-                      (details_at(base, "metrics/eval_map.json"), details_at(head, "metrics/eval_map.json")))
-    changed_params = [[k, d.get("old"), d.get("new")] for k, d in params.get("params.yaml", {}).items()
-                      if d.get("old") != d.get("new")]
-    lines += ["### Params changed", ""] + (_table(["param", "base", "head"], changed_params) if changed_params
-                                           else ["_No parameter changed._", ""])
+    lines += headline(
+        metrics,
+        params,
+        (recommendation_details(base), recommendation_details(head)),
+        (details_at(base, "metrics/eval_map.json"), details_at(head, "metrics/eval_map.json")),
+    )
+    changed_params = [
+        [k, d.get("old"), d.get("new")]
+        for k, d in params.get("params.yaml", {}).items()
+        if d.get("old") != d.get("new")
+    ]
+    lines += ["### Params changed", ""] + (
+        _table(["param", "base", "head"], changed_params) if changed_params else ["_No parameter changed._", ""]
+    )
     rows = changed_rows(metrics, same, (base, head), same_inputs=not differ)
-    lines += [f"<details><summary>All changed metrics ({len(rows)})</summary>", "",
-              "Absolute timings carry the 95% interval of head / base from both runs' slices: *not significant* "
-              "when it covers no change.", ""]
-    lines += _table(["stage", "figure", "base", "head", "change", "head / base [95%]"], rows) if rows else \
-        ["_No metric changed._", ""]
+    lines += [
+        f"<details><summary>All changed metrics ({len(rows)})</summary>",
+        "",
+        "Absolute timings carry the 95% interval of head / base from both runs' slices: *not significant* "
+        "when it covers no change.",
+        "",
+    ]
+    lines += (
+        _table(["stage", "figure", "base", "head", "change", "head / base [95%]"], rows)
+        if rows
+        else ["_No metric changed._", ""]
+    )
     lines += ["</details>", ""]
     return "\n".join(lines)

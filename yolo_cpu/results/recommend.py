@@ -1,5 +1,6 @@
 """Which variant to use on the machine that ran the pipeline: for each objective, the best variant
 whose mAP50-95 drop against FP32 stays within a budget."""
+
 from __future__ import annotations
 
 import math
@@ -93,14 +94,27 @@ def recommend(m: dict[str, Any], max_map_drop: float) -> dict[str, dict[str, Any
     drops = map_drops(m)
     out = {}
     for objective, (what, unit, higher) in OBJECTIVES.items():
-        scored = sorted(((fig, v) for v, d in drops.items() if d <= max_map_drop
-                         and (fig := FIGURES[objective](m, v)) is not None), reverse=higher)
+        scored = sorted(
+            ((fig, v) for v, d in drops.items() if d <= max_map_drop and (fig := FIGURES[objective](m, v)) is not None),
+            reverse=higher,
+        )
         if not scored:
             continue
         best = scored[0][1]
-        r: dict[str, Any] = {"variant": best, "figure": scored[0][0], "map_drop": drops[best], "what": what,
-                             "unit": unit, "runner_up": None, "advantage": None, "advantage_lo": None,
-                             "advantage_hi": None, "tie": False, "tied": [best], "chosen_by": "figure"}
+        r: dict[str, Any] = {
+            "variant": best,
+            "figure": scored[0][0],
+            "map_drop": drops[best],
+            "what": what,
+            "unit": unit,
+            "runner_up": None,
+            "advantage": None,
+            "advantage_lo": None,
+            "advantage_hi": None,
+            "tie": False,
+            "tied": [best],
+            "chosen_by": "figure",
+        }
         for i, (_, other) in enumerate(scored[1:]):
             adv = advantage(m, best, other, objective)
             if i == 0:
@@ -112,8 +126,13 @@ def recommend(m: dict[str, Any], max_map_drop: float) -> dict[str, dict[str, Any
         if len(r["tied"]) > 1:
             memory = FIGURES["memory"]
             pick = min(r["tied"], key=lambda v: (drops[v], memory(m, v) or float("inf")))
-            r.update(tie=True, variant=pick, figure=FIGURES[objective](m, pick), map_drop=drops[pick],
-                     chosen_by="tie: smaller mAP drop, then smaller memory")
+            r.update(
+                tie=True,
+                variant=pick,
+                figure=FIGURES[objective](m, pick),
+                map_drop=drops[pick],
+                chosen_by="tie: smaller mAP drop, then smaller memory",
+            )
         out[objective] = r
     return out
 
@@ -162,8 +181,11 @@ def judgeable(m: dict[str, Any], budget: float) -> dict[str, dict[str, Any]]:
             continue
         half = (hi - lo) / 2
         if half > budget:
-            out[v] = {"half_width": round(half, 3), "images": images,
-                      "images_needed": math.ceil(images * (half / budget) ** 2) if budget > 0 else None}
+            out[v] = {
+                "half_width": round(half, 3),
+                "images": images,
+                "images_needed": math.ceil(images * (half / budget) ** 2) if budget > 0 else None,
+            }
     return out
 
 
@@ -206,8 +228,9 @@ def _bound(x: float) -> float | None:
     return None if math.isnan(x) else round(x, 3)
 
 
-def as_metrics(rec: dict[str, dict[str, Any]], ratios: dict[str, Any],
-               deployments: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def as_metrics(
+    rec: dict[str, dict[str, Any]], ratios: dict[str, Any], deployments: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """Flat metric keys (keys.objective): <objective>_variant / _figure / _map_drop / _tie, the
     advantage over the runner-up with its interval, the recommended variant's ratio over the best FP32
     with its interval (x_best_fp32), for a bundled objective its batch size and end-to-end images/s

@@ -2,6 +2,7 @@
 
 Handles YOLOv5's layout [N, anchors, 5 + classes] (xywh, objectness, class scores) and the
 YOLOv8/YOLO11 layout [N, 4 + classes, anchors] (xywh, class scores, no objectness)."""
+
 from __future__ import annotations
 
 import functools
@@ -159,8 +160,9 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float, max_det: int = 30
 Candidates = tuple[np.ndarray, np.ndarray, np.ndarray]  # xyxy boxes (input pixels), scores, classes
 
 
-def select_candidates(pred: np.ndarray, conf: float = 0.25, classes: Sequence[int] | None = None,
-                      multi_label: bool = True) -> list[Candidates]:
+def select_candidates(
+    pred: np.ndarray, conf: float = 0.25, classes: Sequence[int] | None = None, multi_label: bool = True
+) -> list[Candidates]:
     """First half of postprocess: per image, the (at most MAX_NMS best) candidates above `conf`.
     Copies what it keeps, so `pred` may be reused afterwards."""
     pred = np.asarray(pred, dtype=np.float32)
@@ -176,8 +178,9 @@ def select_candidates(pred: np.ndarray, conf: float = 0.25, classes: Sequence[in
     return out
 
 
-def suppress(cands: Sequence[Candidates], letterboxes: Sequence[Letterbox] | None, iou: float = 0.45,
-             max_det: int = 300) -> list[Detections]:
+def suppress(
+    cands: Sequence[Candidates], letterboxes: Sequence[Letterbox] | None, iou: float = 0.45, max_det: int = 300
+) -> list[Detections]:
     """Second half of postprocess: class-aware NMS, boxes mapped back to original pixels."""
     out = []
     for i, (boxes, scores, cls) in enumerate(cands):

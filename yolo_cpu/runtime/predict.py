@@ -1,5 +1,6 @@
 """Images to COCO-format detections with a runtime: decoding, the shared preprocessing, batched
 inference, NMS, with per-phase timings; decode-once splits for several variants; the end-to-end timing."""
+
 from __future__ import annotations
 
 import contextlib
@@ -97,15 +98,19 @@ def _decode_letterbox(path: Path, imgsz: int) -> tuple[np.ndarray, Letterbox, fl
     return lb_img, lb, t1 - t0, time.perf_counter() - t1
 
 
-def letterbox_split(image_paths: Sequence[Path], imgsz: int = 640, bad_input: str = "error",
-                    desc: str | None = None, workers: int | None = None) -> Letterboxed:
+def letterbox_split(
+    image_paths: Sequence[Path],
+    imgsz: int = 640,
+    bad_input: str = "error",
+    desc: str | None = None,
+    workers: int | None = None,
+) -> Letterboxed:
     """Decode and letterbox every image once (the first half of `preprocess`), on `workers` threads
     (default: one per core; OpenCV releases the GIL). Images keep their input order."""
     out = Letterboxed([], [], [], [], 0.0, 0.0)
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         done = pool.map(_decode_letterbox, image_paths, [imgsz] * len(image_paths))
-        for p, r in tqdm(zip(image_paths, done), total=len(image_paths), desc=desc, unit="img",
-                         disable=desc is None):
+        for p, r in tqdm(zip(image_paths, done), total=len(image_paths), desc=desc, unit="img", disable=desc is None):
             if isinstance(r, ImageReadError):
                 if bad_input == "error":
                     raise r
@@ -145,18 +150,27 @@ def _prepare(chunk: Sequence[Path], rt: Runtime, batch: int, imgsz: int, bad_inp
     return _Prepared(ids, x, lbs, skipped, t1 - t0, time.perf_counter() - t1, len(chunk))
 
 
-def _prepare_letterboxed(src: Letterboxed, lo: int, hi: int, rt: Runtime, batch: int,
-                         out: np.ndarray) -> _Prepared:
+def _prepare_letterboxed(src: Letterboxed, lo: int, hi: int, rt: Runtime, batch: int, out: np.ndarray) -> _Prepared:
     """One batch of an already letterboxed split: only the tensor conversion (into `out`) is left."""
     t0 = time.perf_counter()
     x = _pad(to_tensor(src.images[lo:hi], out), hi - lo, rt, batch)
     return _Prepared(src.ids[lo:hi], x, src.letterboxes[lo:hi], [], 0.0, time.perf_counter() - t0, hi - lo)
 
 
-def predict(rt: Runtime, images: Sequence[Path] | Letterboxed, batch: int = 8, conf: float = 0.001,
-            iou: float = 0.65, max_det: int = 300, bad_input: str = "error", desc: str | None = None,
-            imgsz: int = 640, prefetch: bool = False, progress: tqdm | None = None,
-            category_ids: Sequence[int] | None = None) -> tuple[list[dict[str, Any]], PredictTimes]:
+def predict(
+    rt: Runtime,
+    images: Sequence[Path] | Letterboxed,
+    batch: int = 8,
+    conf: float = 0.001,
+    iou: float = 0.65,
+    max_det: int = 300,
+    bad_input: str = "error",
+    desc: str | None = None,
+    imgsz: int = 640,
+    prefetch: bool = False,
+    progress: tqdm | None = None,
+    category_ids: Sequence[int] | None = None,
+) -> tuple[list[dict[str, Any]], PredictTimes]:
     """COCO-format detections (xywh boxes; class index -> category_ids[index], or the index itself
     when None) for every image, with phase timings.
 
@@ -169,11 +183,12 @@ def predict(rt: Runtime, images: Sequence[Path] | Letterboxed, batch: int = 8, c
         # Two input buffers in turn: one is inferred while the next batch is written to the other.
         size = images.images[0].shape[0] if len(images) else imgsz
         bufs = [np.empty((batch, 3, size, size), np.float32) for _ in range(2 if len(images) > batch else 1)]
-        jobs = [(_prepare_letterboxed, (images, i, min(i + batch, len(images)), rt, batch, bufs[k % len(bufs)]))
-                for k, i in enumerate(range(0, len(images), batch))]
+        jobs = [
+            (_prepare_letterboxed, (images, i, min(i + batch, len(images)), rt, batch, bufs[k % len(bufs)]))
+            for k, i in enumerate(range(0, len(images), batch))
+        ]
     else:
-        jobs = [(_prepare, (images[i : i + batch], rt, batch, imgsz, bad_input))
-                for i in range(0, len(images), batch)]
+        jobs = [(_prepare, (images[i : i + batch], rt, batch, imgsz, bad_input)) for i in range(0, len(images), batch)]
     dets: list[dict[str, Any]] = []
     times = PredictTimes()
 
@@ -185,10 +200,12 @@ def predict(rt: Runtime, images: Sequence[Path] | Letterboxed, batch: int = 8, c
         return time.perf_counter() - t0
 
     wall0 = time.perf_counter()
-    bar_cm = contextlib.nullcontext(progress) if progress is not None else \
-        tqdm(total=len(images), desc=desc, unit="img", disable=desc is None)
-    with bar_cm as bar, \
-            ThreadPoolExecutor(max_workers=1) as pre_pool, ThreadPoolExecutor(max_workers=1) as post_pool:
+    bar_cm = (
+        contextlib.nullcontext(progress)
+        if progress is not None
+        else tqdm(total=len(images), desc=desc, unit="img", disable=desc is None)
+    )
+    with bar_cm as bar, ThreadPoolExecutor(max_workers=1) as pre_pool, ThreadPoolExecutor(max_workers=1) as post_pool:
         pending = pre_pool.submit(jobs[0][0], *jobs[0][1]) if prefetch and jobs else None
         finishing = None
         for i, (fn, args) in enumerate(jobs):

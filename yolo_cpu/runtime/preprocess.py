@@ -1,5 +1,6 @@
 """The one preprocessing path (YOLOv5 letterbox, BGR->RGB, HWC->CHW, /255) used by calibration,
 benchmarks and evaluation alike, plus the inverse box mapping."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,8 +46,9 @@ def decode_image(data: bytes | np.ndarray, where: str, max_pixels: int | None = 
     if max_pixels is not None:
         size = declared_size(buf[:65536].tobytes())
         if size is not None and size[0] * size[1] > max_pixels:
-            raise ImageReadError(f"image of {size[0]}x{size[1]} pixels is larger than the limit of "
-                                 f"{max_pixels} pixels: {where}")
+            raise ImageReadError(
+                f"image of {size[0]}x{size[1]} pixels is larger than the limit of {max_pixels} pixels: {where}"
+            )
     if buf[:2].tobytes() == b"\xff\xd8":
         defect = jpeg_defect(buf.tobytes())
         if defect is not None:
@@ -64,16 +66,18 @@ def declared_size(head: bytes) -> tuple[int, int] | None:
         return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
     i = 2 if head[:2] == b"\xff\xd8" else len(head)
     while i + 9 <= len(head) and head[i] == 0xFF:
-        marker, length = head[i + 1], int.from_bytes(head[i + 2:i + 4], "big")
+        marker, length = head[i + 1], int.from_bytes(head[i + 2 : i + 4], "big")
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # SOFn: precision, height, width
-            return int.from_bytes(head[i + 7:i + 9], "big"), int.from_bytes(head[i + 5:i + 7], "big")
+            return int.from_bytes(head[i + 7 : i + 9], "big"), int.from_bytes(head[i + 5 : i + 7], "big")
         i += 2 + length
     return None
 
 
 _RST = range(0xD0, 0xD8)
-_AFTER_SCAN = {"sequential": {0xD9, 0xDA, 0xDC}, "progressive": {0xD9, 0xDA, 0xDC, 0xC4, 0xDB, 0xDD, 0xFE, 0xCC,
-                                                                  *range(0xE0, 0xF0)}}
+_AFTER_SCAN = {
+    "sequential": {0xD9, 0xDA, 0xDC},
+    "progressive": {0xD9, 0xDA, 0xDC, 0xC4, 0xDB, 0xDD, 0xFE, 0xCC, *range(0xE0, 0xF0)},
+}
 
 
 def jpeg_defect(data: bytes) -> str | None:
@@ -99,15 +103,15 @@ def jpeg_defect(data: bytes) -> str | None:
             continue
         if marker < 0xC0:
             return f"0xFF 0x{marker:02X} at offset {i - 2} is no JPEG marker"
-        if i + 2 > n or i + int.from_bytes(data[i:i + 2], "big") > n:
+        if i + 2 > n or i + int.from_bytes(data[i : i + 2], "big") > n:
             return f"its segment 0xFF 0x{marker:02X} at offset {i - 2} is cut short"
-        length = int.from_bytes(data[i:i + 2], "big")
+        length = int.from_bytes(data[i : i + 2], "big")
         if length < 2:
             return f"its segment 0xFF 0x{marker:02X} at offset {i - 2} has length {length}"
         if marker == 0xC2 or marker == 0xC6 or marker == 0xCA or marker == 0xCE:
             mode = "progressive"
         if marker == 0xDD and length >= 4:
-            restart = int.from_bytes(data[i + 2:i + 4], "big")
+            restart = int.from_bytes(data[i + 2 : i + 4], "big")
         i += length
         if marker == 0xDA:
             i, problem = _end_of_scan(data, i, restart)
@@ -162,10 +166,13 @@ def to_tensor(letterboxed: list[np.ndarray], out: np.ndarray | None = None) -> n
     shape = (len(letterboxed), 3, size, size)
     if out is None:
         batch = np.empty(shape, dtype=np.float32)
-    elif out.dtype != np.float32 or not out.flags.c_contiguous or out.shape[1:] != shape[1:] \
-            or len(out) < len(letterboxed):
-        raise ValueError(f"to_tensor: out must be C-contiguous float32 of shape {shape}, got "
-                         f"{out.dtype} {out.shape}")
+    elif (
+        out.dtype != np.float32
+        or not out.flags.c_contiguous
+        or out.shape[1:] != shape[1:]
+        or len(out) < len(letterboxed)
+    ):
+        raise ValueError(f"to_tensor: out must be C-contiguous float32 of shape {shape}, got {out.dtype} {out.shape}")
     else:
         batch = out[: len(letterboxed)]
     for i, img in enumerate(letterboxed):

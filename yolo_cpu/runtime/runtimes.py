@@ -1,4 +1,5 @@
 """One small interface over ONNX Runtime and OpenVINO: load a model, tell its input, run a batch."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -88,15 +89,21 @@ class OrtRuntime(Runtime):
         execution_mode: str = "sequential",
         graph_optimization: str = "all",
     ) -> None:
-        super().__init__(model_path, intra_threads=intra_threads, inter_threads=inter_threads,
-                         execution_mode=execution_mode, graph_optimization=graph_optimization)
+        super().__init__(
+            model_path,
+            intra_threads=intra_threads,
+            inter_threads=inter_threads,
+            execution_mode=execution_mode,
+            graph_optimization=graph_optimization,
+        )
         import onnxruntime as ort
 
         so = ort.SessionOptions()
         so.intra_op_num_threads = intra_threads
         so.inter_op_num_threads = inter_threads
         so.execution_mode = {
-            "sequential": ort.ExecutionMode.ORT_SEQUENTIAL, "parallel": ort.ExecutionMode.ORT_PARALLEL
+            "sequential": ort.ExecutionMode.ORT_SEQUENTIAL,
+            "parallel": ort.ExecutionMode.ORT_PARALLEL,
         }[execution_mode]
         so.graph_optimization_level = {
             "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -156,8 +163,16 @@ class OvRuntime(Runtime):
         pinning: bool | None = None,
         size: int | None = None,
     ) -> None:
-        super().__init__(model_path, precision=precision, hint=hint, threads=threads, streams=streams, batch=batch,
-                         **({} if pinning is None else {"pinning": pinning}), **({} if size is None else {"size": size}))
+        super().__init__(
+            model_path,
+            precision=precision,
+            hint=hint,
+            threads=threads,
+            streams=streams,
+            batch=batch,
+            **({} if pinning is None else {"pinning": pinning}),
+            **({} if size is None else {"size": size}),
+        )
 
         core = ov_core()
         if precision == "bf16" and not ov_supports_bf16():
@@ -192,8 +207,16 @@ class OvRuntime(Runtime):
 
     def settings(self) -> dict[str, Any]:
         out = super().settings()
-        for prop in ("INFERENCE_PRECISION_HINT", "PERFORMANCE_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS",
-                     "OPTIMAL_NUMBER_OF_INFER_REQUESTS", "ENABLE_CPU_PINNING"):
+        for prop in (
+            "INFERENCE_PRECISION_HINT",
+            "PERFORMANCE_HINT",
+            "NUM_STREAMS",
+            "INFERENCE_NUM_THREADS",
+            "OPTIMAL_NUMBER_OF_INFER_REQUESTS",
+            "ENABLE_CPU_PINNING",
+        ):
             value = self.compiled.get_property(prop)
-            out[f"actual_{prop.lower()}"] = value.get_type_name() if hasattr(value, "get_type_name") else str(value).split(".")[-1]
+            out[f"actual_{prop.lower()}"] = (
+                value.get_type_name() if hasattr(value, "get_type_name") else str(value).split(".")[-1]
+            )
         return out

@@ -5,6 +5,7 @@ The ONNX path is ours because both registry converters (onnx2torch 1.5.15, onnx2
 torchvision at import time, and the registry's torchvision 0.28 wheel is linked against CUDA torch: its
 _C.so does not load beside the CPU torch 2.13 build ("operator torchvision::nms does not exist"). It
 covers the ops YOLOv5/YOLOv8/YOLO11 exports use; any other op is a clear error naming it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -48,8 +49,15 @@ def _slice(x: torch.Tensor, starts, ends, axes=None, steps=None) -> torch.Tensor
     return x[tuple(index)]
 
 
-def _split(x: torch.Tensor, split: torch.Tensor | None = None, *, axis: int = 0, num_outputs: int = 0,
-           split_attr: list[int] | None = None, outputs: int = 1) -> tuple[torch.Tensor, ...]:
+def _split(
+    x: torch.Tensor,
+    split: torch.Tensor | None = None,
+    *,
+    axis: int = 0,
+    num_outputs: int = 0,
+    split_attr: list[int] | None = None,
+    outputs: int = 1,
+) -> tuple[torch.Tensor, ...]:
     sizes = _ints(split) if split is not None else split_attr
     if sizes is None:
         return torch.chunk(x, num_outputs or outputs, dim=axis)
@@ -74,8 +82,12 @@ def _maxpool(x: torch.Tensor, *, kernel_shape, strides=None, pads=None, ceil_mod
     return F.max_pool2d(x, kernel_shape, strides or kernel_shape, pads[:half], dilations or 1, bool(ceil_mode))
 
 
-_DTYPES = {onnx.TensorProto.FLOAT: torch.float32, onnx.TensorProto.INT64: torch.int64,
-           onnx.TensorProto.INT32: torch.int32, onnx.TensorProto.BOOL: torch.bool}
+_DTYPES = {
+    onnx.TensorProto.FLOAT: torch.float32,
+    onnx.TensorProto.INT64: torch.int64,
+    onnx.TensorProto.INT32: torch.int32,
+    onnx.TensorProto.BOOL: torch.bool,
+}
 
 # op -> f(inputs, attributes, number of outputs); inputs are tensors or None for an empty name.
 _OPS: dict[str, Callable[..., Any]] = {
@@ -93,15 +105,17 @@ _OPS: dict[str, Callable[..., Any]] = {
     "Resize": lambda i, a, n: _resize(*i, **a),
     "Reshape": lambda i, a, n: _reshape(i[0], i[1], a.get("allowzero", 0)),
     "Transpose": lambda i, a, n: i[0].permute(a["perm"]),
-    "Split": lambda i, a, n: _split(*i, axis=a.get("axis", 0), num_outputs=a.get("num_outputs", 0),
-                                    split_attr=a.get("split"), outputs=n),
+    "Split": lambda i, a, n: _split(
+        *i, axis=a.get("axis", 0), num_outputs=a.get("num_outputs", 0), split_attr=a.get("split"), outputs=n
+    ),
     "Slice": lambda i, a, n: _slice(*i),
     "Softmax": lambda i, a, n: torch.softmax(i[0], dim=a.get("axis", -1)),
     "Shape": lambda i, a, n: torch.tensor(i[0].shape, dtype=torch.int64),
     "Cast": lambda i, a, n: i[0].to(_DTYPES[a["to"]]),
     "Unsqueeze": lambda i, a, n: i[0].reshape(_unsqueezed(i[0].shape, _ints(i[1]) if len(i) > 1 else a["axes"])),
     "Gather": lambda i, a, n: torch.index_select(i[0], a.get("axis", 0), i[1].reshape(-1)).reshape(
-        (*i[0].shape[:a.get("axis", 0)], *i[1].shape, *i[0].shape[a.get("axis", 0) + 1:])),
+        (*i[0].shape[: a.get("axis", 0)], *i[1].shape, *i[0].shape[a.get("axis", 0) + 1 :])
+    ),
     "Identity": lambda i, a, n: i[0],
 }
 
@@ -139,13 +153,16 @@ class OnnxGraphModule(torch.nn.Module):
         self.input_name = graph.input[0].name
         self.output_name = graph.output[0].name
         self.consts: dict[str, torch.Tensor] = {
-            i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in graph.initializer}
+            i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in graph.initializer
+        }
         self.convs = torch.nn.ModuleDict()
         self.steps: list[tuple[str, list[str], list[str], dict[str, Any]]] = []
         unknown = sorted({n.op_type for n in graph.node} - set(_OPS) - {"Conv", "Constant", "SiLU"})
         if unknown:
-            raise UserError(f"{path}: the PyTorch baseline runs ONNX graphs of the ops YOLO exports use; "
-                            f"{unknown} are not among them (give an Ultralytics .pt as model.source instead)")
+            raise UserError(
+                f"{path}: the PyTorch baseline runs ONNX graphs of the ops YOLO exports use; "
+                f"{unknown} are not among them (give an Ultralytics .pt as model.source instead)"
+            )
         silu = _silu_pairs(graph)  # Sigmoid + Mul: the nn.SiLU the export expanded, one op again
         silu_input = dict(v[::-1] for v in silu.values())
         for k, node in enumerate(graph.node):
@@ -165,28 +182,44 @@ class OnnxGraphModule(torch.nn.Module):
         for node in graph.node:  # forms of known ops not covered (after the constants are known)
             a = _attrs(node)
             step = node.input[4] if node.op_type == "Slice" and len(node.input) > 4 else ""
-            if (node.op_type == "Resize" and a.get("mode", b"nearest") != b"nearest") or \
-                    (node.op_type == "Conv" and (a.get("pads", [0] * 4)[:2] != a.get("pads", [0] * 4)[2:]
-                                                 or a.get("auto_pad", b"NOTSET") != b"NOTSET")) or \
-                    (step in self.consts and bool((self.consts[step] != 1).any())):
-                raise UserError(f"{path}: {node.op_type} node {node.name} uses a form the PyTorch baseline's "
-                                "ONNX runner does not cover (Resize other than nearest, asymmetric or auto Conv "
-                                "padding, Slice steps); give an Ultralytics .pt as model.source instead")
+            if (
+                (node.op_type == "Resize" and a.get("mode", b"nearest") != b"nearest")
+                or (
+                    node.op_type == "Conv"
+                    and (
+                        a.get("pads", [0] * 4)[:2] != a.get("pads", [0] * 4)[2:]
+                        or a.get("auto_pad", b"NOTSET") != b"NOTSET"
+                    )
+                )
+                or (step in self.consts and bool((self.consts[step] != 1).any()))
+            ):
+                raise UserError(
+                    f"{path}: {node.op_type} node {node.name} uses a form the PyTorch baseline's "
+                    "ONNX runner does not cover (Resize other than nearest, asymmetric or auto Conv "
+                    "padding, Slice steps); give an Ultralytics .pt as model.source instead"
+                )
 
         # Free each intermediate after its last use, as a module's forward does (keeping them all
         # alive was 1.6x slower on yolov8n at batch 2 in a 10-run check).
         last = {name: k for k, (_, inputs, _, _) in enumerate(self.steps) for name in inputs}
         keep = set(self.consts) | {self.output_name, ""}
-        self.drop = [{n for n in inputs if last.get(n) == k and n not in keep}
-                     for k, (_, inputs, _, _) in enumerate(self.steps)]
+        self.drop = [
+            {n for n in inputs if last.get(n) == k and n not in keep} for k, (_, inputs, _, _) in enumerate(self.steps)
+        ]
 
     def _conv(self, node: onnx.NodeProto, a: dict[str, Any]) -> torch.nn.Conv2d:
         w = self.consts[node.input[1]]
         pads = a.get("pads", [0, 0, 0, 0])  # symmetric: checked in __init__
-        conv = torch.nn.Conv2d(w.shape[1] * a.get("group", 1), w.shape[0], tuple(w.shape[2:]),
-                               stride=tuple(a.get("strides", [1, 1])), padding=tuple(pads[:2]),
-                               dilation=tuple(a.get("dilations", [1, 1])), groups=a.get("group", 1),
-                               bias=len(node.input) > 2 and bool(node.input[2]))
+        conv = torch.nn.Conv2d(
+            w.shape[1] * a.get("group", 1),
+            w.shape[0],
+            tuple(w.shape[2:]),
+            stride=tuple(a.get("strides", [1, 1])),
+            padding=tuple(pads[:2]),
+            dilation=tuple(a.get("dilations", [1, 1])),
+            groups=a.get("group", 1),
+            bias=len(node.input) > 2 and bool(node.input[2]),
+        )
         conv.weight.data = w.float()
         if conv.bias is not None:
             conv.bias.data = self.consts[node.input[2]].float()
@@ -248,5 +281,10 @@ class TorchRuntime(Runtime):
             return self.module(torch.from_numpy(batch)).numpy()
 
     def settings(self) -> dict[str, Any]:
-        return {**super().settings(), "module": self.source, "torch": torch.__version__,
-                "actual_threads": torch.get_num_threads(), "onednn": torch.backends.mkldnn.is_available()}
+        return {
+            **super().settings(),
+            "module": self.source,
+            "torch": torch.__version__,
+            "actual_threads": torch.get_num_threads(),
+            "onednn": torch.backends.mkldnn.is_available(),
+        }

@@ -9,6 +9,7 @@ waiting at most batch_wait_ms), with as many batches in flight as the compiled m
 requests. Decoding and letterboxing run in a thread pool, never on the event loop. The queue in front
 of the replicas is bounded (`max_queued_requests`): beyond it a request gets 503 with Retry-After at
 once. A body that is not an image gets 400 naming why."""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,8 +33,9 @@ MAX_BODY_BYTES = 64 * 2**20
 RETRY_AFTER_S = 1
 
 
-@serve.deployment(name="detector", graceful_shutdown_wait_loop_s=0.5, graceful_shutdown_timeout_s=20,
-                  health_check_period_s=5)
+@serve.deployment(
+    name="detector", graceful_shutdown_wait_loop_s=0.5, graceful_shutdown_timeout_s=20, health_check_period_s=5
+)
 class DetectorReplica:
     """One replica: the bundle's model at every batch size up to max_batch_size."""
 
@@ -44,14 +46,20 @@ class DetectorReplica:
         self.pool = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="decode")
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.served = 0
-        self.info = {"variant": self.engine.bundle.metadata.get("deploy", {}).get("variant"),
-                     "model": self.engine.bundle.model.name, "runtime": self.engine.bundle.runtime,
-                     "precision": self.engine.bundle.precision, "names": self.engine.names,
-                     "serve": self.settings.as_dict()}
+        self.info = {
+            "variant": self.engine.bundle.metadata.get("deploy", {}).get("variant"),
+            "model": self.engine.bundle.model.name,
+            "runtime": self.engine.bundle.runtime,
+            "precision": self.engine.bundle.precision,
+            "names": self.engine.names,
+            "serve": self.settings.as_dict(),
+        }
         if self.settings.max_batch_size > 1:
-            self._infer = serve.batch(max_batch_size=self.settings.max_batch_size,
-                                      batch_wait_timeout_s=self.settings.batch_wait_ms / 1000,
-                                      max_concurrent_batches=self.engine.requests)(self._run)
+            self._infer = serve.batch(
+                max_batch_size=self.settings.max_batch_size,
+                batch_wait_timeout_s=self.settings.batch_wait_ms / 1000,
+                max_concurrent_batches=self.engine.requests,
+            )(self._run)
         else:  # no batching: each request its own inference, as many in flight as the model has requests
             self._infer = self._run_one
 
@@ -75,22 +83,31 @@ class DetectorReplica:
         path = request.url.path.rstrip("/")
         if request.method == "POST" and path == "/detect":
             try:
-                return JSONResponse(await self.detect(await request.body(), request.query_params.get("name", "request")))
+                return JSONResponse(
+                    await self.detect(await request.body(), request.query_params.get("name", "request"))
+                )
             except BadImage as e:
                 return JSONResponse({"error": str(e)}, status_code=400)
         if request.method == "GET" and path == "/health":
             return JSONResponse({"status": "ok", "replica": self.name})
         if request.method == "GET" and path == "":
             return JSONResponse({**self.info, "replica": self.name})
-        return JSONResponse({"error": f"no route {request.method} {request.url.path}: POST /detect, GET /health, "
-                                      "GET /"}, status_code=404)
+        return JSONResponse(
+            {"error": f"no route {request.method} {request.url.path}: POST /detect, GET /health, GET /"},
+            status_code=404,
+        )
 
     def stats(self) -> dict[str, Any]:
         """This replica's counters and CPU seconds (process, decode threads, NMS callbacks)."""
         r = resource.getrusage(resource.RUSAGE_SELF)
-        return {"replica": self.name, "pid": os.getpid(), "served": self.served,
-                "process_cpu_s": r.ru_utime + r.ru_stime, "decode_cpu_s": self.engine.decode_cpu.seconds,
-                "nms_cpu_s": self.engine.nms_cpu.seconds}
+        return {
+            "replica": self.name,
+            "pid": os.getpid(),
+            "served": self.served,
+            "process_cpu_s": r.ru_utime + r.ru_stime,
+            "decode_cpu_s": self.engine.decode_cpu.seconds,
+            "nms_cpu_s": self.engine.nms_cpu.seconds,
+        }
 
     def __del__(self) -> None:
         engine = getattr(self, "engine", None)
@@ -102,7 +119,8 @@ def application(folder: str | Path, settings: ServeSettings, cpus_per_replica: f
     """The bound Ray Serve application for a bundle folder at these settings; each replica's model
     runs on its share of the cores (several replicas on one machine do not oversubscribe it)."""
     return DetectorReplica.options(
-        num_replicas=settings.replicas, max_ongoing_requests=settings.max_ongoing,
+        num_replicas=settings.replicas,
+        max_ongoing_requests=settings.max_ongoing,
         max_queued_requests=settings.max_queued,
         backpressure_config=BackpressureConfig(status_code=503, retry_after_s=RETRY_AFTER_S),
         ray_actor_options={"num_cpus": cpus_per_replica},

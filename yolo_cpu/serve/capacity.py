@@ -7,6 +7,7 @@ counts as sustained only when LoadGen calls its trial VALID (p99 within the targ
 for its early-stopping verdict) with no failed request. The peak's interval is the bracket the
 search ends with: [highest rate sustained, lowest rate not sustained]; the chosen peak is run again
 to confirm it (repeats), and a peak that fails its repeat falls back to the next rate sustained."""
+
 from __future__ import annotations
 
 import contextlib
@@ -29,12 +30,12 @@ from yolo_cpu.serve.settings import ServeSettings
 class Plan:
     p99_ms: float
     configs: list[ServeSettings]
-    trial_queries: int        # at least this many queries per Server and Offline trial
-    trial_seconds: float      # ... and at least this long
+    trial_queries: int  # at least this many queries per Server and Offline trial
+    trial_seconds: float  # ... and at least this long
     single_stream_queries: int
-    search_steps: int         # Server trials in the bisection
-    repeats: int              # trials at the chosen peak (the bisection's one included)
-    max_seconds: float        # the whole measurement
+    search_steps: int  # Server trials in the bisection
+    repeats: int  # trials at the chosen peak (the bisection's one included)
+    max_seconds: float  # the whole measurement
 
     @classmethod
     def from_params(cls, p: dict[str, Any]) -> "Plan":
@@ -42,11 +43,21 @@ class Plan:
         configs = []
         for c in p["configs"]:
             replicas, batch, streams = re.fullmatch(r"r(\d+)b(\d+)(?:s(\d+))?", c).groups()
-            configs.append(ServeSettings(int(replicas), int(batch), p["batch_wait_ms"], p["max_queued"],
-                                         int(streams or 1)).check(f"serve.configs {c}"))
-        return cls(p99_ms=p["p99_ms"], configs=configs, trial_queries=p["trial_queries"],
-                   trial_seconds=p["trial_seconds"], single_stream_queries=p["single_stream_queries"],
-                   search_steps=p["search_steps"], repeats=p["repeats"], max_seconds=p["max_seconds"])
+            configs.append(
+                ServeSettings(int(replicas), int(batch), p["batch_wait_ms"], p["max_queued"], int(streams or 1)).check(
+                    f"serve.configs {c}"
+                )
+            )
+        return cls(
+            p99_ms=p["p99_ms"],
+            configs=configs,
+            trial_queries=p["trial_queries"],
+            trial_seconds=p["trial_seconds"],
+            single_stream_queries=p["single_stream_queries"],
+            search_steps=p["search_steps"],
+            repeats=p["repeats"],
+            max_seconds=p["max_seconds"],
+        )
 
 
 class Budget:
@@ -68,15 +79,24 @@ def label(s: ServeSettings) -> str:
     return f"{s.replicas} replica{'s' if s.replicas > 1 else ''}, {batching}, {streams}"
 
 
-def measured(sut: SystemUnderTest, samples: int, scenario: str, plan: Plan, qps: float | None = None,
-             queries: int | None = None) -> Trial:
+def measured(
+    sut: SystemUnderTest, samples: int, scenario: str, plan: Plan, qps: float | None = None, queries: int | None = None
+) -> Trial:
     """One trial with its CPU-ms per query per process group."""
     before = cpu_share.cpu_seconds()
     n = queries or plan.trial_queries
     # room for every query at the offered rate: a trial cut short has too few queries for its p99 verdict
     longest = max(60.0, 4 * plan.trial_seconds, 1.5 * n / qps + 10 if scenario == "Server" else 0.0)
-    t = run_trial(sut, samples, scenario, plan.p99_ms, qps, min_queries=n,
-                  min_seconds=0 if scenario == "Offline" else plan.trial_seconds, max_seconds=longest)
+    t = run_trial(
+        sut,
+        samples,
+        scenario,
+        plan.p99_ms,
+        qps,
+        min_queries=n,
+        min_seconds=0 if scenario == "Offline" else plan.trial_seconds,
+        max_seconds=longest,
+    )
     t.cpu = cpu_share.per_query_ms(before, cpu_share.cpu_seconds(), t.queries)
     failures = getattr(sut, "failures", None)
     if failures:
@@ -85,8 +105,9 @@ def measured(sut: SystemUnderTest, samples: int, scenario: str, plan: Plan, qps:
     return t
 
 
-def find_peak(trial_at: Callable[[float], Trial], offline_qps: float, plan: Plan, budget: Budget,
-              what: str) -> dict[str, Any]:
+def find_peak(
+    trial_at: Callable[[float], Trial], offline_qps: float, plan: Plan, budget: Budget, what: str
+) -> dict[str, Any]:
     """Bisection of the Server rate in (0, offline_qps], then repeats at the peak."""
     lo, hi, rate = 0.0, offline_qps, 0.5 * offline_qps
     trials: list[Trial] = []
@@ -106,25 +127,34 @@ def find_peak(trial_at: Callable[[float], Trial], offline_qps: float, plan: Plan
             hi = lo
             lo = max((x.target_qps for x in trials if x.meets and x.target_qps < hi), default=0.0)
     at_peak = [t for t in trials if t.meets and t.target_qps == lo]
-    return {"peak_rps": round(lo, 2) if lo > 0 else None, "peak_lo_rps": round(lo, 2), "peak_hi_rps": round(hi, 2),
-            "p99_ms": round(at_peak[-1].p99_ms, 2) if at_peak else None,
-            "p99_interval_ms": [at_peak[-1].p99_lo_ms, at_peak[-1].p99_hi_ms] if at_peak else None,
-            "queries_at_peak": at_peak[-1].queries if at_peak else None,
-            "offline_rps": round(offline_qps, 2), "trials": [t.as_dict() for t in trials]}
+    return {
+        "peak_rps": round(lo, 2) if lo > 0 else None,
+        "peak_lo_rps": round(lo, 2),
+        "peak_hi_rps": round(hi, 2),
+        "p99_ms": round(at_peak[-1].p99_ms, 2) if at_peak else None,
+        "p99_interval_ms": [at_peak[-1].p99_lo_ms, at_peak[-1].p99_hi_ms] if at_peak else None,
+        "queries_at_peak": at_peak[-1].queries if at_peak else None,
+        "offline_rps": round(offline_qps, 2),
+        "trials": [t.as_dict() for t in trials],
+    }
 
 
-def path_figures(sut: SystemUnderTest, samples: int, plan: Plan, budget: Budget, what: str,
-                 single_stream: bool = True) -> dict[str, Any]:
+def path_figures(
+    sut: SystemUnderTest, samples: int, plan: Plan, budget: Budget, what: str, single_stream: bool = True
+) -> dict[str, Any]:
     """SingleStream, Offline and the Server peak of one path (one serving config)."""
     out: dict[str, Any] = {}
     if single_stream and budget.allows(f"{what}: SingleStream"):
-        out["single_stream"] = measured(sut, samples, "SingleStream", plan, queries=plan.single_stream_queries).as_dict()
+        out["single_stream"] = measured(
+            sut, samples, "SingleStream", plan, queries=plan.single_stream_queries
+        ).as_dict()
     if not budget.allows(f"{what}: Offline"):
         return out
     off = measured(sut, samples, "Offline", plan)
     out["offline"] = off.as_dict()
-    out["server"] = find_peak(lambda q: measured(sut, samples, "Server", plan, q), off.completed_qps, plan,
-                              budget, what)
+    out["server"] = find_peak(
+        lambda q: measured(sut, samples, "Server", plan, q), off.completed_qps, plan, budget, what
+    )
     return out
 
 
@@ -173,7 +203,8 @@ def measure(folder: Path, samples: Sequence[bytes], plan: Plan, budget: Budget |
                 result["in_process"]["cpu_split_ms"] = {
                     "decode": round(1000 * (engine.decode_cpu.seconds - d0) / off.queries, 2),
                     "nms": round(1000 * (engine.nms_cpu.seconds - n0) / off.queries, 2),
-                    "process": off.cpu["load_generator"]}
+                    "process": off.cpu["load_generator"],
+                }
     finally:
         engine.close()
     configs = []
@@ -197,9 +228,10 @@ def measure(folder: Path, samples: Sequence[bytes], plan: Plan, budget: Budget |
             s = ServeSettings(**configs[compared]["settings"])
             port = free_port()
             with serving(folder, s, port=port) as handle:
-                for name, make in (("http", lambda: Http(f"http://127.0.0.1:{port}/detect", samples,
-                                                         s.replicas * s.max_ongoing)),
-                                   ("handle", lambda: Handle(handle, samples, s.replicas * s.max_ongoing))):
+                for name, make in (
+                    ("http", lambda: Http(f"http://127.0.0.1:{port}/detect", samples, s.replicas * s.max_ongoing)),
+                    ("handle", lambda: Handle(handle, samples, s.replicas * s.max_ongoing)),
+                ):
                     with closing_sut(make()) as sut:
                         warm(sut, n)
                         if name == "http":
@@ -208,14 +240,19 @@ def measure(folder: Path, samples: Sequence[bytes], plan: Plan, budget: Budget |
                             if off:
                                 after = replica_cpu(handle, s.replicas)
                                 result["http_cpu_split_ms"] = {
-                                    **off.cpu, "offline_rps": off.completed_qps,
-                                    "replica_decode": round(1000 * (after["decode_cpu_s"] - before["decode_cpu_s"])
-                                                            / off.queries, 2),
-                                    "replica_nms": round(1000 * (after["nms_cpu_s"] - before["nms_cpu_s"])
-                                                         / off.queries, 2)}
+                                    **off.cpu,
+                                    "offline_rps": off.completed_qps,
+                                    "replica_decode": round(
+                                        1000 * (after["decode_cpu_s"] - before["decode_cpu_s"]) / off.queries, 2
+                                    ),
+                                    "replica_nms": round(
+                                        1000 * (after["nms_cpu_s"] - before["nms_cpu_s"]) / off.queries, 2
+                                    ),
+                                }
                             if budget.allows("http: SingleStream"):
                                 configs[compared]["http"]["single_stream"] = measured(
-                                    sut, n, "SingleStream", plan, queries=plan.single_stream_queries).as_dict()
+                                    sut, n, "SingleStream", plan, queries=plan.single_stream_queries
+                                ).as_dict()
                         else:
                             result["handle"] = path_figures(sut, n, plan, budget, "handle")
     result["skipped_by_time_budget"] = budget.skipped
@@ -246,6 +283,9 @@ def fastest(configs: list[dict[str, Any]]) -> int | None:
 
 def choose(configs: list[dict[str, Any]]) -> int | None:
     """The config with the highest sustained peak (ties: fewer replicas, then smaller batches)."""
-    ok = [(c["http"]["server"]["peak_rps"], -c["settings"]["replicas"], -c["settings"]["max_batch_size"], i)
-          for i, c in enumerate(configs) if c.get("http", {}).get("server", {}).get("peak_rps")]
+    ok = [
+        (c["http"]["server"]["peak_rps"], -c["settings"]["replicas"], -c["settings"]["max_batch_size"], i)
+        for i, c in enumerate(configs)
+        if c.get("http", {}).get("server", {}).get("peak_rps")
+    ]
     return max(ok)[3] if ok else None

@@ -7,6 +7,7 @@ bytes (the evaluation images' files, as a client would send them):
 - Http: Ray Serve over HTTP (POST /detect) with aiohttp, as an API client would call it.
 
 Each `issue` returns at once; completions are reported from the threads where they happen."""
+
 from __future__ import annotations
 
 import asyncio
@@ -142,8 +143,9 @@ class Http(_AsyncClient):
         import aiohttp
 
         if self._session is None:
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
-                                                  timeout=aiohttp.ClientTimeout(total=60))
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=60)
+            )
         async with self._session.post(self.url, data=data) as r:
             await r.read()
             if r.status != 200:

@@ -1,6 +1,7 @@
 """Where serving's CPU time goes: this process (the load generator and its client) and every process
 it started, grouped as Ray Serve's HTTP proxy, the replicas and Ray's own daemons (raylet, GCS,
 controller, workers), from the processes' own CPU times (psutil)."""
+
 from __future__ import annotations
 
 import psutil

@@ -6,6 +6,7 @@ deployment path's decode and letterbox (no Ray, no event loop: callers run it in
 `submit` starts one inference and returns a Future, keeping OpenVINO's requests in flight as the
 Detector does, with NMS in the request's callback. Used by the Ray Serve replica and, directly, by
 bench-serve's in-process path."""
+
 from __future__ import annotations
 
 import threading
@@ -61,15 +62,32 @@ class CpuClock:
 class ServeEngine:
     """A bundle's model at batch sizes up to `max_batch_size`, taking decoded request images."""
 
-    def __init__(self, folder: str | Path, max_batch_size: int = 1, max_pixels: int = MAX_PIXELS, streams: int = 0,
-                 threads: int = 0) -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        max_batch_size: int = 1,
+        max_pixels: int = MAX_PIXELS,
+        streams: int = 0,
+        threads: int = 0,
+    ) -> None:
         b = bundles.load(Path(folder))
         self.bundle, self.max_pixels = b, max_pixels
         # one stream keeps a second request queued behind the running one, so its decode and NMS overlap
         requests = streams + 1 if streams else 0
-        self.detectors = {n: Detector(b.model, precision=b.precision, batch=n, conf=b.conf, iou=b.iou,
-                                      runtime=b.runtime, streams=streams, threads=threads, requests=requests)
-                          for n in batch_sizes(max_batch_size)}
+        self.detectors = {
+            n: Detector(
+                b.model,
+                precision=b.precision,
+                batch=n,
+                conf=b.conf,
+                iou=b.iou,
+                runtime=b.runtime,
+                streams=streams,
+                threads=threads,
+                requests=requests,
+            )
+            for n in batch_sizes(max_batch_size)
+        }
         first = self.detectors[1]
         self.names, self.imgsz, self.requests = first.names, first.imgsz, first.requests
         self.decode_cpu, self.nms_cpu = CpuClock(), CpuClock()

@@ -6,6 +6,7 @@ blocking LoadGen's issue thread. A trial is one LoadGen run (SingleStream, Offli
 target rate) in PerformanceOnly mode; its figures come from LoadGen's own logs: the per-query
 latencies of its trace (counted from each query's scheduled arrival, so no coordinated omission),
 its validity and early-stopping verdict."""
+
 from __future__ import annotations
 
 import json
@@ -58,15 +59,16 @@ class Trial:
         return self.valid and self.errors == 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()} | \
-            {"meets": self.meets}
+        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()} | {
+            "meets": self.meets
+        }
 
 
 def _detail(outdir: Path) -> dict[str, Any]:
     out = {}
     for line in (outdir / "mlperf_log_detail.txt").read_text().splitlines():
         if line.startswith(":::MLLOG "):
-            entry = json.loads(line[len(":::MLLOG "):])
+            entry = json.loads(line[len(":::MLLOG ") :])
             out[entry["key"]] = entry["value"]
     return out
 
@@ -77,9 +79,17 @@ def latencies_ns(outdir: Path) -> np.ndarray:
     return np.array([int(m) for m in _SAMPLE.findall(text)], np.int64)
 
 
-def run_trial(sut: SystemUnderTest, samples: int, scenario: str, p99_ms: float, target_qps: float | None = None,
-              min_queries: int = 500, min_seconds: float = 5.0, max_seconds: float = 120.0,
-              seed: int = 0) -> Trial:
+def run_trial(
+    sut: SystemUnderTest,
+    samples: int,
+    scenario: str,
+    p99_ms: float,
+    target_qps: float | None = None,
+    min_queries: int = 500,
+    min_seconds: float = 5.0,
+    max_seconds: float = 120.0,
+    seed: int = 0,
+) -> Trial:
     """One LoadGen trial of `scenario` over `samples` in-memory samples. Server runs Poisson arrivals
     at target_qps with the p99 target p99_ms; Offline issues every query at once; SingleStream one
     after the other. min_queries and min_seconds bound the trial from below, max_seconds from above."""
@@ -134,11 +144,21 @@ def run_trial(sut: SystemUnderTest, samples: int, scenario: str, p99_ms: float, 
         detail, lat = _detail(Path(tmp)), latencies_ns(Path(tmp)) / 1e6
     p99, p99_lo, p99_hi = quantile_interval(lat, 0.99)
     return Trial(
-        scenario=scenario, target_qps=target_qps if scenario == "Server" else None, queries=int(lat.size),
-        errors=errors[0], completed_qps=float(detail.get("result_completed_samples_per_sec")
-                                              or detail.get("result_samples_per_second") or 0),
-        valid=detail.get("result_validity") == "VALID", early_stopping_met=bool(detail.get("early_stopping_met")),
+        scenario=scenario,
+        target_qps=target_qps if scenario == "Server" else None,
+        queries=int(lat.size),
+        errors=errors[0],
+        completed_qps=float(
+            detail.get("result_completed_samples_per_sec") or detail.get("result_samples_per_second") or 0
+        ),
+        valid=detail.get("result_validity") == "VALID",
+        early_stopping_met=bool(detail.get("early_stopping_met")),
         latency_met=bool(detail.get("result_perf_constraints_met")),
-        p50_ms=quantile_interval(lat, 0.5)[0], p90_ms=quantile_interval(lat, 0.9)[0], p99_ms=p99,
-        p99_lo_ms=p99_lo, p99_hi_ms=p99_hi, seconds=seconds,
-        invalid_reason=str(detail.get("result_invalid_reason") or ""))
+        p50_ms=quantile_interval(lat, 0.5)[0],
+        p90_ms=quantile_interval(lat, 0.9)[0],
+        p99_ms=p99,
+        p99_lo_ms=p99_lo,
+        p99_hi_ms=p99_hi,
+        seconds=seconds,
+        invalid_reason=str(detail.get("result_invalid_reason") or ""),
+    )

@@ -1,5 +1,6 @@
 """Starting and stopping a served bundle: a local Ray (or an existing cluster), Ray Serve's HTTP proxy
 on host:port, the application; on exit everything this process started is stopped, even on error."""
+
 from __future__ import annotations
 
 import contextlib
@@ -42,8 +43,12 @@ def ray_instance(address: str | None = None, num_cpus: int | None = None) -> Ite
         if address:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
         else:
-            ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)
+            ray.init(
+                num_cpus=num_cpus or os.cpu_count(),
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
     except (ConnectionError, ValueError, RuntimeError) as e:
         raise ServeError(f"cannot {'connect to the Ray cluster at ' + address if address else 'start Ray'}: {e}") from e
     try:
@@ -53,8 +58,14 @@ def ray_instance(address: str | None = None, num_cpus: int | None = None) -> Ite
 
 
 @contextlib.contextmanager
-def serving(folder: Path, settings: ServeSettings, host: str = "127.0.0.1", port: int = 8000,
-            address: str | None = None, num_cpus: int | None = None):
+def serving(
+    folder: Path,
+    settings: ServeSettings,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    address: str | None = None,
+    num_cpus: int | None = None,
+):
     """The bundle served for the block; yields the application's DeploymentHandle."""
     from ray import serve
     from ray.serve.schema import LoggingConfig
@@ -68,12 +79,15 @@ def serving(folder: Path, settings: ServeSettings, host: str = "127.0.0.1", port
 
         cpus = float(ray.cluster_resources().get("CPU", 1))
         try:
-            serve.start(http_options={"host": host, "port": port},
-                        logging_config=LoggingConfig(log_level="WARNING", enable_access_log=False))
+            serve.start(
+                http_options={"host": host, "port": port},
+                logging_config=LoggingConfig(log_level="WARNING", enable_access_log=False),
+            )
             from yolo_cpu.serve.app import application
 
-            handle = serve.run(application(folder, settings, max(0.5, cpus / settings.replicas)),
-                               name=APP, route_prefix="/")
+            handle = serve.run(
+                application(folder, settings, max(0.5, cpus / settings.replicas)), name=APP, route_prefix="/"
+            )
             yield handle
         finally:
             with contextlib.suppress(Exception):
@@ -99,9 +113,12 @@ def serve_until_stopped(folder: Path, settings: ServeSettings, host: str, port: 
     try:
         with serving(folder, settings, host, port, address):
             s = settings
-            print(f"serving {folder} at http://{host}:{port}/detect ({s.replicas} replica(s), max batch "
-                  f"{s.max_batch_size}, wait {s.batch_wait_ms:g} ms, queue {s.max_queued}); Ctrl-C stops",
-                  file=sys.stderr, flush=True)
+            print(
+                f"serving {folder} at http://{host}:{port}/detect ({s.replicas} replica(s), max batch "
+                f"{s.max_batch_size}, wait {s.batch_wait_ms:g} ms, queue {s.max_queued}); Ctrl-C stops",
+                file=sys.stderr,
+                flush=True,
+            )
             while not stop.wait(0.5):
                 pass
             print("stopping: draining requests in flight", file=sys.stderr, flush=True)

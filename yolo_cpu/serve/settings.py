@@ -1,5 +1,6 @@
 """Serving settings: replicas, request batching and the queue bound, from a bundle's `serve:` section
 (written by bench-serve with what it measured), overridden by flags; each range-checked."""
+
 from __future__ import annotations
 
 import numbers
@@ -19,15 +20,19 @@ class ServeSettingError(UserError):
 @dataclass(frozen=True)
 class ServeSettings:
     replicas: int = 1
-    max_batch_size: int = 1      # 1 = no request batching
-    batch_wait_ms: float = 5.0   # how long a batch waits to fill before it runs
-    max_queued: int = 32         # requests waiting per caller (proxy, handle) beyond which a request gets 503
-    streams: int = 1             # OpenVINO streams per replica: 1 = one request at a time on all its cores
-                                 # (lowest latency), 0 = OpenVINO's throughput choice (several at once)
+    max_batch_size: int = 1  # 1 = no request batching
+    batch_wait_ms: float = 5.0  # how long a batch waits to fill before it runs
+    max_queued: int = 32  # requests waiting per caller (proxy, handle) beyond which a request gets 503
+    streams: int = 1  # OpenVINO streams per replica: 1 = one request at a time on all its cores
+    # (lowest latency), 0 = OpenVINO's throughput choice (several at once)
 
     def check(self, where: str) -> "ServeSettings":
-        for name, low, high in (("replicas", 1, 256), ("max_batch_size", 1, MAX_BATCH), ("max_queued", 1, 100000),
-                                ("streams", 0, 64)):
+        for name, low, high in (
+            ("replicas", 1, 256),
+            ("max_batch_size", 1, MAX_BATCH),
+            ("max_queued", 1, 100000),
+            ("streams", 0, 64),
+        ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not low <= v <= high:
                 raise ServeSettingError(f"{where}: {name} = {v!r}: must be a whole number in [{low}, {high}]")
