@@ -1,1 +1,2 @@
-"""DVC stage entry points (`python -m stages.<name>`): each reads its params, calls the `yolo_cpu` library and writes its outputs."""
+"""DVC stage entry points (`python -m stages.<name>`): each reads its params, calls the `yolo_cpu`
+library and writes its outputs."""

@@ -9,16 +9,16 @@ import statistics
 import time
 from typing import Any
 
-from yolo_cpu.measure import budget
-from yolo_cpu.pipeline import params
 from yolo_cpu import paths
 from yolo_cpu.data.dataset import load_split
 from yolo_cpu.deploy.detector import Detector, model_only, reference_detections
 from yolo_cpu.io import require_file
+from yolo_cpu.measure import budget
+from yolo_cpu.models.variants import VARIANTS
+from yolo_cpu.pipeline import params
+from yolo_cpu.pipeline.stage import run, write_results
 from yolo_cpu.runtime.postprocess import match_rate
 from yolo_cpu.runtime.preprocess import letterbox, read_image
-from yolo_cpu.pipeline.stage import run, write_results
-from yolo_cpu.models.variants import VARIANTS
 
 
 def timed(fn) -> float:
@@ -58,9 +58,9 @@ def main() -> None:
             numpy_pre = Detector(model, precision, batch=n, imgsz=size, in_model_preprocessing=False)
             ready = [in_model.model_input(b) for b in in_model.batches(images)]
             ways = {
-                "e2e": lambda: in_model.detect(images),
-                "e2e_numpy_preprocessing": lambda: numpy_pre.detect(images),
-                "model_only": lambda: model_only(in_model, ready),
+                "e2e": lambda in_model=in_model: in_model.detect(images),
+                "e2e_numpy_preprocessing": lambda numpy_pre=numpy_pre: numpy_pre.detect(images),
+                "model_only": lambda in_model=in_model, ready=ready: model_only(in_model, ready),
             }
             for fn in ways.values():  # warm-up
                 fn()

@@ -13,17 +13,16 @@ from typing import Any
 
 import numpy as np
 
-from yolo_cpu.measure import budget
-from yolo_cpu.pipeline import params
-from yolo_cpu import paths
-from yolo_cpu import keys
-from yolo_cpu.measure.benchmark import best_batch_speedup, best_figures, latency_round, speedup
+from yolo_cpu import keys, paths
 from yolo_cpu.data.dataset import sample_batch
 from yolo_cpu.io import require_file
+from yolo_cpu.measure import budget
+from yolo_cpu.measure.benchmark import best_batch_speedup, best_figures, latency_round, speedup
 from yolo_cpu.models.model_source import recorded_checkpoint
-from yolo_cpu.results.plots import write_series
-from yolo_cpu.pipeline.stage import run, write_results
 from yolo_cpu.models.variants import VARIANTS
+from yolo_cpu.pipeline import params
+from yolo_cpu.pipeline.stage import run, write_results
+from yolo_cpu.results.plots import write_series
 
 OTHERS = ("ort_fp32", "ov_fp32")  # PyTorch's FP32 peers, as bench-ort and bench-ov load them
 

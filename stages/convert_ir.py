@@ -6,17 +6,17 @@ import time
 
 import numpy as np
 
-from yolo_cpu.measure import budget
-from yolo_cpu.data import dataset
-from yolo_cpu.pipeline import params
 from yolo_cpu import paths
+from yolo_cpu.data import dataset
 from yolo_cpu.errors import UserError
-from yolo_cpu.models.metadata import from_onnx, stamp_ir
 from yolo_cpu.io import atomic_path, require_file
+from yolo_cpu.measure import budget
+from yolo_cpu.models.metadata import from_onnx, stamp_ir
+from yolo_cpu.pipeline import params
+from yolo_cpu.pipeline.stage import run, write_results
 from yolo_cpu.runtime.postprocess import match_rate, postprocess
 from yolo_cpu.runtime.preprocess import preprocess
 from yolo_cpu.runtime.runtimes import OrtRuntime, OvRuntime
-from yolo_cpu.pipeline.stage import run, write_results
 
 
 def main() -> None:

@@ -8,12 +8,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from yolo_cpu.data import assets, dataset, dataset_source
-from yolo_cpu.models import model_info, model_source
-from yolo_cpu.pipeline import params
 from yolo_cpu import paths
-from yolo_cpu.models.metadata import model_meta, stamp_onnx
+from yolo_cpu.data import assets, dataset, dataset_source
 from yolo_cpu.io import atomic_path, sha256_file, write_json
+from yolo_cpu.models import model_info, model_source
+from yolo_cpu.models.metadata import model_meta, stamp_onnx
+from yolo_cpu.pipeline import params
 from yolo_cpu.pipeline.stage import run, write_results
 
 

@@ -7,29 +7,29 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from yolo_cpu.measure import budget
-from yolo_cpu.data import coco, dataset
-from yolo_cpu.pipeline import params
 from yolo_cpu import paths
 from yolo_cpu.accuracy.evaluate import check_int8_drop, decode_once, evaluate_paired, speed_figures
-from yolo_cpu.io import atomic_path, read_json, require_file, write_json
 from yolo_cpu.accuracy.map_bootstrap import (
     DeltaInterval,
     Matches,
     delta_keys,
     matches_of,
-    pairwise_differences,
     names_of,
     paired_delta,
+    pairwise_differences,
     per_class_rows,
 )
+from yolo_cpu.accuracy.scoring import MAP_KEYS, coco_map, evaluated
+from yolo_cpu.data import coco, dataset
+from yolo_cpu.io import atomic_path, read_json, require_file, write_json
+from yolo_cpu.measure import budget
+from yolo_cpu.measure.timing import summarize
+from yolo_cpu.models.variants import BASELINE, VARIANTS
+from yolo_cpu.pipeline import params
+from yolo_cpu.pipeline.stage import run, write_results
 from yolo_cpu.results.plots import delta_bars_png, write_csv
 from yolo_cpu.runtime.predict import Letterboxed
 from yolo_cpu.runtime.preprocess import preprocess, to_tensor
-from yolo_cpu.accuracy.scoring import MAP_KEYS, coco_map, evaluated
-from yolo_cpu.pipeline.stage import run, write_results
-from yolo_cpu.measure.timing import summarize
-from yolo_cpu.models.variants import BASELINE, VARIANTS
 
 WORST_CLASSES = 20  # classes per variant in the per-class chart
 HEADLINE = ("map50_95", "subset_map50_95", "images_per_s")  # per variant; the rest: detail

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import onnx
 
-from yolo_cpu.measure import budget
-from yolo_cpu.data import dataset
-from yolo_cpu.pipeline import params
 from yolo_cpu import paths
+from yolo_cpu.data import dataset
+from yolo_cpu.io import atomic_path
+from yolo_cpu.measure import budget
 from yolo_cpu.models.export import (
     ExportError,
     RewriteInfo,
@@ -22,11 +22,11 @@ from yolo_cpu.models.export import (
 )
 from yolo_cpu.models.head_rewrite import split_head_concats
 from yolo_cpu.models.metadata import from_onnx, stamp_onnx
-from yolo_cpu.io import atomic_path
 from yolo_cpu.models.model_source import recorded_checkpoint
+from yolo_cpu.pipeline import params
+from yolo_cpu.pipeline.stage import run, write_results
 from yolo_cpu.runtime.preprocess import preprocess
 from yolo_cpu.runtime.runtimes import OrtRuntime
-from yolo_cpu.pipeline.stage import run, write_results
 
 
 def _opset_nodes(path: Path) -> tuple[int, int]:

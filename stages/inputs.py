@@ -1,6 +1,7 @@
 """inputs stage (always runs): what the user's model and dataset files are now. A local model file, or
 a URL's bytes (fetched once into downloads/, checked against model.sha256), is recorded with its
-sha256, and a data YAML with a listing hash (every image and label file's path, size and mtime), so replacing a file at the same path reruns download and what follows; when nothing
+sha256, and a data YAML with a listing hash (every image and label file's path, size and mtime), so
+replacing a file at the same path reruns download and what follows; when nothing
 changed, the file is byte-identical and nothing reruns. A .pt model's record is also written alone
 (null for an ONNX source), for bench-torch, which runs the .pt itself but reads no dataset."""
 
@@ -8,12 +9,12 @@ from __future__ import annotations
 
 import json
 
-from yolo_cpu.data import assets
-from yolo_cpu.models import model_source
-from yolo_cpu.pipeline import params
 from yolo_cpu import paths
+from yolo_cpu.data import assets
 from yolo_cpu.data.data_yaml import COCO, DataYaml
 from yolo_cpu.io import write_text
+from yolo_cpu.models import model_source
+from yolo_cpu.pipeline import params
 from yolo_cpu.pipeline.stage import run
 
 

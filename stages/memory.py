@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import time
 
-from yolo_cpu.pipeline import params
 from yolo_cpu import paths
 from yolo_cpu.io import require_file
 from yolo_cpu.measure.memory import PHASES, probe
-from yolo_cpu.results.plots import bar_png, write_csv
-from yolo_cpu.pipeline.stage import run, write_results
 from yolo_cpu.models.variants import VARIANTS
+from yolo_cpu.pipeline import params
+from yolo_cpu.pipeline.stage import run, write_results
+from yolo_cpu.results.plots import bar_png, write_csv
 
 
 def main() -> None:

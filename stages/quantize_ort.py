@@ -7,16 +7,16 @@ import time
 
 import onnx
 
-from yolo_cpu.measure import budget
-from yolo_cpu.pipeline import params
 from yolo_cpu import paths
 from yolo_cpu.data import calibration as cal
-from yolo_cpu.quantize import quantize_ort as q
-from yolo_cpu.models.metadata import from_onnx, stamp_onnx
 from yolo_cpu.io import atomic_path, require_file
+from yolo_cpu.measure import budget
+from yolo_cpu.models.metadata import from_onnx, stamp_onnx
+from yolo_cpu.pipeline import params
+from yolo_cpu.pipeline.stage import run, write_results
+from yolo_cpu.quantize import quantize_ort as q
 from yolo_cpu.results.plots import write_csv
 from yolo_cpu.runtime.runtimes import OrtRuntime
-from yolo_cpu.pipeline.stage import run, write_results
 
 
 def main() -> None:

@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import time
 
-from yolo_cpu.measure import budget
-from yolo_cpu.data import coco
-from yolo_cpu.pipeline import params
 from yolo_cpu import paths
 from yolo_cpu.data import calibration as cal
-from yolo_cpu.quantize import quantize_ov as q
-from yolo_cpu.quantize import accuracy_control
-from yolo_cpu.quantize.heldout import HeldOut
-from yolo_cpu.models.metadata import from_ov_model, stamp_ir
+from yolo_cpu.data import coco
 from yolo_cpu.io import atomic_path, read_json, require_file
-from yolo_cpu.runtime.runtimes import OvRuntime, ov_core
+from yolo_cpu.measure import budget
+from yolo_cpu.models.metadata import from_ov_model, stamp_ir
+from yolo_cpu.pipeline import params
 from yolo_cpu.pipeline.stage import run, write_results
+from yolo_cpu.quantize import accuracy_control
+from yolo_cpu.quantize import quantize_ov as q
+from yolo_cpu.quantize.heldout import HeldOut
+from yolo_cpu.runtime.runtimes import OvRuntime, ov_core
 
 
 def main() -> None:

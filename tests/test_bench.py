@@ -162,9 +162,7 @@ def test_a_timing_stage_rerun_beside_another_job_is_flagged_and_the_report_says_
     import os
     import shutil
 
-    from conftest import sh
-
-    from conftest import set_params
+    from conftest import set_params, sh
 
     repo = tmp_path / "repo"
     shutil.copytree(pipeline, repo, symlinks=True)

@@ -6,19 +6,19 @@ import json
 import pytest
 from conftest import MIRROR, needs_mirror
 
-from yolo_cpu.data import coco, dataset
 from yolo_cpu.accuracy.evaluate import (
     Int8DropError,
     check_int8_drop,
     evaluate_paired,
     model_only_runs,
 )
+from yolo_cpu.accuracy.scoring import coco_map
+from yolo_cpu.data import coco, dataset
 from yolo_cpu.models.export import load_onnx, make_batch_dynamic
+from yolo_cpu.pipeline.stage import read_results
 from yolo_cpu.runtime.predict import letterbox_split, predict
 from yolo_cpu.runtime.preprocess import ImageReadError, to_tensor
 from yolo_cpu.runtime.runtimes import OrtRuntime
-from yolo_cpu.accuracy.scoring import coco_map
-from yolo_cpu.pipeline.stage import read_results
 
 pytestmark = needs_mirror
 OFFICIAL = MIRROR / "coco" / "annotations" / "instances_val2017_subset206.json"

@@ -16,9 +16,9 @@ from yolo_cpu.models.export import (
     max_abs_diff_batched,
 )
 from yolo_cpu.models.head_rewrite import split_head_concats
+from yolo_cpu.pipeline.stage import read_results
 from yolo_cpu.runtime.preprocess import preprocess, read_image
 from yolo_cpu.runtime.runtimes import OrtRuntime, OvRuntime
-from yolo_cpu.pipeline.stage import read_results
 
 pytestmark = needs_mirror
 V5 = MIRROR / "models" / "yolov5n.onnx"

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from conftest import MIRROR, needs_mirror
 
-from yolo_cpu.data import coco
 from yolo_cpu.accuracy.evaluate import Int8DropError, check_int8_drop
 from yolo_cpu.accuracy.map_bootstrap import (
     drop_verdict,
@@ -18,9 +17,10 @@ from yolo_cpu.accuracy.map_bootstrap import (
     per_class_rows,
     point_map,
 )
+from yolo_cpu.accuracy.scoring import coco_map, evaluated
+from yolo_cpu.data import coco
 from yolo_cpu.runtime.predict import predict
 from yolo_cpu.runtime.runtimes import OrtRuntime
-from yolo_cpu.accuracy.scoring import coco_map, evaluated
 
 pytestmark = needs_mirror
 

@@ -7,8 +7,8 @@ import onnx
 import pytest
 from conftest import MIRROR, needs_mirror
 
-from yolo_cpu.quantize import ort_sensitivity as s
 from yolo_cpu.pipeline.stage import read_results
+from yolo_cpu.quantize import ort_sensitivity as s
 
 
 def test_uint8_params_match_onnxruntime_rules():
@@ -95,8 +95,8 @@ def test_align_concat_gives_each_quantized_concat_one_scale_and_zero_point(tmp_p
     """quantize_ort.align_concat: every quantized Concat's inputs and output carry the same uint8
     parameters, so ONNX Runtime's QLinearConcat can copy; without it they differ."""
     from yolo_cpu.data import calibration as cal
-    from yolo_cpu.quantize import quantize_ort
     from yolo_cpu.models.export import load_onnx, make_batch_dynamic
+    from yolo_cpu.quantize import quantize_ort
 
     src = tmp_path / "dyn.onnx"
     onnx.save(make_batch_dynamic(load_onnx(MIRROR / "models" / "yolov5n.onnx"))[0], str(src))

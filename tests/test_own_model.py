@@ -17,13 +17,13 @@ import yaml
 from conftest import MIRROR, make_repo, needs_mirror, set_params, sh
 from own_data import THREE, coco_yaml, remapped_dataset, slice_classes
 
+from yolo_cpu.accuracy.scoring import coco_map
 from yolo_cpu.data import coco
 from yolo_cpu.data.data_yaml import label_path
+from yolo_cpu.models.variants import VARIANTS
+from yolo_cpu.pipeline.stage import read_results
 from yolo_cpu.runtime.predict import predict
 from yolo_cpu.runtime.runtimes import OrtRuntime
-from yolo_cpu.accuracy.scoring import coco_map
-from yolo_cpu.pipeline.stage import read_results
-from yolo_cpu.models.variants import VARIANTS
 
 pytestmark = needs_mirror
 V8 = MIRROR / "models" / "yolov8n.onnx"
@@ -403,8 +403,8 @@ def test_head_scope_fits_yolov8_and_yolo11_exports_static_and_dynamic(arch, dyna
 
     from yolo_cpu.data.calibration import head_patterns, matching
     from yolo_cpu.models.model_info import inspect
-    from yolo_cpu.quantize.quantize_ov import head_ops
     from yolo_cpu.models.ultralytics_export import export_onnx
+    from yolo_cpu.quantize.quantize_ov import head_ops
 
     path = tmp_path / "m.onnx"
     export_onnx(arch, path, 640, dynamic=dynamic, work=tmp_path / "work")
@@ -515,9 +515,10 @@ def test_a_model_url_is_downloaded_checked_against_its_pin_and_recorded(tmp_path
 @pytest.mark.slow
 def test_ultralytics_loads_the_bundle_and_finds_the_same_objects(v8_pipeline, tmp_path, monkeypatch):
     """Oracle: Ultralytics' own YOLO(<bundle>) (its OpenVINO or ONNX backend, its letterbox and NMS) on each
-    bundle the recommendation writes, against `yolo-cpu detect` on the same bundle at the precision Ultralytics
-    runs (OpenVINO's default: bf16 where the CPU has it). Same objects: same class and IoU >= 0.9, for at least 95% of the
-    detections either way, confidences within 0.05; the JSON entries have Ultralytics' summary() keys."""
+    bundle the recommendation writes, against `yolo-cpu detect` on the same bundle at the precision
+    Ultralytics runs (OpenVINO's default: bf16 where the CPU has it). Same objects: same class and
+    IoU >= 0.9, for at least 95% of the detections either way, confidences within 0.05; the JSON
+    entries have Ultralytics' summary() keys."""
     pytest.importorskip("ultralytics")
     import json
     import subprocess
@@ -541,7 +542,10 @@ def test_ultralytics_loads_the_bundle_and_finds_the_same_objects(v8_pipeline, tm
         """Detections of `a` with a detection of `b` of the same class at IoU >= 0.9 and close confidence."""
         if not a or not b:
             return 0
-        box = lambda ds: np.array([[d["box"][k] for k in ("x1", "y1", "x2", "y2")] for d in ds], np.float32)
+
+        def box(ds: list[dict]) -> np.ndarray:
+            return np.array([[d["box"][k] for k in ("x1", "y1", "x2", "y2")] for d in ds], np.float32)
+
         iou = box_iou(box(a), box(b))
         return sum(
             any(
@@ -580,8 +584,11 @@ def test_ultralytics_loads_the_bundle_and_finds_the_same_objects(v8_pipeline, tm
         n_ours, n_theirs = sum(map(len, ours)), sum(map(len, theirs))
         assert sum(matched(o, t) for o, t in zip(ours, theirs)) >= 0.95 * n_ours, bundle
         assert sum(matched(t, o) for o, t in zip(ours, theirs)) >= 0.95 * n_theirs, bundle
+
         # names: ours from the model's own metadata, Ultralytics' from metadata.yaml or the ONNX; one mapping
-        named = lambda runs: {(d["class"], d["name"]) for ds in runs for d in ds}
+        def named(runs: list) -> set:
+            return {(d["class"], d["name"]) for ds in runs for d in ds}
+
         assert named(ours) & named(theirs), bundle
         assert len(dict(named(ours) | named(theirs))) == len(named(ours) | named(theirs)), bundle
 

@@ -82,6 +82,7 @@ def test_a_pinned_model_file_is_checked_before_use(tmp_path):
     import hashlib
 
     from conftest import MIRROR
+
     from yolo_cpu.errors import UserError
     from yolo_cpu.models.model_source import describe, verified_checkpoint
 

@@ -11,12 +11,12 @@ from conftest import MIRROR, needs_mirror, sh
 from yolo_cpu.accuracy.scoring import coco_map
 from yolo_cpu.data import calibration as cal
 from yolo_cpu.data import coco
+from yolo_cpu.pipeline.stage import read_results
 from yolo_cpu.quantize import heldout, quantize_ort, quantize_ov
-from yolo_cpu.runtime.predict import predict
 from yolo_cpu.runtime.postprocess import match_rate, postprocess
+from yolo_cpu.runtime.predict import predict
 from yolo_cpu.runtime.preprocess import preprocess, read_image
 from yolo_cpu.runtime.runtimes import OrtRuntime, OvRuntime, ov_core
-from yolo_cpu.pipeline.stage import read_results
 
 pytestmark = needs_mirror
 

@@ -9,8 +9,8 @@ from conftest import needs_mirror
 from yolo_cpu import keys
 from yolo_cpu.measure.benchmark import best_figures
 from yolo_cpu.measure.intervals import log_ratio_interval
-from yolo_cpu.results.recommend import as_metrics, best_fp32, map_drops, over_best_fp32, recommend
 from yolo_cpu.pipeline.stage import read_results
+from yolo_cpu.results.recommend import as_metrics, best_fp32, map_drops, over_best_fp32, recommend
 
 
 def with_best(bench: dict) -> dict:

@@ -8,8 +8,8 @@ import shutil
 import pytest
 from conftest import needs_mirror, sh
 
-from yolo_cpu.results.machines import cross_machine, snapshot, write_cross_machine
 from yolo_cpu.pipeline.stage import read_results
+from yolo_cpu.results.machines import cross_machine, snapshot, write_cross_machine
 
 pytestmark = needs_mirror
 MACHINE_DEPENDENT = {

@@ -2,8 +2,8 @@
 
 from conftest import needs_mirror
 
-from yolo_cpu.results.report import QUOTED, build, map_vs_latency
 from yolo_cpu.pipeline.stage import read_results
+from yolo_cpu.results.report import QUOTED, build, map_vs_latency
 
 
 def test_build_from_synthetic_results():

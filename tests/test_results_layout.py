@@ -9,9 +9,9 @@ import yaml
 from conftest import needs_mirror
 
 from yolo_cpu import keys, paths
-from yolo_cpu.pipeline import stage
-from yolo_cpu.measure.env import machine_id
 from yolo_cpu.errors import UserError
+from yolo_cpu.measure.env import machine_id
+from yolo_cpu.pipeline import stage
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_HEADLINE_NUMBERS = 64  # "about 60": per variant mAP, its change, p50, images/s, ratios, memory; the peaks

@@ -23,7 +23,7 @@ from conftest import MIRROR, needs_mirror, tool_env
 
 from yolo_cpu.measure.intervals import quantile_interval
 from yolo_cpu.pipeline.stage import read_results
-from yolo_cpu.serve.capacity import Plan, find_peak, measured, Budget, free_port
+from yolo_cpu.serve.capacity import Budget, Plan, find_peak, free_port, measured
 from yolo_cpu.serve.clients import InProcess
 from yolo_cpu.serve.engine import ServeEngine
 from yolo_cpu.serve.settings import ServeSettings

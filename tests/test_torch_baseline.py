@@ -11,10 +11,10 @@ from conftest import MIRROR, needs_mirror, sh
 from onnx import TensorProto, helper
 
 from yolo_cpu.errors import UserError
-from yolo_cpu.runtime.preprocess import preprocess, read_image
-from yolo_cpu.results.report import build
-from yolo_cpu.runtime.runtimes import OrtRuntime
 from yolo_cpu.pipeline.stage import read_results
+from yolo_cpu.results.report import build
+from yolo_cpu.runtime.preprocess import preprocess, read_image
+from yolo_cpu.runtime.runtimes import OrtRuntime
 
 pytestmark = [
     needs_mirror,
@@ -49,7 +49,6 @@ def test_ultralytics_module_and_onnx_graph_are_two_paths_to_one_answer(tmp_path,
     in it must give what our graph runner gives on the ONNX (measured: identical)."""
     pytest.importorskip("ultralytics")
     from yolo_cpu.models.ultralytics_export import pt_from_onnx
-
     from yolo_cpu.runtime.torch_runtime import TorchRuntime
 
     module = TorchRuntime(pt_from_onnx(V8, "yolov8n.yaml", tmp_path / "v8.pt"))

@@ -33,7 +33,9 @@ def _number(kind: type, low: float, high: float | None = None, low_open: bool = 
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}")
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {'a whole number' if kind is int else 'a number'}"
+            ) from None
         if value != value or (value <= low if low_open else value < low) or (high is not None and value > high):
             span = (
                 f"{'(' if low_open else '['}{low:g}, {high:g}]"

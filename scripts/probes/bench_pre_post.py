@@ -12,10 +12,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from yolo_cpu.measure import timing  # noqa: E402
+from yolo_cpu.measure.probes import write_probe  # noqa: E402
 from yolo_cpu.runtime.postprocess import candidates, detect_layout, postprocess  # noqa: E402
 from yolo_cpu.runtime.preprocess import preprocess, read_image  # noqa: E402
 from yolo_cpu.runtime.runtimes import OrtRuntime, OvRuntime  # noqa: E402
-from yolo_cpu.measure.probes import write_probe  # noqa: E402
 
 
 def main() -> None:

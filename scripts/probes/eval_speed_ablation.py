@@ -19,14 +19,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from yolo_cpu.pipeline import params
 from yolo_cpu import paths  # noqa: E402
-from yolo_cpu.runtime import postprocess as pp  # noqa: E402
-from yolo_cpu.runtime import predict as pr  # noqa: E402
 from yolo_cpu.data.dataset import load_split  # noqa: E402
 from yolo_cpu.measure.env import machine_id  # noqa: E402
-from yolo_cpu.models.variants import VARIANTS  # noqa: E402
 from yolo_cpu.measure.probes import write_probe  # noqa: E402
+from yolo_cpu.models.variants import VARIANTS  # noqa: E402
+from yolo_cpu.pipeline import params
+from yolo_cpu.runtime import postprocess as pp  # noqa: E402
+from yolo_cpu.runtime import predict as pr  # noqa: E402
 
 
 def greedy_nms(boxes: np.ndarray, scores: np.ndarray, thr: float, max_det: int) -> np.ndarray:

@@ -22,7 +22,7 @@ from yolo_cpu.io import read_json
 from yolo_cpu.measure.probes import write_probe
 from yolo_cpu.pipeline import params
 from yolo_cpu.quantize import quantize_ov as q
-from yolo_cpu.quantize.heldout import HeldOut, REFERENCE_CONF, as_ground_truth, with_levels
+from yolo_cpu.quantize.heldout import REFERENCE_CONF, HeldOut, as_ground_truth, with_levels
 from yolo_cpu.runtime.predict import predict
 from yolo_cpu.runtime.runtimes import OvRuntime, ov_core
 

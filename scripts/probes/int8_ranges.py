@@ -14,8 +14,9 @@ fidelity to FP32 and mAP50-95 on the held-out calibration images and the evaluat
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from fidelity_scale import Judge  # a sibling probe: python scripts/probes/int8_ranges.py
 
@@ -24,7 +25,6 @@ from yolo_cpu.measure.probes import write_probe
 from yolo_cpu.pipeline import params
 from yolo_cpu.quantize import quantize_ov as q
 from yolo_cpu.runtime.runtimes import ov_core
-
 
 BASIC = {  # settings that are quantize_ov params: name -> what they override
     "preset_performance": {"preset": "performance"},
@@ -37,7 +37,8 @@ BASIC = {  # settings that are quantize_ov params: name -> what they override
 def settings() -> dict[str, Callable[[], Any]]:
     """name -> a factory of NNCF AdvancedQuantizationParameters (None: NNCF's defaults); the BASIC
     settings use the defaults with their quantize_ov param overridden."""
-    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters as A, OverflowFix
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters as A
+    from nncf.quantization.advanced_parameters import OverflowFix
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet as R
 
     return {

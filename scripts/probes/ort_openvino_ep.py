@@ -25,11 +25,11 @@ import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from yolo_cpu.pipeline import params
 from yolo_cpu import paths  # noqa: E402
-from yolo_cpu.runtime.preprocess import preprocess, read_image  # noqa: E402
-from yolo_cpu.measure.timing import interleaved, summarize  # noqa: E402
 from yolo_cpu.measure.probes import write_probe  # noqa: E402
+from yolo_cpu.measure.timing import interleaved, summarize  # noqa: E402
+from yolo_cpu.pipeline import params
+from yolo_cpu.runtime.preprocess import preprocess, read_image  # noqa: E402
 
 
 def session(model: Path, provider: str, precision: str = "f32") -> ort.InferenceSession:

@@ -17,13 +17,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from yolo_cpu.pipeline import params
 from yolo_cpu import paths  # noqa: E402
-from yolo_cpu.measure.benchmark import latency_round  # noqa: E402
 from yolo_cpu.data.dataset import sample_batch  # noqa: E402
+from yolo_cpu.measure.benchmark import latency_round  # noqa: E402
 from yolo_cpu.measure.env import machine_id  # noqa: E402
-from yolo_cpu.runtime.runtimes import OrtRuntime  # noqa: E402
 from yolo_cpu.measure.probes import write_probe  # noqa: E402
+from yolo_cpu.pipeline import params
+from yolo_cpu.runtime.runtimes import OrtRuntime  # noqa: E402
 
 
 def profile(model: Path, x, runs: int, threads: int = 0) -> dict:

@@ -17,19 +17,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from yolo_cpu import paths  # noqa: E402
+from yolo_cpu.accuracy.evaluate import decode_once, evaluate_paired  # noqa: E402
+from yolo_cpu.accuracy.scoring import coco_map  # noqa: E402
 from yolo_cpu.data import calibration as cal  # noqa: E402
 from yolo_cpu.data import coco, dataset
-from yolo_cpu.pipeline import params
-from yolo_cpu import paths  # noqa: E402
-from yolo_cpu.quantize import quantize_ov as q  # noqa: E402
-from yolo_cpu.measure.env import machine_id  # noqa: E402
-from yolo_cpu.accuracy.evaluate import decode_once, evaluate_paired  # noqa: E402
 from yolo_cpu.io import read_json  # noqa: E402
+from yolo_cpu.measure.env import machine_id  # noqa: E402
+from yolo_cpu.measure.probes import write_probe  # noqa: E402
+from yolo_cpu.measure.timing import interleaved  # noqa: E402
+from yolo_cpu.pipeline import params
+from yolo_cpu.quantize import quantize_ov as q  # noqa: E402
 from yolo_cpu.runtime.preprocess import to_tensor  # noqa: E402
 from yolo_cpu.runtime.runtimes import OvRuntime, ov_core  # noqa: E402
-from yolo_cpu.accuracy.scoring import coco_map  # noqa: E402
-from yolo_cpu.measure.timing import interleaved  # noqa: E402
-from yolo_cpu.measure.probes import write_probe  # noqa: E402
 
 
 def main() -> None:
@@ -66,7 +66,7 @@ def main() -> None:
             f[f"{k}_{prec}_map50_95"] = round(100 * coco_map(gt, dets, per_class=False)["map50_95"], 3)
         for n in (1, 8):
             rts = {k: OvRuntime(m, precision=prec, batch=n) for k, m in models.items()}
-            t = interleaved({k: (lambda r=r: r.infer(x[:n], copy=False)) for k, r in rts.items()}, 5, a.runs)
+            t = interleaved({k: (lambda r=r, n=n: r.infer(x[:n], copy=False)) for k, r in rts.items()}, 5, a.runs)
             for k, v in t.items():
                 f[f"{k}_{prec}_b{n}_p50_ms"] = round(1000 * float(np.median(v)), 2)
             f[f"head_convs_int8_{prec}_b{n}_speedup"] = round(

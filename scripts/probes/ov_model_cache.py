@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from yolo_cpu.pipeline import params  # noqa: E402
 from yolo_cpu.measure.env import machine_id  # noqa: E402
-from yolo_cpu.models.variants import OV_VARIANTS  # noqa: E402
 from yolo_cpu.measure.probes import write_probe  # noqa: E402
+from yolo_cpu.models.variants import OV_VARIANTS  # noqa: E402
+from yolo_cpu.pipeline import params  # noqa: E402
 
 CHILD = """
 import json, sys, time

@@ -24,8 +24,8 @@ from yolo_cpu import paths  # noqa: E402
 from yolo_cpu.data import calibration as cal  # noqa: E402
 from yolo_cpu.measure.probes import write_probe  # noqa: E402
 from yolo_cpu.pipeline import params  # noqa: E402
-from yolo_cpu.quantize import quantize_ov as q  # noqa: E402
 from yolo_cpu.quantize import heldout  # noqa: E402
+from yolo_cpu.quantize import quantize_ov as q  # noqa: E402
 from yolo_cpu.runtime.runtimes import ov_core  # noqa: E402
 
 

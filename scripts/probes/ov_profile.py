@@ -3,7 +3,8 @@
 f32), the reorders (layout and precision conversions between kernels), the detect head, and the
 slowest layers. Shows what bounds INT8 against bf16 on this CPU.
 
-Usage (after `dvc repro`): python scripts/probes/ov_profile.py [--runs 50] [--variants ov_bf16 ov_int8 ...] [--out FILE]"""
+Usage (after `dvc repro`):
+    python scripts/probes/ov_profile.py [--runs 50] [--variants ov_bf16 ov_int8 ...] [--out FILE]"""
 
 from __future__ import annotations
 
@@ -17,14 +18,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from yolo_cpu.pipeline import params
 from yolo_cpu import paths  # noqa: E402
 from yolo_cpu.data.calibration import head_index  # noqa: E402
 from yolo_cpu.data.dataset import sample_batch  # noqa: E402
 from yolo_cpu.measure.env import machine_id  # noqa: E402
-from yolo_cpu.runtime.runtimes import ov_core  # noqa: E402
-from yolo_cpu.models.variants import OV_VARIANTS, VARIANTS  # noqa: E402
 from yolo_cpu.measure.probes import write_probe  # noqa: E402
+from yolo_cpu.models.variants import OV_VARIANTS, VARIANTS  # noqa: E402
+from yolo_cpu.pipeline import params
+from yolo_cpu.runtime.runtimes import ov_core  # noqa: E402
 
 
 def kernel_precision(exec_type: str) -> str:

@@ -15,13 +15,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from yolo_cpu.pipeline import params
 from yolo_cpu import paths  # noqa: E402
 from yolo_cpu.data.dataset import sample_batch  # noqa: E402
 from yolo_cpu.measure.env import machine_id  # noqa: E402
+from yolo_cpu.measure.probes import write_probe  # noqa: E402
 from yolo_cpu.measure.timing import async_throughput, time_calls  # noqa: E402
 from yolo_cpu.models.variants import OV_VARIANTS, VARIANTS  # noqa: E402
-from yolo_cpu.measure.probes import write_probe  # noqa: E402
+from yolo_cpu.pipeline import params
 
 # name: OvRuntime settings besides the variant's precision. The first two are today's (bench-ov:
 # OpenVINO picks streams and threads for the hint).
@@ -48,7 +48,7 @@ def measure(variants: list[str], sizes: list[int], seconds: float, rounds: int, 
             for _ in range(rounds):
                 for c, rt in rts.items():
                     ips[c].append(async_throughput(rt.compiled, x[:n], seconds)["throughput_ips"])
-                    infer = lambda rt=rt: rt.infer(x[:n], copy=False)  # noqa: E731
+                    infer = lambda rt=rt, n=n: rt.infer(x[:n], copy=False)  # noqa: E731
                     infer()  # warm the synchronous request
                     p50[c].append(1000 * statistics.median(time_calls(infer, runs)))
             for c, rt in rts.items():

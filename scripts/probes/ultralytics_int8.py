@@ -23,11 +23,11 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from yolo_cpu import paths  # noqa: E402
+from yolo_cpu.accuracy.evaluate import decode_once  # noqa: E402
 from yolo_cpu.accuracy.map_bootstrap import matches_of, paired_delta  # noqa: E402
 from yolo_cpu.accuracy.scoring import coco_map, evaluated  # noqa: E402
 from yolo_cpu.data import calibration as cal  # noqa: E402
 from yolo_cpu.data import coco, dataset  # noqa: E402
-from yolo_cpu.accuracy.evaluate import decode_once  # noqa: E402
 from yolo_cpu.io import read_json  # noqa: E402
 from yolo_cpu.measure.benchmark import latency_round, speedup, throughput_round  # noqa: E402
 from yolo_cpu.measure.probes import write_probe  # noqa: E402

@@ -4,14 +4,17 @@ paired in, its speed figures, and the INT8 drop gate."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from yolo_cpu.errors import UserError
 from yolo_cpu.accuracy.map_bootstrap import drop_verdict
+from yolo_cpu.errors import UserError
+from yolo_cpu.measure.timing import interleaved
+from yolo_cpu.models.variants import INT8_VARIANTS
 from yolo_cpu.runtime.predict import (
     Letterboxed,
     PredictTimes,
@@ -20,8 +23,6 @@ from yolo_cpu.runtime.predict import (
     predict,
 )
 from yolo_cpu.runtime.runtimes import Runtime
-from yolo_cpu.measure.timing import interleaved
-from yolo_cpu.models.variants import INT8_VARIANTS
 
 
 class Int8DropError(UserError):
@@ -54,8 +55,8 @@ def evaluate_paired(
 ) -> tuple[list, PredictTimes, list[float]]:
     """Predict in chunks with model-only timing windows before, between and after them, so the two
     figures sample the same minutes of this shared machine (its slow spells last seconds to minutes).
-    Detections carry `category_ids` (the ground truth's, by class index). `e` holds conf, iou, max_det, batch, prefetch, model_only_windows and
-    model_only_images. Returns detections, summed
+    Detections carry `category_ids` (the ground truth's, by class index). `e` holds conf, iou, max_det,
+    batch, prefetch, model_only_windows and model_only_images. Returns detections, summed
     prediction times and every model-only call's seconds."""
     # Chunk bounds on whole batches, so every batch holds the same images as in one unchunked run.
     n_batches = -(-len(source) // e["batch"])

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from yolo_cpu import keys
 from yolo_cpu.measure.intervals import log_ratio_interval, log_spread
-from yolo_cpu.runtime.predict import end_to_end
-from yolo_cpu.runtime.runtimes import Runtime
 from yolo_cpu.measure.timing import (
     SliceRun,
     async_throughput,
@@ -28,6 +27,8 @@ from yolo_cpu.measure.timing import (
     warm,
 )
 from yolo_cpu.models.variants import BASELINE
+from yolo_cpu.runtime.predict import end_to_end
+from yolo_cpu.runtime.runtimes import Runtime
 
 
 def load_timed(load: Callable[[], Runtime], x: np.ndarray) -> tuple[Runtime, dict[str, float]]:

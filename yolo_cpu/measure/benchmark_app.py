@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from yolo_cpu import paths
-from yolo_cpu.errors import UserError
 from yolo_cpu.data.dataset import sample_batch
+from yolo_cpu.errors import UserError
 from yolo_cpu.measure import timing
+from yolo_cpu.measure.probes import write_probe
 from yolo_cpu.models.variants import OV_VARIANTS, VARIANTS
 from yolo_cpu.pipeline import params
-from yolo_cpu.measure.probes import write_probe
 from yolo_cpu.runtime.runtimes import OvRuntime
 
 

@@ -4,9 +4,10 @@ memory; where they are absent (an old fingerprint) the ISA flags narrow it down 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 # (vendor, family, first model, last model) -> name. Family and model as /proc/cpuinfo prints them
 # (decimal). AMD: family 23 = 0x17, 25 = 0x19, 26 = 0x1A.

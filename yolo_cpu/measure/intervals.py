@@ -5,7 +5,7 @@ intervals, and where an interval stands against a budget."""
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

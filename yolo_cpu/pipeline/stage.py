@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from yolo_cpu import keys, paths
-from yolo_cpu.measure.env import environment, machine_id
 from yolo_cpu.errors import UserError
 from yolo_cpu.io import write_json
+from yolo_cpu.measure.env import environment, machine_id
 
 
 def run(main: Callable[[], None]) -> None:

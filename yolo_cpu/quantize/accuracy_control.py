@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
 from yolo_cpu.accuracy.scoring import coco_map, to_coco
-from yolo_cpu.quantize.quantize_ov import _preset
 from yolo_cpu.quantize.heldout import CONF, IOU, MAX_DET, HeldOut, restrict_images
+from yolo_cpu.quantize.quantize_ov import _preset
 from yolo_cpu.runtime.postprocess import postprocess
 from yolo_cpu.runtime.preprocess import to_tensor
 
@@ -110,7 +111,7 @@ class _NncfLog(logging.Handler):
         if not record.getMessage().startswith("Elapsed Time"):
             self.messages.append(record.getMessage())
 
-    def __enter__(self) -> "_NncfLog":
+    def __enter__(self) -> _NncfLog:
         self.logger = logging.getLogger("nncf")
         self.saved_level = self.logger.level  # not `self.level`: that is the handler's own threshold
         self.logger.addHandler(self)

@@ -32,7 +32,7 @@ class HeldOut:
     reference: dict[str, Any] | None = None  # FP32's confident detections as ground truth (use_reference)
 
     @classmethod
-    def of(cls, calib: CalibrationSet, classes: coco.Classes) -> "HeldOut":
+    def of(cls, calib: CalibrationSet, classes: coco.Classes) -> HeldOut:
         items, ids = [], []
         for path, lb in zip(calib.held_out_files, calib.held_out_letterboxes):
             labels = coco.parse_labels(path.parent.parent / "labels" / f"{path.stem}.txt", len(classes))

@@ -4,12 +4,13 @@ whose mAP50-95 drop against FP32 stays within a budget."""
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from yolo_cpu import keys
 from yolo_cpu.measure.intervals import log_ratio_interval, separable
-from yolo_cpu.results.report import latency_figure, timing_source
 from yolo_cpu.models.variants import BASELINE, OV_VARIANTS, VARIANTS
+from yolo_cpu.results.report import latency_figure, timing_source
 
 # objective -> (what the figure is, its unit, higher is better)
 OBJECTIVES: dict[str, tuple[str, str, bool]] = {

@@ -372,8 +372,9 @@ def _onnxruntime(m: dict[str, Any]) -> list[str]:
     return [
         "## ONNX Runtime FP32 / INT8",
         "",
-        f"Speed-up of ort_int8 over ort_fp32 (95% intervals): {with_interval(ort, keys.same_runtime_speedup('ort_int8', 'b1_p50'))} "
-        f"batch-1 p50, {with_interval(ort, keys.same_runtime_speedup('ort_int8', 'best_ips'))} images/s at the best batch size of "
+        "Speed-up of ort_int8 over ort_fp32 (95% intervals): "
+        f"{with_interval(ort, keys.same_runtime_speedup('ort_int8', 'b1_p50'))} batch-1 p50, "
+        f"{with_interval(ort, keys.same_runtime_speedup('ort_int8', 'best_ips'))} images/s at the best batch size of "
         f"each; of the fixed-batch release model (ort_fp32_fixed) over ort_fp32: "
         f"{with_interval(ort, keys.same_runtime_speedup('ort_fp32_fixed', 'b1_p50'))} batch-1 p50.",
         "",
@@ -727,7 +728,8 @@ def _ready_to_deploy(deps: dict[str, dict[str, Any]]) -> list[str]:
         if d["e2e_meets_target"] is False:
             split = (
                 f": per image, decoding and letterboxing take {_fmt(d['decode_letterbox_ms'])} ms of one core "
-                f"and NMS {_fmt(d['nms_ms'])} ms, beside {_fmt(d['model_only_ms'])} ms per image of model-only inference"
+                f"and NMS {_fmt(d['nms_ms'])} ms, beside {_fmt(d['model_only_ms'])} ms per image of model-only "
+                "inference"
                 if d.get("decode_letterbox_ms") is not None
                 else ""
             )

@@ -1,1 +1,2 @@
-"""Inference: the runtime interface (ONNX Runtime, OpenVINO, PyTorch), preprocessing, postprocessing, batched prediction."""
+"""Inference: the runtime interface (ONNX Runtime, OpenVINO, PyTorch), preprocessing, postprocessing,
+batched prediction."""

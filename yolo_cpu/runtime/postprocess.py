@@ -6,8 +6,8 @@ YOLOv8/YOLO11 layout [N, 4 + classes, anchors] (xywh, class scores, no objectnes
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

@@ -6,14 +6,16 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
+from yolo_cpu.accuracy.scoring import to_coco
 from yolo_cpu.data import coco
 from yolo_cpu.runtime.postprocess import select_candidates, suppress
 from yolo_cpu.runtime.preprocess import (
@@ -25,7 +27,6 @@ from yolo_cpu.runtime.preprocess import (
     to_tensor,
 )
 from yolo_cpu.runtime.runtimes import Runtime
-from yolo_cpu.accuracy.scoring import to_coco
 
 
 @dataclass
@@ -44,7 +45,7 @@ class PredictTimes:
     def total(self) -> float:
         return self.decode + self.preprocess + self.infer + self.postprocess
 
-    def add(self, other: "PredictTimes") -> None:
+    def add(self, other: PredictTimes) -> None:
         """Accumulate another run's phases (a prediction run done in chunks)."""
         for k in ("decode", "preprocess", "infer", "postprocess", "images", "wall"):
             setattr(self, k, getattr(self, k) + getattr(other, k))
@@ -76,7 +77,7 @@ class Letterboxed:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def __getitem__(self, s: slice) -> "Letterboxed":
+    def __getitem__(self, s: slice) -> Letterboxed:
         """A contiguous part of the split (images shared, not copied); decode times stay with the whole."""
         return Letterboxed(self.ids[s], self.images[s], self.letterboxes[s], [], 0.0, 0.0)
 

@@ -8,8 +8,9 @@ covers the ops YOLOv5/YOLOv8/YOLO11 exports use; any other op is a clear error n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import onnx

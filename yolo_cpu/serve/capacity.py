@@ -15,9 +15,10 @@ import os
 import re
 import socket
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from yolo_cpu.serve import cpu_share
 from yolo_cpu.serve.clients import Handle, Http, InProcess
@@ -38,7 +39,7 @@ class Plan:
     max_seconds: float  # the whole measurement
 
     @classmethod
-    def from_params(cls, p: dict[str, Any]) -> "Plan":
+    def from_params(cls, p: dict[str, Any]) -> Plan:
         """The plan of the params' serve: section (validated by the params schema)."""
         configs = []
         for c in p["configs"]:

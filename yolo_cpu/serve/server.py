@@ -8,8 +8,8 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from yolo_cpu.deploy import bundle as bundles
 from yolo_cpu.errors import UserError

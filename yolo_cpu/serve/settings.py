@@ -23,10 +23,11 @@ class ServeSettings:
     max_batch_size: int = 1  # 1 = no request batching
     batch_wait_ms: float = 5.0  # how long a batch waits to fill before it runs
     max_queued: int = 32  # requests waiting per caller (proxy, handle) beyond which a request gets 503
-    streams: int = 1  # OpenVINO streams per replica: 1 = one request at a time on all its cores
-    # (lowest latency), 0 = OpenVINO's throughput choice (several at once)
+    # OpenVINO streams per replica: 1 = one request at a time on all its cores (lowest latency),
+    # 0 = OpenVINO's throughput choice (several at once)
+    streams: int = 1
 
-    def check(self, where: str) -> "ServeSettings":
+    def check(self, where: str) -> ServeSettings:
         for name, low, high in (
             ("replicas", 1, 256),
             ("max_batch_size", 1, MAX_BATCH),
