@@ -15,6 +15,8 @@ from yolo_cpu.models.metadata import from_onnx, stamp_onnx
 from yolo_cpu.pipeline import params
 from yolo_cpu.pipeline.stage import run, write_results
 from yolo_cpu.quantize import quantize_ort as q
+from yolo_cpu.quantize.agreement import agreement
+from yolo_cpu.quantize.head import QuantizeError, head_patterns, matching
 from yolo_cpu.results.plots import write_csv
 from yolo_cpu.runtime.runtimes import OrtRuntime
 
@@ -30,10 +32,10 @@ def main() -> None:
     calib = cal.load(paths.CALIBRATION, size)  # the calibrate stage's images, letterboxed once
     inputs = calib.inputs
     names = [n.name for n in onnx.load(str(fp32), load_external_data=False).graph.node]
-    patterns = cal.head_patterns(names, o["ignore_head_convs"]) if o["ignore_head"] else []
-    head = cal.matching(names, patterns)
+    patterns = head_patterns(names, o["ignore_head_convs"]) if o["ignore_head"] else []
+    head = matching(names, patterns)
     if o["ignore_head"] and not head:
-        raise cal.QuantizeError(f"quantize_ort.ignore_head is on but the head scope matched no node of {fp32}")
+        raise QuantizeError(f"quantize_ort.ignore_head is on but the head scope matched no node of {fp32}")
     out = paths.ort_int8_onnx(name)
     float_nodes: list[str] = []
     sqnr: dict[str, float] = {}
@@ -64,7 +66,7 @@ def main() -> None:
             f"ignored scope (detect head): {head_nodes} ONNX Runtime nodes; kept float for precision or "
             f"speed: {len(float_nodes)} nodes"
         )
-        agree = cal.agreement(OrtRuntime(fp32), OrtRuntime(tmp / out.name), calib)
+        agree = agreement(OrtRuntime(fp32), OrtRuntime(tmp / out.name), calib)
         quantized = q.count_quantize_linear(tmp / out.name)
         int8_bytes = (tmp / out.name).stat().st_size
 

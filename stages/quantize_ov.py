@@ -16,6 +16,7 @@ from yolo_cpu.pipeline import params
 from yolo_cpu.pipeline.stage import run, write_results
 from yolo_cpu.quantize import accuracy_control
 from yolo_cpu.quantize import quantize_ov as q
+from yolo_cpu.quantize.agreement import agreement
 from yolo_cpu.quantize.heldout import HeldOut
 from yolo_cpu.runtime.runtimes import OvRuntime, ov_core
 
@@ -64,7 +65,7 @@ def main() -> None:
         seconds = time.perf_counter() - t0
         stamp_ir(int8, from_ov_model(fp32, str(ir)))
         ov.save_model(int8, str(tmp / out.name), compress_to_fp16=False)
-        agree = cal.agreement(OvRuntime(ir, precision="f32"), OvRuntime(tmp / out.name, precision="f32"), calib)
+        agree = agreement(OvRuntime(ir, precision="f32"), OvRuntime(tmp / out.name, precision="f32"), calib)
         int8_bytes = sum(f.stat().st_size for f in tmp.iterdir())
 
     write_results(

@@ -97,6 +97,7 @@ def test_align_concat_gives_each_quantized_concat_one_scale_and_zero_point(tmp_p
     from yolo_cpu.data import calibration as cal
     from yolo_cpu.models.export import load_onnx, make_batch_dynamic
     from yolo_cpu.quantize import quantize_ort
+    from yolo_cpu.quantize.head import head_patterns
 
     src = tmp_path / "dyn.onnx"
     onnx.save(make_batch_dynamic(load_onnx(MIRROR / "models" / "yolov5n.onnx"))[0], str(src))
@@ -107,7 +108,7 @@ def test_align_concat_gives_each_quantized_concat_one_scale_and_zero_point(tmp_p
     for align in (False, True):
         out = tmp_path / f"int8_{align}.onnx"
         kept = quantize_ort.quantize_qdq(
-            src, out, inputs, "qdq_minmax", cal.head_patterns(names, True), 30.0, True, 8, align_concat=align
+            src, out, inputs, "qdq_minmax", head_patterns(names, True), 30.0, True, 8, align_concat=align
         )
         params[align] = concat_params(out)
         assert (kept["aligned_concat_tensors"] > 0) == align

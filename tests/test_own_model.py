@@ -401,9 +401,9 @@ def test_head_scope_fits_yolov8_and_yolo11_exports_static_and_dynamic(arch, dyna
     matter here): the decode ops, the DFL and the six final 1x1 convs, in ONNX and in OpenVINO."""
     import openvino as ov
 
-    from yolo_cpu.data.calibration import head_patterns, matching
     from yolo_cpu.models.model_info import inspect
     from yolo_cpu.models.ultralytics_export import export_onnx
+    from yolo_cpu.quantize.head import head_patterns, matching
     from yolo_cpu.quantize.quantize_ov import head_ops
 
     path = tmp_path / "m.onnx"

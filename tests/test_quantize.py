@@ -12,7 +12,7 @@ from yolo_cpu.accuracy.scoring import coco_map
 from yolo_cpu.data import calibration as cal
 from yolo_cpu.data import coco
 from yolo_cpu.pipeline.stage import read_results
-from yolo_cpu.quantize import heldout, quantize_ort, quantize_ov
+from yolo_cpu.quantize import head, heldout, quantize_ort, quantize_ov
 from yolo_cpu.runtime.postprocess import match_rate, postprocess
 from yolo_cpu.runtime.predict import predict
 from yolo_cpu.runtime.preprocess import preprocess, read_image
@@ -23,14 +23,14 @@ pytestmark = needs_mirror
 
 def test_head_scope_patterns_on_real_names():
     names = [n.name for n in onnx.load(str(MIRROR / "models" / "yolov5n.onnx")).graph.node]
-    assert cal.head_index(names) == 24
-    decode = cal.matching(names, cal.head_patterns(names, include_convs=False))
+    assert head.head_index(names) == 24
+    decode = head.matching(names, head.head_patterns(names, include_convs=False))
     assert "/model.24/Sigmoid" in decode and "/model.24/Pow" in decode and "/model.24/Concat" in decode
     assert not any("Conv" in n for n in decode) and not any(n.startswith("/model.23/") for n in decode)
-    with_convs = cal.matching(names, cal.head_patterns(names, include_convs=True))
+    with_convs = head.matching(names, head.head_patterns(names, include_convs=True))
     assert {"/model.24/m.0/Conv", "/model.24/m.2/Conv"} <= set(with_convs)
-    with pytest.raises(cal.QuantizeError, match="cannot locate the detect head"):
-        cal.head_index(["conv1", "relu1"])
+    with pytest.raises(head.QuantizeError, match="cannot locate the detect head"):
+        head.head_index(["conv1", "relu1"])
 
 
 def test_imagenet_normalization_is_what_it_says():
@@ -55,9 +55,9 @@ def test_calibrate_stage_output_reads_back_as_the_shared_preprocessing_of_its_fi
     assert [len(b[1]) for b in batches] == [3, 3, 2]
     np.testing.assert_array_equal(np.concatenate([b[0] for b in batches]), x)
     assert c.held_out_letterboxes == lbs and [p.name for p in c.held_out_files] == [p.name for p in held]
-    with pytest.raises(cal.QuantizeError, match=r"data/calibration was letterboxed to 640, not model.imgsz=320"):
+    with pytest.raises(cal.CalibrationError, match=r"data/calibration was letterboxed to 640, not model.imgsz=320"):
         cal.load(folder, 320)
-    with pytest.raises(cal.QuantizeError, match="is missing: run `dvc repro calibrate`"):
+    with pytest.raises(cal.CalibrationError, match="is missing: run `dvc repro calibrate`"):
         cal.load(tmp_path, 640)
 
 
@@ -85,7 +85,7 @@ def test_subset_larger_than_split_warns_and_uses_what_exists(pipeline):
     with pytest.warns(UserWarning, match="calibration.images=50 > 12 calibration images available"):
         used, held = cal.split_calibration(pipeline / "data/calib", 50, 8, "calibration")
     assert len(used) == 12 and len(held) == 8 and not set(used) & set(held)
-    with pytest.raises(cal.QuantizeError, match="has 20 images; need more than calibration.check_images=20"):
+    with pytest.raises(cal.CalibrationError, match="has 20 images; need more than calibration.check_images=20"):
         cal.split_calibration(pipeline / "data/calib", 10, 20, "calibration")
 
 
@@ -180,7 +180,7 @@ def test_accuracy_control_reverts_ops_on_a_planted_loss_and_ends_within_its_budg
 def test_histogram_calibration_that_cannot_fit_in_memory_is_refused_up_front():
     quantize_ort.check_memory("qdq_minmax", 100000)  # min/max keeps no activations
     with pytest.raises(
-        cal.QuantizeError,
+        head.QuantizeError,
         match=r"quantize_ort.method=qdq_entropy keeps all activations in memory.*"
         r"quantize_ort.calibration_images=100000",
     ):
@@ -194,7 +194,7 @@ def test_nncf_onnx_path_for_onnx_runtime(tmp_path):
     src = tmp_path / "dyn.onnx"
     onnx.save(make_batch_dynamic(load_onnx(MIRROR / "models" / "yolov5n.onnx"))[0], str(src))
     names = [n.name for n in onnx.load(str(src)).graph.node]
-    exclude = cal.matching(names, cal.head_patterns(names, include_convs=True))
+    exclude = head.matching(names, head.head_patterns(names, include_convs=True))
     images = sorted((MIRROR / "coco" / "images" / "val2017").glob("*.jpg"))[:6]
     out = tmp_path / "int8.onnx"
     quantize_ort.quantize_nncf(src, out, cal.calibration_inputs(images[:4], 640, "none"), exclude)

@@ -30,6 +30,7 @@ from yolo_cpu.io import read_json  # noqa: E402
 from yolo_cpu.measure.probes import write_probe  # noqa: E402
 from yolo_cpu.pipeline import params  # noqa: E402
 from yolo_cpu.quantize import quantize_ov as q  # noqa: E402
+from yolo_cpu.quantize.head import head_index  # noqa: E402
 from yolo_cpu.quantize.heldout import HeldOut  # noqa: E402
 from yolo_cpu.runtime.runtimes import ov_core  # noqa: E402
 
@@ -89,7 +90,7 @@ def main() -> None:
     replaced = dfl_as_multiply_sum(models["head_convs_float_dfl_f32"])
     models["head_convs_int8"] = quantize(decode)
     models["pipeline_ov_int8"] = core.read_model(str(paths.ov_int8_xml(name)))
-    head = f"/model.{cal.head_index([op.get_friendly_name() for op in fp32.get_ops()])}/"
+    head = f"/model.{head_index([op.get_friendly_name() for op in fp32.get_ops()])}/"
     out: dict = {
         "model": name,
         "held_out_images": len(held),

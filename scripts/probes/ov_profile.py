@@ -19,12 +19,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from yolo_cpu import paths  # noqa: E402
-from yolo_cpu.data.calibration import head_index  # noqa: E402
 from yolo_cpu.data.dataset import sample_batch  # noqa: E402
 from yolo_cpu.measure.env import machine_id  # noqa: E402
 from yolo_cpu.measure.probes import write_probe  # noqa: E402
 from yolo_cpu.models.variants import OV_VARIANTS, VARIANTS  # noqa: E402
 from yolo_cpu.pipeline import params
+from yolo_cpu.quantize.head import head_index  # noqa: E402
 from yolo_cpu.runtime.runtimes import ov_core  # noqa: E402
 
 

@@ -1,30 +1,28 @@
-"""What both INT8 quantizations share: the calibration set (images to calibrate on and held-out
-check images, selected, decoded and letterboxed once by the calibrate stage through the one
-preprocessing path, and read back as model inputs), the detect-head scope kept float, and the
-INT8-against-FP32 agreement check."""
+"""What both INT8 quantizations calibrate on: the calibration set (images to calibrate on and
+held-out check images, selected, decoded and letterboxed once by the calibrate stage through the
+one preprocessing path, and read back as model inputs)."""
+
 from __future__ import annotations
 
 import json
-import re
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
 from yolo_cpu.data import dataset
 from yolo_cpu.errors import UserError
-from yolo_cpu.runtime.postprocess import match_rate, postprocess
 from yolo_cpu.runtime.preprocess import Letterbox, letterbox, read_image, to_tensor
-from yolo_cpu.runtime.runtimes import Runtime
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32).reshape(1, 3, 1, 1)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32).reshape(1, 3, 1, 1)
 
 
-class QuantizeError(UserError):
-    """Bad calibration input or a head scope that matched nothing."""
+class CalibrationError(UserError):
+    """A calibration split or set that cannot serve: too few images, missing, another size."""
 
 
 def split_calibration(calib_dir: Path, images: int, check_images: int, section: str) -> tuple[list[Path], list[Path]]:
@@ -32,20 +30,24 @@ def split_calibration(calib_dir: Path, images: int, check_images: int, section: 
     `check_images` are held out, the first `images` of the rest calibrate. Warns when fewer exist."""
     paths = dataset.load_split(calib_dir)
     if len(paths) <= check_images:
-        raise QuantizeError(f"calibration split {calib_dir} has {len(paths)} images; need more than "
-                            f"{section}.check_images={check_images} (raise data.calib_images)")
+        raise CalibrationError(
+            f"calibration split {calib_dir} has {len(paths)} images; need more than "
+            f"{section}.check_images={check_images} (raise data.calib_images)"
+        )
     held_out, pool = paths[-check_images:], paths[:-check_images]
     if images > len(pool):
-        warnings.warn(f"{section}.calibration_images={images} > {len(pool)} calibration images available "
-                      f"(after {check_images} held out); using {len(pool)}", stacklevel=2)
+        warnings.warn(
+            f"{section}.calibration_images={images} > {len(pool)} calibration images available "
+            f"(after {check_images} held out); using {len(pool)}",
+            stacklevel=2,
+        )
     return pool[:images], held_out
 
 
 MANIFEST = "manifest.json"
 
 
-def prepare(calib_dir: Path, images: int, check_images: int, size: int, normalize: str, out: Path
-            ) -> dict[str, Any]:
+def prepare(calib_dir: Path, images: int, check_images: int, size: int, normalize: str, out: Path) -> dict[str, Any]:
     """The calibrate stage's work: select the images (split_calibration), decode and letterbox each
     once (a corrupt image raises naming its file) into out/calibration.npy and out/held_out.npy (uint8,
     N x size x size x 3, BGR) with out/manifest.json (file names, letterboxes, size, normalize).
@@ -86,7 +88,7 @@ def manifest(folder: Path) -> dict[str, Any]:
     folder when it is missing."""
     mpath = folder / MANIFEST
     if not mpath.is_file():
-        raise QuantizeError(f"calibration set {folder} is missing: run `dvc repro calibrate`")
+        raise CalibrationError(f"calibration set {folder} is missing: run `dvc repro calibrate`")
     return json.loads(mpath.read_text())
 
 
@@ -95,17 +97,24 @@ def load(folder: Path, size: int) -> CalibrationSet:
     for another input size, or its arrays disagree with its manifest."""
     mpath, m = folder / MANIFEST, manifest(folder)
     if m["imgsz"] != size:
-        raise QuantizeError(f"calibration set {folder} was letterboxed to {m['imgsz']}, not model.imgsz={size}: "
-                            "run `dvc repro calibrate`")
+        raise CalibrationError(
+            f"calibration set {folder} was letterboxed to {m['imgsz']}, not model.imgsz={size}: "
+            "run `dvc repro calibrate`"
+        )
     arrays = {part: np.load(folder / f"{part}.npy", mmap_mode="r") for part in ("calibration", "held_out")}
     for part, a in arrays.items():
         if a.shape != (len(m[part]), size, size, 3) or a.dtype != np.uint8:
-            raise QuantizeError(f"{folder / (part + '.npy')} holds {a.dtype} {a.shape}, not the "
-                                f"{len(m[part])} images of {mpath}: run `dvc repro calibrate`")
+            raise CalibrationError(
+                f"{folder / (part + '.npy')} holds {a.dtype} {a.shape}, not the "
+                f"{len(m[part])} images of {mpath}: run `dvc repro calibrate`"
+            )
     inputs = [normalized(to_tensor([np.asarray(img)]), m["normalize"]) for img in arrays["calibration"]]
-    return CalibrationSet(inputs, np.asarray(arrays["held_out"]),
-                          [Letterbox(*lb) for lb in m["held_out_letterboxes"]],
-                          [Path(m["calib_dir"]) / "images" / f for f in m["held_out"]])
+    return CalibrationSet(
+        inputs,
+        np.asarray(arrays["held_out"]),
+        [Letterbox(*lb) for lb in m["held_out_letterboxes"]],
+        [Path(m["calib_dir"]) / "images" / f for f in m["held_out"]],
+    )
 
 
 def calibration_inputs(images: list[Path], size: int, normalize: str) -> list[np.ndarray]:
@@ -118,49 +127,3 @@ def normalized(x: np.ndarray, normalize: str) -> np.ndarray:
     """normalize='imagenet' (deliberately wrong for YOLO) exists only to measure what a preprocessing
     mismatch costs; 'none' leaves the shared preprocessing's [0, 1] input as it is."""
     return (x - IMAGENET_MEAN) / IMAGENET_STD if normalize == "imagenet" else x
-
-
-def head_index(node_names: Iterable[str]) -> int:
-    """Index N of the detect head: the last `/model.N/` module in the graph."""
-    idx = [int(m.group(1)) for n in node_names if (m := re.match(r"^/model\.(\d+)/", n))]
-    if not idx:
-        raise QuantizeError("no '/model.N/' node names found: cannot locate the detect head")
-    return max(idx)
-
-
-def head_patterns(node_names: Iterable[str], include_convs: bool) -> list[str]:
-    """Regexes for the detect head's decode arithmetic (ops directly under /model.N/: sigmoid, mul,
-    add, pow, concat, ...), a YOLOv8/YOLO11 head's DFL (reshape, softmax, the fixed 1x1 conv), and
-    optionally the head's final 1x1 convolutions (YOLOv5: m.i; YOLOv8/11: cv2.i.2 boxes, cv3.i.2 classes).
-    Node names are the same in static and dynamic exports, ONNX and OpenVINO (which may add suffixes)."""
-    names = list(node_names)
-    n = head_index(names)
-    pats = [rf"^/model\.{n}/[^/]+$"]
-    dfl = any(x.startswith(f"/model.{n}/dfl/") for x in names)
-    if dfl:
-        pats.append(rf"^/model\.{n}/dfl/")
-    if include_convs:
-        pats.append(rf"^/model\.{n}/cv[23]\.\d+/cv[23]\.\d+\.2/Conv" if dfl else rf"^/model\.{n}/.*Conv.*$")
-    return pats
-
-
-def matching(node_names: Iterable[str], patterns: list[str]) -> list[str]:
-    rx = [re.compile(p) for p in patterns]
-    return [n for n in node_names if any(r.match(n) for r in rx)]
-
-
-LOW_AGREEMENT = 0.5
-
-
-def agreement(reference: Runtime, quantized: Runtime, calib: CalibrationSet) -> float:
-    """Share of the reference model's detections (conf 0.25) that the INT8 model matches at IoU 0.5
-    on the held-out calibration images; below LOW_AGREEMENT a warning says the INT8 model is broken."""
-    ref, test = [], []
-    for x, lbs in calib.held_out_batches(8):
-        ref += postprocess(reference.infer(x), lbs)
-        test += postprocess(quantized.infer(x), lbs)
-    rate = match_rate(ref, test)
-    if rate < LOW_AGREEMENT:
-        warnings.warn(f"the INT8 model {quantized.model_path} finds only {rate:.0%} of the FP32 model's detections "
-                      "on the held-out calibration images: it is broken (is the detect head's box decode quantized?)", stacklevel=2)
-    return rate

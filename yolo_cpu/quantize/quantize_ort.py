@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from yolo_cpu.data.calibration import QuantizeError, matching
+from yolo_cpu.quantize.head import QuantizeError, matching
 
 HISTOGRAM_GB_PER_IMAGE = 0.25  # measured: ORT's entropy calibration of yolov5n ran out of 24 GB at 100 images
 

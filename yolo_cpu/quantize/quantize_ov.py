@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from yolo_cpu.data.calibration import QuantizeError, head_patterns, matching
+from yolo_cpu.quantize.head import QuantizeError, head_patterns, matching
 
 
 def _preset(name: str):
