@@ -118,6 +118,8 @@ def main() -> None:
                     for c, ap in pc.items()
                 ],
             )
+        for v in unsupported:  # a file for each declared variant (dvc.yaml's plot names them), empty here
+            write_csv(tmp / f"{v}.csv", [], ["class", "ap50_95", "delta", "delta_lo", "delta_hi", "instances"])
     if deltas:
         delta_bars_png(
             paths.PLOTS / "per_class_ap.png",

@@ -54,7 +54,9 @@ def test_bench_deploy_stage_times_every_variant_and_checks_its_detections(pipeli
     from yolo_cpu.pipeline.stage import read_results
 
     m = read_results("bench_deploy", pipeline)
-    for v in ("ov_fp32", "ov_int8_bf16"):  # the tiny params' variants
+    from conftest import TINY
+
+    for v in TINY["bench_deploy"]["variants"]:  # the tiny params' variants, all runnable here
         assert m[f"{v}_deploy_best_ips"] > 0 and 0 < m[f"{v}_deploy_vs_model_only"] < 2
         assert m[f"{v}_deploy_b2_model_only_ips"] > 0 and m[f"{v}_deploy_b2_e2e_numpy_preprocessing_ips"] > 0
         assert m[f"{v}_deploy_agreement"] >= (0.97 if v == "ov_fp32" else 0.85)

@@ -117,7 +117,8 @@ def test_yolo_cpu_serve_from_another_folder_answers_and_ctrl_c_drains_and_exits_
                 time.sleep(0.5)
         else:
             pytest.fail("yolo-cpu serve did not answer within 120 s")
-        assert info["serve"] == {"replicas": 1, "max_batch_size": 3, "batch_wait_ms": 5.0, "max_queued": 8}
+        want = {"replicas": 1, "max_batch_size": 3, "batch_wait_ms": 5.0, "max_queued": 8, "streams": 1}
+        assert info["serve"] == want
         code, rec, _ = post(f"http://127.0.0.1:{port}/detect?name=a.jpg", IMAGES[0].read_bytes())
         assert code == 200 and rec["image"] == "a.jpg" and rec["detections"]
         proc.send_signal(signal.SIGINT)

@@ -5,7 +5,7 @@ import contextlib
 import json
 import re
 
-from conftest import ROOT, needs_mirror, set_params, sh
+from conftest import ROOT, needs_mirror, runnable, set_params, sh
 
 pytestmark = needs_mirror
 ALL = [
@@ -191,8 +191,8 @@ def test_plots_draw_one_series_per_variant(pipeline):
     assert series("bench_ort_images_per_s", "field") == {"ort_fp32_fixed", "ort_fp32", "ort_int8"}
     assert series("bench_ov_throughput", "field") == {"ov_fp32", "ov_bf16", "ov_int8", "ov_int8_bf16"}
     assert series("per_class_ap", "filename") == {
-        f"{v}.csv" for v in ("ort_fp32", "ort_int8", "ov_fp32", "ov_bf16", "ov_int8", "ov_int8_bf16")
-    }
+        f"{v}.csv" for v in runnable("ort_fp32", "ort_int8", "ov_fp32", "ov_bf16", "ov_int8", "ov_int8_bf16")
+    }  # a variant this CPU cannot run keeps an empty file, so the plot still draws
     assert series("memory_peak", "variant") >= {"ort_fp32", "ov_int8"}
 
 
