@@ -177,15 +177,16 @@ def test_the_committed_figures_pick_int8_under_the_1_point_budget_and_bf16_under
 
     m = committed()
     wide, tight = answer(m, 1.0), answer(m, 0.3)
+    ev = m["eval_map"]
+    bf16_run = keys.map50_95("ov_bf16") in ev  # the committed run's CPU had bf16
     for objective in ("latency_p50", "throughput"):
         assert VARIANTS[wide["objectives"][objective]["variant"]].precision == "int8"
-        assert tight["objectives"][objective]["variant"] == "ov_bf16"
+        kept = tight["objectives"][objective]["variant"]
+        # 0.3 points keeps the lossless bf16 where the CPU has it, else an FP32 variant
+        assert kept == "ov_bf16" if bf16_run else VARIANTS[kept].precision == "fp32"
         t = tight["tradeoffs"][objective]
         assert VARIANTS[t["fastest"]].precision == "int8" and t["advantage_lo"] > 1
-        ev = m["eval_map"]
-        assert t["more_points"] == pytest.approx(
-            ev[keys.map50_95("ov_bf16")] - ev[keys.map50_95(t["fastest"])], abs=2e-3
-        )
+        assert t["more_points"] == pytest.approx(ev[keys.map50_95(kept)] - ev[keys.map50_95(t["fastest"])], abs=2e-3)
         assert f"`{t['fastest']}` would " in t["sentence"] and "more points of mAP50-95" in t["sentence"]
         assert (
             wide["tradeoffs"][objective]["fastest"] == wide["objectives"][objective]["variant"]
