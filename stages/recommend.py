@@ -11,8 +11,8 @@ from yolo_cpu.io import write_json
 from yolo_cpu.pipeline import params
 from yolo_cpu.pipeline.stage import read_results, run, write_results
 from yolo_cpu.results.answer import answer
+from yolo_cpu.results.figures import SOURCES
 from yolo_cpu.results.recommend import as_metrics
-from yolo_cpu.results.report import SOURCES
 
 
 def main() -> None:

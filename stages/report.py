@@ -9,8 +9,9 @@ from yolo_cpu.models.variants import BASELINE
 from yolo_cpu.pipeline import params
 from yolo_cpu.pipeline.stage import read_results, run
 from yolo_cpu.results.capacity_plot import capacity_png
+from yolo_cpu.results.figures import SOURCES, map_vs_latency
 from yolo_cpu.results.recommend import map_drops
-from yolo_cpu.results.report import SOURCES, build, map_vs_latency
+from yolo_cpu.results.report import build
 from yolo_cpu.results.tradeoff import tradeoff_png
 
 

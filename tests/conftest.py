@@ -66,7 +66,7 @@ TINY = {
     "serve": {
         "configs": ["r1b2"],
         "images": 8,
-        "trial_queries": 40,
+        "trial_queries": 24,
         "trial_seconds": 0.5,
         "single_stream_queries": 8,
         "search_steps": 1,
@@ -129,6 +129,8 @@ def pipeline(tmp_path_factory) -> Path:
     (NNCF's accuracy control) and bias correction; returns the repo path."""
     if not HAS_MIRROR:
         pytest.skip(f"offline asset mirror not found at {MIRROR}")
+    if os.environ.get("YOLO_TEST_PIPELINE"):  # a developer's shortcut: a repo this fixture built before
+        return Path(os.environ["YOLO_TEST_PIPELINE"])
     repo = make_repo(
         tmp_path_factory.mktemp("pipeline") / "repo",
         {"quantize_ov": {"scope": "accuracy_control", "fast_bias_correction": False}},

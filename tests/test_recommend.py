@@ -163,7 +163,7 @@ def committed() -> dict:
     """This repository's committed results (the default run on the machine results/README.md names)."""
     from conftest import ROOT
 
-    from yolo_cpu.results.report import SOURCES
+    from yolo_cpu.results.figures import SOURCES
 
     return {s: read_results(s, ROOT) for s in SOURCES}
 
@@ -215,7 +215,7 @@ def test_a_cpu_without_bf16_gets_int8_within_the_budget_and_is_told_why():
 def test_the_cannot_be_judged_sentence_appears_exactly_when_the_half_width_exceeds_the_budget():
     """Brute force over a grid of drops, interval widths and budgets."""
     from yolo_cpu.results.recommend import judgeable
-    from yolo_cpu.results.report import judge_sentence
+    from yolo_cpu.results.sentences import judge_sentence
 
     for drop in (0.0, 0.3, 1.2):
         for half in (0.05, 0.2, 0.35, 0.6, 1.1):

@@ -6,7 +6,7 @@ import json
 import shutil
 
 import pytest
-from conftest import needs_mirror, sh
+from conftest import needs_mirror, set_params, sh
 
 from yolo_cpu.pipeline.stage import read_results
 from yolo_cpu.results.machines import cross_machine, snapshot, write_cross_machine
@@ -70,6 +70,12 @@ def test_pull_on_another_machine_skips_what_is_the_same_and_reruns_its_timings(p
         assert (b / out).read_bytes() == (pipeline / out).read_bytes()
 
     other = {"YOLO_SIMULATE_MACHINE": "machine-b"}
+    sh(["dvc", "repro", "fingerprint"], b, env=other)  # the machine's record, which the timing stages read
+    status = json.loads(sh(["dvc", "status", "--json"], b, env=other).stdout)
+    reads_the_machine = {s for s, changes in status.items() if "metrics/fingerprint.json" in json.dumps(changes)}
+    assert reads_the_machine == MACHINE_DEPENDENT - {"recommend", "report"}  # these two read the others' results
+    # bench-serve reruns here because of the machine (above); measuring again is test_serve's question
+    set_params(b, {"serve": {"max_seconds": 0}})
     out = sh(["dvc", "repro"], b, env=other).stdout
     assert ran(out) - {"inputs", "fingerprint"} == MACHINE_DEPENDENT  # the same bytes: no download to quantize
     assert not restored_from_run_cache(out)  # never machine A's timings

@@ -3,7 +3,8 @@
 from conftest import needs_mirror, runnable
 
 from yolo_cpu.pipeline.stage import read_results
-from yolo_cpu.results.report import QUOTED, build, map_vs_latency
+from yolo_cpu.results.figures import map_vs_latency
+from yolo_cpu.results.report import QUOTED, build
 
 
 def test_build_from_synthetic_results():

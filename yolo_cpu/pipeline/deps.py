@@ -29,9 +29,12 @@ CODE_DEP = re.compile(r"^      - (?:stages|yolo_cpu)/\S+\.py\b")
 
 
 def module_file(dotted: str, root: Path = ROOT) -> Path | None:
-    """The file of a yolo_cpu module (not a package), or None."""
-    path = root / (dotted.replace(".", "/") + ".py")
-    return path if path.is_file() else None
+    """The file of a yolo_cpu module, or of a package named directly (its __init__.py), or None."""
+    base = root / dotted.replace(".", "/")
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
 
 
 def library_imports(path: Path, root: Path = ROOT) -> set[str]:

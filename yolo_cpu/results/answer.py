@@ -9,14 +9,9 @@ from typing import Any
 from yolo_cpu.accuracy.map_bootstrap import drop_verdict
 from yolo_cpu.models.variants import BASELINE
 from yolo_cpu.results.deployment import deployments
+from yolo_cpu.results.figures import shares_of_peak
 from yolo_cpu.results.recommend import TIE_RULE, judgeable, map_drops, over_best_fp32, recommend, tradeoffs
-from yolo_cpu.results.report import (
-    judge_sentence,
-    mixed_host_conditions,
-    shares_of_peak,
-    tradeoff_sentence,
-    unsupported_sentence,
-)
+from yolo_cpu.results.sentences import judge_sentence, mixed_host_conditions, tradeoff_sentence, unsupported_sentence
 
 
 def answer(results: dict[str, Any], budget: float) -> dict[str, Any]:

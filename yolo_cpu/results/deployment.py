@@ -8,6 +8,7 @@ from typing import Any
 from yolo_cpu import keys
 from yolo_cpu.deploy.bundle import folder_name
 from yolo_cpu.models.variants import OV_VARIANTS, VARIANTS
+from yolo_cpu.results.figures import latency_figure
 
 BUNDLED = ("latency_p50", "throughput")  # objectives that get a bundle
 E2E_TARGET = 0.9  # end to end should keep this share of the model-only images/s
@@ -65,8 +66,6 @@ def deployment(m: dict[str, Any], objective: str, variant: str, model_name: str)
 
 
 def _p50(m: dict[str, Any], v: str) -> float | None:
-    from yolo_cpu.results.report import latency_figure
-
     return latency_figure(m, v, 1, "p50_ms")
 
 

@@ -16,8 +16,9 @@ from yolo_cpu.io import read_json, write_json, write_text
 from yolo_cpu.measure.cpu import from_fingerprint
 from yolo_cpu.models.variants import BASELINE, VARIANTS
 from yolo_cpu.pipeline.stage import read_results
+from yolo_cpu.results.figures import SOURCES, latency_figure, shares_of_peak
 from yolo_cpu.results.recommend import FIGURES, best_throughput, map_drops, over_best_fp32
-from yolo_cpu.results.report import SOURCES, latency_figure, shares_of_peak, table, with_interval
+from yolo_cpu.results.render import table, with_interval
 
 RESULTS = Path("results")
 ISA_SHOWN = {"VNNI": ("avx512_vnni", "avx_vnni"), "AMX": ("amx_int8",), "bf16": ("avx512_bf16", "amx_bf16")}

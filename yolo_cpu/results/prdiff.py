@@ -16,6 +16,7 @@ from yolo_cpu import keys
 from yolo_cpu.errors import UserError
 from yolo_cpu.measure.intervals import log_ratio_interval, separable
 from yolo_cpu.models.variants import OV_VARIANTS, VARIANTS
+from yolo_cpu.results.render import fmt, interval, table
 
 # Figures that depend on the machine: shown across revisions only when the machine ids match.
 ABSOLUTE = re.compile(r"(_ms|_ips|_images_per_s|_mb|_figure)$")
@@ -52,16 +53,11 @@ def machines(metrics: dict[str, dict[str, dict[str, Any]]]) -> tuple[str | None,
 
 
 def _fmt(v: Any) -> str:
-    return "—" if v is None else f"{v:.3f}".rstrip("0").rstrip(".") if isinstance(v, float) else str(v)
+    return fmt(v, 3, missing="—", trim=True)
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    return [
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        *["| " + " | ".join(_fmt(c) for c in r) + " |" for r in rows],
-        "",
-    ]
+    return [table(header, rows, cell=_fmt), ""]
 
 
 INPUT_PARAMS = {"model.name": "model", "model.source": "model source", "data.dataset": "dataset"}
@@ -197,9 +193,7 @@ def _is_figure(k: str) -> bool:
 def _with_interval(keys: dict[str, dict[str, Any]], k: str, side: str, unit: str = "x") -> str:
     v = keys.get(k, {}).get(side)
     lo, hi = keys.get(f"{k}_lo", {}).get(side), keys.get(f"{k}_hi", {}).get(side)
-    if v is None:
-        return "—"
-    return f"{_fmt(v)}{unit}" + (f" [{_fmt(lo)}, {_fmt(hi)}]" if lo is not None and hi is not None else "")
+    return interval(v, lo, hi, unit, 3, missing="—", trim=True)
 
 
 def speed_change(keys: dict[str, dict[str, Any]], k: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from yolo_cpu import keys
 from yolo_cpu.measure.intervals import log_ratio_interval, separable
 from yolo_cpu.models.variants import BASELINE, OV_VARIANTS, VARIANTS
-from yolo_cpu.results.report import latency_figure, timing_source
+from yolo_cpu.results.figures import latency_figure, timing_source
 
 # objective -> (what the figure is, its unit, higher is better)
 OBJECTIVES: dict[str, tuple[str, str, bool]] = {

@@ -185,80 +185,103 @@ def replica_cpu(handle, replicas: int) -> dict[str, float]:
 
 
 def measure(folder: Path, samples: Sequence[bytes], plan: Plan, budget: Budget | None = None) -> dict[str, Any]:
-    """Every path and config for one bundle; the best config within the p99 target chosen."""
-    from yolo_cpu.serve.server import ray_instance, serving
-
+    """Every path and config for one bundle; the best config within the p99 target chosen. Nothing
+    starts (no engine, no Ray) once the budget is spent: a zero serve.max_seconds skips the stage's work."""
     budget = budget or Budget(plan.max_seconds)
     skipped_before = len(budget.skipped)  # one budget for the stage: this variant's skips only
-    threads = os.cpu_count() or 1
-    n = len(samples)
-    result: dict[str, Any] = {"p99_target_ms": plan.p99_ms, "samples": n}
-    largest = max(c.max_batch_size for c in plan.configs)
-    streams = plan.configs[0].streams  # in-process at the first config's streams (params: the baseline)
-    engine = ServeEngine(folder, largest, streams=streams)
+    result: dict[str, Any] = {"p99_target_ms": plan.p99_ms, "samples": len(samples)}
+    if budget.allows("in-process"):
+        result["in_process"] = in_process(folder, samples, plan, budget)
+    if budget.allows("served paths"):
+        result.update(served(folder, samples, plan, budget))
+    result["skipped_by_time_budget"] = budget.skipped[skipped_before:]
+    return result
+
+
+def in_process(folder: Path, samples: Sequence[bytes], plan: Plan, budget: Budget) -> dict[str, Any]:
+    """The bundle in this process (no Ray, no HTTP) at the first config's streams, and its CPU split."""
+    n, streams = len(samples), plan.configs[0].streams  # params: the first config is the baseline
+    engine = ServeEngine(folder, max(c.max_batch_size for c in plan.configs), streams=streams)
     try:
-        with closing_sut(InProcess(engine, samples, threads)) as sut:
-            result["in_process"] = {"streams": streams, **path_figures(sut, n, plan, budget, "in-process")}
+        with closing_sut(InProcess(engine, samples, os.cpu_count() or 1)) as sut:
+            out = {"streams": streams, **path_figures(sut, n, plan, budget, "in-process")}
             d0, n0 = engine.decode_cpu.seconds, engine.nms_cpu.seconds
             off = measured(sut, n, "Offline", plan) if budget.allows("in-process: CPU split") else None
             if off:
-                result["in_process"]["cpu_split_ms"] = {
+                out["cpu_split_ms"] = {
                     "decode": round(1000 * (engine.decode_cpu.seconds - d0) / off.queries, 2),
                     "nms": round(1000 * (engine.nms_cpu.seconds - n0) / off.queries, 2),
                     "process": off.cpu["load_generator"],
                 }
+        return out
     finally:
         engine.close()
-    configs = []
-    with ray_instance(num_cpus=threads):
-        for s in plan.configs:
+
+
+def served(folder: Path, samples: Sequence[bytes], plan: Plan, budget: Budget) -> dict[str, Any]:
+    """Each config over HTTP on one local Ray, then the handle and HTTP paths side by side at the chosen
+    config (or, none within the target, the fastest Offline), on the deployment still up when it is
+    that config."""
+    from yolo_cpu.serve.server import ray_instance
+
+    n, configs = len(samples), []
+    with ray_instance(num_cpus=os.cpu_count() or 1), contextlib.ExitStack() as deployment:
+        live: tuple[int, Any, str] | None = None  # (config index, handle, url) of the deployment up now
+        for i, s in enumerate(plan.configs):
             entry: dict[str, Any] = {"settings": s.as_dict(), "label": label(s)}
             configs.append(entry)
             if not budget.allows(f"{label(s)}: serve"):
                 continue
-            port = free_port()
-            with serving(folder, s, port=port) as handle:
-                with closing_sut(Http(f"http://127.0.0.1:{port}/detect", samples, s.replicas * s.max_ongoing)) as sut:
-                    warm(sut, n)
-                    entry["http"] = path_figures(sut, n, plan, budget, label(s), single_stream=False)
-        result["configs"] = configs
+            deployment.close()  # the previous config's
+            live = (i, *_deploy(deployment, folder, s))
+            with closing_sut(Http(live[2], samples, s.replicas * s.max_ongoing)) as sut:
+                warm(sut, n)
+                entry["http"] = path_figures(sut, n, plan, budget, label(s), single_stream=False)
         best = choose(configs)
-        # the paths compared at the chosen config; with none within the target, at the fastest Offline
         compared = best if best is not None else fastest(configs)
-        result["best"], result["compared"] = best, compared
+        out: dict[str, Any] = {"configs": configs, "best": best, "compared": compared}
         if compared is not None:
             s = ServeSettings(**configs[compared]["settings"])
-            port = free_port()
-            with serving(folder, s, port=port) as handle:
-                for name, make in (
-                    ("http", lambda: Http(f"http://127.0.0.1:{port}/detect", samples, s.replicas * s.max_ongoing)),
-                    ("handle", lambda: Handle(handle, samples, s.replicas * s.max_ongoing)),
-                ):
-                    with closing_sut(make()) as sut:
-                        warm(sut, n)
-                        if name == "http":
-                            before = replica_cpu(handle, s.replicas)
-                            off = measured(sut, n, "Offline", plan) if budget.allows("http: CPU split") else None
-                            if off:
-                                after = replica_cpu(handle, s.replicas)
-                                result["http_cpu_split_ms"] = {
-                                    **off.cpu,
-                                    "offline_rps": off.completed_qps,
-                                    "replica_decode": round(
-                                        1000 * (after["decode_cpu_s"] - before["decode_cpu_s"]) / off.queries, 2
-                                    ),
-                                    "replica_nms": round(
-                                        1000 * (after["nms_cpu_s"] - before["nms_cpu_s"]) / off.queries, 2
-                                    ),
-                                }
-                            if budget.allows("http: SingleStream"):
-                                configs[compared]["http"]["single_stream"] = measured(
-                                    sut, n, "SingleStream", plan, queries=plan.single_stream_queries
-                                ).as_dict()
-                        else:
-                            result["handle"] = path_figures(sut, n, plan, budget, "handle")
-    result["skipped_by_time_budget"] = budget.skipped[skipped_before:]
-    return result
+            if live is None or live[0] != compared:
+                deployment.close()
+                live = (compared, *_deploy(deployment, folder, s))
+            out.update(compare_paths(live[1], live[2], samples, s, plan, budget, configs[compared]))
+    return out
+
+
+def _deploy(stack: contextlib.ExitStack, folder: Path, s: ServeSettings) -> tuple[Any, str]:
+    """The bundle served with `s` until `stack` closes: its handle and its /detect URL."""
+    from yolo_cpu.serve.server import serving
+
+    port = free_port()
+    return stack.enter_context(serving(folder, s, port=port)), f"http://127.0.0.1:{port}/detect"
+
+
+def compare_paths(
+    handle, url: str, samples: Sequence[bytes], s: ServeSettings, plan: Plan, budget: Budget, entry: dict[str, Any]
+) -> dict[str, Any]:
+    """At one deployed config: the CPU split and SingleStream over HTTP (into `entry`), and the handle path."""
+    n, out = len(samples), {}
+    with closing_sut(Http(url, samples, s.replicas * s.max_ongoing)) as sut:
+        warm(sut, n)
+        before = replica_cpu(handle, s.replicas)
+        off = measured(sut, n, "Offline", plan) if budget.allows("http: CPU split") else None
+        if off:
+            after = replica_cpu(handle, s.replicas)
+            out["http_cpu_split_ms"] = {
+                **off.cpu,
+                "offline_rps": off.completed_qps,
+                "replica_decode": round(1000 * (after["decode_cpu_s"] - before["decode_cpu_s"]) / off.queries, 2),
+                "replica_nms": round(1000 * (after["nms_cpu_s"] - before["nms_cpu_s"]) / off.queries, 2),
+            }
+        if budget.allows("http: SingleStream"):
+            entry["http"]["single_stream"] = measured(
+                sut, n, "SingleStream", plan, queries=plan.single_stream_queries
+            ).as_dict()
+    with closing_sut(Handle(handle, samples, s.replicas * s.max_ongoing)) as sut:
+        warm(sut, n)
+        out["handle"] = path_figures(sut, n, plan, budget, "handle")
+    return out
 
 
 def warm(sut: SystemUnderTest, n: int, queries: int = 16) -> None:

@@ -50,7 +50,9 @@ def serve_sections(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 "measured": {
                     "meets_target": False,
                     "p99_target_ms": r.get("p99_target_ms"),
-                    "note": "no serving config sustained a rate within the p99 target; these are the defaults",
+                    "note": "no serving config sustained a rate within the p99 target; these are the defaults"
+                    if any(c.get("http") for c in r.get("configs", []))
+                    else "not measured (serve.max_seconds left no time for it); these are the defaults",
                 },
             }
             continue
