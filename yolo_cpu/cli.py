@@ -3,7 +3,7 @@
   yolo-cpu detect MODEL INPUT...     detections as JSON lines (the deploy extra is enough)
   yolo-cpu serve BUNDLE              an HTTP server with request batching on Ray Serve (the serve extra)
   yolo-cpu diff BASE [HEAD]          the pull-request comment between two revisions
-  yolo-cpu machines {run,snapshot,table}   per-machine snapshots and the cross-machine table
+  yolo-cpu machines {run,snapshot,table,fleet}   per-machine snapshots, the cross-machine table, the fleet
   yolo-cpu benchmark-app             OpenVINO's benchmark_app against this project's harness
 
 The pipeline itself runs with `dvc repro` (or ./dev repro)."""
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from yolo_cpu.errors import Interrupted, UserError
 
@@ -198,13 +199,22 @@ def _machines_parser(sub) -> None:
         "machines",
         formatter_class=_Formatter,
         help="per-machine result snapshots and their table",
-        description="run: (dvc pull,) dvc repro, snapshot, table. snapshot: copy this run's results "
+        description="run: (dvc pull,) dvc repro, snapshot, table. fleet: servers and cost per machine kind for "
+        "a target rate (--fleet). snapshot: copy this run's results "
         "to results/<machine id>/<model>/. table: results/machines.md and a throughput "
         "plot per model, from every snapshot in results/.",
     )
-    p.add_argument("command", choices=["run", "snapshot", "table"])
+    p.add_argument("command", choices=["run", "snapshot", "table", "fleet"])
     p.add_argument("--pull", action="store_true", help="run: first pull data and models from the DVC remote")
-    p.set_defaults(run=lambda a: _pipeline("yolo_cpu.results.machines").main(a.command, a.pull))
+    p.add_argument(
+        "--fleet",
+        type=Path,
+        metavar="FLEET_YAML",
+        help="fleet: model, target_rps, p99_ms and prices per hour (by machine id or CPU name); per machine "
+        "kind the servers and cost the target needs. table: adds that table to results/machines.md when "
+        "it has prices",
+    )
+    p.set_defaults(run=lambda a: _pipeline("yolo_cpu.results.machines").main(a.command, a.pull, a.fleet))
 
 
 def _benchmark_app_parser(sub) -> None:

@@ -143,8 +143,26 @@ def cross_machine(model: str, root: Path = RESULTS) -> tuple[str, dict[str, dict
     return text, series
 
 
-def write_cross_machine(models: list[str], root: Path = RESULTS) -> None:
-    """results/machines.md, and per model a CSV and PNG of best images/s per variant, a series per machine."""
+def fleet_text(fleet_file: Path, root: Path = RESULTS) -> tuple[str, bool]:
+    """The fleet table for fleet_file over every snapshot of its model, and whether it has prices."""
+    from yolo_cpu.results import fleet
+
+    plan = fleet.Fleet.read(fleet_file)
+    snaps = {f.parent.name: load(f) for f in sorted(root.glob(f"*/{plan.model}")) if (f / "fingerprint.json").is_file()}
+    if not snaps:
+        raise UserError(f"{fleet_file}: model: no snapshot of {plan.model!r} in {root}/<machine id>/{plan.model}/")
+    if bad := fleet.unmatched_prices(snaps, plan):
+        known = sorted({*snaps, *(from_fingerprint(s.get("fingerprint", {})) for s in snaps.values())})
+        raise UserError(
+            f"{fleet_file}: prices: {', '.join(map(repr, bad))} name no machine id or CPU of the {plan.model} "
+            f"snapshots (known: {', '.join(known)})"
+        )
+    return fleet.render(fleet.rows(snaps, plan), plan), bool(plan.prices)
+
+
+def write_cross_machine(models: list[str], root: Path = RESULTS, extra: str = "") -> None:
+    """results/machines.md (with `extra`, the fleet table, at its end), and per model a CSV and PNG of
+    best images/s per variant, a series per machine."""
     from yolo_cpu.results.plots import bar_png, write_csv
 
     parts = [
@@ -158,7 +176,7 @@ def write_cross_machine(models: list[str], root: Path = RESULTS) -> None:
         text, series = cross_machine(model, root)
         parts.append(text)
         variants = [v for v in VARIANTS if any(v in s for s in series.values())]
-        if series:
+        if variants:  # snapshots without timings (a serving-only run) give no plot
             write_csv(
                 root / f"machines_{model}_throughput.csv",
                 [{"variant": v, **{mid: s.get(v) for mid, s in series.items()}} for v in variants],
@@ -171,7 +189,7 @@ def write_cross_machine(models: list[str], root: Path = RESULTS) -> None:
                 "best images/s",
                 f"{model}: best throughput per variant, one series per machine",
             )
-    write_text(root / "machines.md", "\n".join(parts))
+    write_text(root / "machines.md", "\n".join([*parts, extra] if extra else parts))
 
 
 def dvc(*args: str) -> None:
@@ -181,9 +199,17 @@ def dvc(*args: str) -> None:
         raise UserError(f"`dvc {' '.join(args)}` failed (its output is above)")
 
 
-def main(command: str, pull: bool = False) -> None:
-    """`yolo-cpu machines`: run = (dvc pull,) dvc repro, snapshot, table; snapshot; table."""
+def main(command: str, pull: bool = False, fleet_file: Path | None = None) -> None:
+    """`yolo-cpu machines`: run = (dvc pull,) dvc repro, snapshot, table; snapshot; table (with the
+    fleet table when fleet_file has prices); fleet = the fleet table, printed."""
     import subprocess
+
+    fleet, priced = fleet_text(fleet_file) if fleet_file else ("", False)
+    if command == "fleet":
+        if not fleet_file:
+            raise UserError("machines fleet: give --fleet fleet.yaml (model, target_rps, p99_ms, prices)")
+        print(fleet)
+        return
 
     if command == "run":
         if pull and subprocess.run(["dvc", "pull"]).returncode != 0:
@@ -192,5 +218,5 @@ def main(command: str, pull: bool = False) -> None:
     if command in ("run", "snapshot"):
         print(f"snapshot written to {snapshot()}")
     models = sorted({p.parent.name for p in RESULTS.glob("*/*/fingerprint.json")})
-    write_cross_machine(models)
+    write_cross_machine(models, extra=fleet if priced else "")
     print(f"{RESULTS / 'machines.md'}: {len(models)} model(s)")
