@@ -126,5 +126,5 @@ def test_the_example_fleet_file_answers_from_this_repository_s_results():
     from conftest import ROOT
 
     text, priced = fleet_text(ROOT / "fleet.example.yaml", ROOT / "results")
-    machines = sorted(p.parent.name for p in (ROOT / "results").glob("*/yolov5n/fingerprint.json"))
+    machines = sorted(p.parent.parent.name for p in (ROOT / "results").glob("*/yolov5n/fingerprint.json"))
     assert priced and machines and all(f"| {m} |" in text for m in machines)
