@@ -7,27 +7,17 @@ from both runs' slices; an mAP shows its delta's interval against FP32."""
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
 from typing import Any
 
 from yolo_cpu import keys
-from yolo_cpu.errors import UserError
 from yolo_cpu.measure.intervals import log_ratio_interval, separable
 from yolo_cpu.models.variants import OV_VARIANTS, VARIANTS
 from yolo_cpu.results.render import fmt, interval, table
+from yolo_cpu.results.revisions import RECOMMENDATION_FILES, details_at, dvc_json, recommendation_details
 
 # Figures that depend on the machine: shown across revisions only when the machine ids match.
 ABSOLUTE = re.compile(r"(_ms|_ips|_images_per_s|_mb|_figure)$")
-
-
-def dvc_json(kind: str, revs: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
-    """`dvc <kind> diff --json --all`: {file: {key: {old, new[, diff]}}}; raises with DVC's message."""
-    proc = subprocess.run(["dvc", kind, "diff", *revs, "--json", "--all"], capture_output=True, text=True)
-    if proc.returncode:
-        raise UserError(f"dvc {kind} diff {' '.join(revs)} failed: {proc.stderr.strip()}")
-    return json.loads(proc.stdout or "{}")
 
 
 def machines(metrics: dict[str, dict[str, dict[str, Any]]]) -> tuple[str | None, str | None, str]:
@@ -238,9 +228,6 @@ def timing_change(k: str, old_details: dict[str, Any], new_details: dict[str, An
     return f"{r:.3f}x [{lo:.3f}, {hi:.3f}], {verdict} ({len(b)} / {len(a)} slices)"
 
 
-RECOMMENDATION_FILES = ("metrics/recommend.json", "metrics/report.json")  # the report stage held it before
-
-
 def recommendation(metrics: dict) -> dict[str, dict[str, Any]]:
     """The recommendation's {key: {old, new}}, lined up across the move from the report stage's
     metrics file to the recommend stage's (each side from whichever file it was in)."""
@@ -260,25 +247,6 @@ def recommendation(metrics: dict) -> dict[str, dict[str, Any]]:
         ):
             d["diff"] = round(d["new"] - d["old"], 6)
     return out
-
-
-def recommendation_details(rev: str | None) -> dict[str, Any]:
-    return next((d for f in RECOMMENDATION_FILES if (d := details_at(rev, f))), {})
-
-
-def details_at(rev: str | None, metrics_file: str) -> dict[str, Any]:
-    """The detail file beside a metrics file at a git revision (None: the workspace); {} if absent."""
-    path = metrics_file.replace("metrics/", "details/", 1)
-    if rev is None:
-        try:
-            return json.loads(open(path).read())
-        except (OSError, ValueError):
-            return {}
-    proc = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True)
-    try:
-        return json.loads(proc.stdout) if proc.returncode == 0 else {}
-    except ValueError:
-        return {}
 
 
 def changed_rows(
