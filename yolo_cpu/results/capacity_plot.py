@@ -12,7 +12,9 @@ from yolo_cpu.results.plots import pyplot, save_png
 def series(r: dict[str, Any]) -> dict[str, list[tuple[float, float, float, bool]]]:
     """{path/config label: [(offered rate, p50 ms, p99 ms, met), ...] by rate}."""
     out: dict[str, list] = {}
-    named = [("in-process", r.get("in_process", {})), ("handle, best config", r.get("handle", {}))]
+    compared = r.get("compared")
+    at = r["configs"][compared]["label"] if compared is not None else "no config"
+    named = [("in-process", r.get("in_process", {})), (f"handle, {at}", r.get("handle", {}))]
     named += [(f"HTTP, {c['label']}", c.get("http", {})) for c in r.get("configs", [])]
     for name, d in named:
         trials = d.get("server", {}).get("trials", [])
